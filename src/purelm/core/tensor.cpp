@@ -1,0 +1,164 @@
+#include "purelm/core/tensor.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+namespace purelm {
+
+int64_t numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+std::string to_string(const Shape& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+Tensor Tensor::empty(const Shape& shape, DType dtype) {
+  for (int64_t d : shape) check(d >= 0, "negative dimension in shape ", to_string(shape));
+  Tensor t;
+  t.impl_ = std::make_shared<Impl>();
+  t.impl_->shape = shape;
+  t.impl_->numel = purelm::numel(shape);
+  t.impl_->dtype = dtype;
+  // 64-byte alignment serves every SIMD width; round the size up as aligned_alloc requires.
+  size_t bytes = (t.nbytes() + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, bytes ? bytes : 64);
+  check(p != nullptr, "out of memory allocating ", std::to_string(bytes), " bytes");
+  t.impl_->storage = std::shared_ptr<void>(p, std::free);
+  t.impl_->data = p;
+  return t;
+}
+
+Tensor Tensor::zeros(const Shape& shape, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  std::memset(t.raw(), 0, t.nbytes());
+  return t;
+}
+
+Tensor Tensor::borrow(const void* data, const Shape& shape, DType dtype,
+                      std::shared_ptr<const void> owner) {
+  Tensor t;
+  t.impl_ = std::make_shared<Impl>();
+  t.impl_->shape = shape;
+  t.impl_->numel = purelm::numel(shape);
+  t.impl_->dtype = dtype;
+  t.impl_->storage = std::move(owner);
+  t.impl_->data = const_cast<void*>(data);  // borrowed tensors are read-only by convention
+  return t;
+}
+
+Tensor Tensor::from_f32(const std::vector<float>& v, const Shape& shape) {
+  check(int64_t(v.size()) == purelm::numel(shape), "from_f32: ", std::to_string(v.size()),
+        " values for shape ", to_string(shape));
+  Tensor t = empty(shape, DType::F32);
+  std::memcpy(t.raw(), v.data(), t.nbytes());
+  return t;
+}
+
+Tensor Tensor::from_i32(const std::vector<int32_t>& v, const Shape& shape) {
+  check(int64_t(v.size()) == purelm::numel(shape), "from_i32: ", std::to_string(v.size()),
+        " values for shape ", to_string(shape));
+  Tensor t = empty(shape, DType::I32);
+  std::memcpy(t.raw(), v.data(), t.nbytes());
+  return t;
+}
+
+int64_t Tensor::dim(int i) const {
+  int r = rank();
+  if (i < 0) i += r;
+  check(i >= 0 && i < r, "dimension ", std::to_string(i), " out of range for shape ",
+        to_string(shape()));
+  return impl_->shape[i];
+}
+
+namespace {
+float load_f32(const void* p, DType t, int64_t i) {
+  switch (t) {
+    case DType::F32: return static_cast<const float*>(p)[i];
+    case DType::BF16: return to_f32(static_cast<const bf16*>(p)[i]);
+    case DType::F16: return f16_to_f32(static_cast<const uint16_t*>(p)[i]);
+    case DType::I32: return float(static_cast<const int32_t*>(p)[i]);
+    case DType::I64: return float(static_cast<const int64_t*>(p)[i]);
+  }
+  return 0;
+}
+
+void store_f32(void* p, DType t, int64_t i, float v) {
+  switch (t) {
+    case DType::F32: static_cast<float*>(p)[i] = v; break;
+    case DType::BF16: static_cast<bf16*>(p)[i] = to_bf16(v); break;
+    case DType::F16: static_cast<uint16_t*>(p)[i] = f32_to_f16(v); break;
+    case DType::I32: static_cast<int32_t*>(p)[i] = int32_t(v); break;
+    case DType::I64: static_cast<int64_t*>(p)[i] = int64_t(v); break;
+  }
+}
+
+bool is_int(DType t) { return t == DType::I32 || t == DType::I64; }
+}  // namespace
+
+Tensor Tensor::to(DType dtype) const {
+  Tensor out = empty(shape(), dtype);
+  if (dtype == this->dtype()) {
+    std::memcpy(out.raw(), raw(), nbytes());
+  } else if (is_int(dtype) && is_int(this->dtype())) {
+    for (int64_t i = 0; i < numel(); ++i) {
+      int64_t v = this->dtype() == DType::I32 ? data<int32_t>()[i] : data<int64_t>()[i];
+      if (dtype == DType::I32) out.data<int32_t>()[i] = int32_t(v);
+      else out.data<int64_t>()[i] = v;
+    }
+  } else {
+    for (int64_t i = 0; i < numel(); ++i) store_f32(out.raw(), dtype, i, load_f32(raw(), this->dtype(), i));
+  }
+  return out;
+}
+
+std::vector<float> Tensor::to_vector() const {
+  std::vector<float> v(static_cast<size_t>(numel()));
+  for (int64_t i = 0; i < numel(); ++i) v[size_t(i)] = load_f32(raw(), dtype(), i);
+  return v;
+}
+
+float Tensor::item() const {
+  check(numel() == 1, "item() of a tensor with shape ", to_string(shape()));
+  return load_f32(raw(), dtype(), 0);
+}
+
+Tensor Tensor::view(const Shape& shape) const {
+  check(purelm::numel(shape) == numel(), "cannot view shape ", to_string(this->shape()), " as ",
+        to_string(shape));
+  Tensor t;
+  t.impl_ = std::make_shared<Impl>();
+  t.impl_->storage = impl_->storage;
+  t.impl_->data = impl_->data;
+  t.impl_->shape = shape;
+  t.impl_->numel = numel();
+  t.impl_->dtype = dtype();
+  return t;
+}
+
+Tensor Tensor::narrow(int64_t start, int64_t len) const {
+  check(rank() >= 1 && start >= 0 && len >= 0 && start + len <= dim(0), "cannot take rows [",
+        std::to_string(start), ", ", std::to_string(start + len), ") of shape ", to_string(shape()));
+  Shape s = shape();
+  s[0] = len;
+  Tensor t = view(shape());
+  t.impl_->shape = s;
+  t.impl_->numel = purelm::numel(s);
+  t.impl_->data = static_cast<char*>(impl_->data) + start * (numel() / std::max<int64_t>(dim(0), 1)) *
+                                                       int64_t(dtype_size(dtype()));
+  return t;
+}
+
+Tensor& Tensor::ensure_grad() const {
+  if (!has_grad()) *impl_->grad = zeros(shape(), DType::F32);
+  return *impl_->grad;
+}
+
+void Tensor::zero_grad() const { *impl_->grad = Tensor(); }
+
+}  // namespace purelm

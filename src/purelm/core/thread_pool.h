@@ -1,0 +1,16 @@
+// A persistent pool of worker threads for data-parallel loops. The calling thread works too, so a
+// pool of n threads uses n-1 workers. Loops do not nest: a parallel_for inside a task runs inline.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+namespace purelm {
+
+int num_threads();              // the pool's size (default: the machine's cores)
+void set_num_threads(int n);    // resizes the pool; n <= 0 means all cores
+
+// Splits [0, n) into contiguous chunks of at least `grain` items and runs fn(begin, end) on each.
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+
+}  // namespace purelm

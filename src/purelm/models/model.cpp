@@ -1,0 +1,111 @@
+#include "purelm/models/model.h"
+
+#include <cstring>
+
+#include "purelm/io/hf_folder.h"
+#include "purelm/io/safetensors.h"
+#include "purelm/ops/matmul.h"
+#include "purelm/ops/rope.h"
+#include "purelm/ops/rows.h"
+
+namespace purelm {
+
+extern const Family kQwen3, kLlama, kOlmo2, kQwen3Moe;
+
+const Family& family_for(const std::string& model_type) {
+  for (const Family* f : {&kQwen3, &kLlama, &kOlmo2, &kQwen3Moe})
+    if (model_type == f->model_type) return *f;
+  fail("unsupported model_type '", model_type, "' (supported: qwen3, llama, olmo2, qwen3_moe)");
+}
+
+KVCache init_kv(const Config& c, int64_t B, int64_t S) {
+  KVCache kv;
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    kv.k.push_back(Tensor::zeros({B, S, c.num_key_value_heads, c.head_dim}, DType::F32));
+    kv.v.push_back(Tensor::zeros({B, S, c.num_key_value_heads, c.head_dim}, DType::F32));
+  }
+  kv.len.assign(static_cast<size_t>(B), 0);
+  return kv;
+}
+
+const Tensor& Model::w(const std::string& name) const {
+  auto it = weights.find(name);
+  check(it != weights.end(), "model has no weight '", name, "'");
+  return it->second;
+}
+
+const Tensor& Model::layer(int64_t l, const char* name) const {
+  return w("model.layers." + std::to_string(l) + "." + name);
+}
+
+const Tensor& Model::output_weight() const {
+  return w(config.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight");
+}
+
+Tensor Model::logits(const Tensor& ids, KVCache* kv) const { return linear(hidden(ids, kv), output_weight()); }
+
+Model make_model(const Config& c, std::unordered_map<std::string, Tensor> weights, DType act) {
+  check(act == DType::F32 || act == DType::BF16, "activations compute in f32 or bf16");
+  Model m;
+  m.config = c;
+  m.family = &family_for(c.model_type);
+  m.act = act;
+  for (const WeightInfo& info : m.family->weights(c)) {
+    auto it = weights.find(info.name);
+    check(it != weights.end(), "checkpoint is missing weight '", info.name, "' (", c.model_type,
+          " expects shape ", to_string(info.shape), ")");
+    check(it->second.shape() == info.shape, "weight '", info.name, "' has shape ",
+          to_string(it->second.shape()), " but config.json implies ", to_string(info.shape));
+    check(is_float(it->second.dtype()), "weight '", info.name, "' has dtype ",
+          std::string(dtype_name(it->second.dtype())), "; weights must be F32, BF16 or F16");
+    m.weights[info.name] = it->second;
+  }
+  m.rope_inv_freq = rope_inv_freq(c.head_dim, c.rope_theta);
+  if (c.rope_scaling) {
+    const RopeScaling& s = *c.rope_scaling;
+    rope_llama3_scale(m.rope_inv_freq, s.factor, s.low_freq_factor, s.high_freq_factor,
+                      double(s.original_max_position_embeddings));
+  }
+  return m;
+}
+
+Model load_model(const std::string& spec, DType act) {
+  std::string dir = resolve_model_dir(spec);
+  Config c = load_config(dir + "/config.json");
+  TensorStore store = TensorStore::open_dir(dir);
+  std::unordered_map<std::string, Tensor> weights;
+  for (const WeightInfo& info : family_for(c.model_type).weights(c))
+    if (store.contains(info.name)) weights[info.name] = store.get(info.name);
+  Model m = make_model(c, std::move(weights), act);
+  m.dir = dir;
+  return m;
+}
+
+std::vector<int64_t> start_positions(const KVCache* kv, int64_t B) {
+  if (!kv) return std::vector<int64_t>(static_cast<size_t>(B), 0);
+  check(int64_t(kv->len.size()) == B, "KV cache was made for batch ", std::to_string(kv->len.size()),
+        ", input has batch ", std::to_string(B));
+  return kv->len;
+}
+
+std::pair<Tensor, Tensor> cache_kv(KVCache* kv, int64_t l, const Tensor& k, const Tensor& v) {
+  if (!kv) return {k, v};
+  int64_t B = k.dim(0), T = k.dim(1), row = k.dim(2) * k.dim(3), S = kv->capacity();
+  std::vector<float> buf(static_cast<size_t>(T * row));
+  for (int64_t b = 0; b < B; ++b) {
+    check(kv->len[b] + T <= S, "context full: ", std::to_string(kv->len[b] + T),
+          " positions needed, the KV cache holds ", std::to_string(S));
+    for (auto [src, dst] : {std::pair{&k, &kv->k[l]}, std::pair{&v, &kv->v[l]}}) {
+      load_f32(*src, b * T * row, T * row, buf.data());
+      store_f32(*dst, (b * S + kv->len[b]) * row, T * row, buf.data());
+    }
+  }
+  return {kv->k[l], kv->v[l]};
+}
+
+void advance(KVCache* kv, int64_t T) {
+  if (kv)
+    for (int64_t& n : kv->len) n += T;
+}
+
+}  // namespace purelm

@@ -1,0 +1,73 @@
+// The model contract. A family is a weights table and a forward function (one short file each,
+// e.g. qwen3.cpp); a Model is a config, the weights the table names, and the family.
+//
+//   Model m = load_model("Qwen/Qwen3-0.6B");
+//   KVCache kv = init_kv(m.config, B, S);
+//   Tensor logits = m.logits(ids, &kv);  // ids I32 [B, T] -> [B, T, V]
+#pragma once
+
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "purelm/core/tensor.h"
+#include "purelm/io/config.h"
+
+namespace purelm {
+
+enum class Init { Normal, Ones, Zeros };
+
+// One parameter: its HuggingFace name, shape, logical axes (what a mesh may split) and initializer.
+struct WeightInfo {
+  std::string name;
+  Shape shape;
+  std::vector<std::string> axes;
+  Init init = Init::Normal;
+};
+
+// The key/value cache: per layer [B, S, K, H]; len[b] positions of row b are filled.
+struct KVCache {
+  std::vector<Tensor> k, v;
+  std::vector<int64_t> len;
+  int64_t capacity() const { return k.empty() ? 0 : k[0].dim(1); }
+};
+KVCache init_kv(const Config& c, int64_t B, int64_t S);
+
+struct Model;
+
+struct Family {
+  const char* model_type;
+  std::vector<WeightInfo> (*weights)(const Config& c);
+  // ids I32 [B, T] -> final hidden states [B, T, D], after the final norm. Appends to kv if given.
+  Tensor (*forward)(const Model& m, const Tensor& ids, KVCache* kv);
+};
+const Family& family_for(const std::string& model_type);  // throws listing the supported ones
+
+struct Model {
+  Config config;
+  std::unordered_map<std::string, Tensor> weights;
+  const Family* family = nullptr;
+  DType act = DType::F32;             // dtype of activations between ops (F32 or BF16)
+  std::vector<double> rope_inv_freq;  // from rope_theta and rope_scaling
+  std::string dir;                    // where it was loaded from ("" for a fresh init)
+
+  const Tensor& w(const std::string& name) const;
+  const Tensor& layer(int64_t l, const char* name) const;  // "model.layers.{l}." + name
+  const Tensor& output_weight() const;  // lm_head, or the embedding when tied
+  Tensor hidden(const Tensor& ids, KVCache* kv = nullptr) const { return family->forward(*this, ids, kv); }
+  Tensor logits(const Tensor& ids, KVCache* kv = nullptr) const;
+};
+
+// Reads config.json and the safetensors weights (memory-mapped, not copied) of a folder or a repo
+// id from the HuggingFace cache; checks every tensor of the family's table against its shape.
+Model load_model(const std::string& spec, DType act = DType::F32);
+// Builds a model around given weights (e.g. a random init), checking them against the table.
+Model make_model(const Config& c, std::unordered_map<std::string, Tensor> weights, DType act = DType::F32);
+
+// Used by the family files: positions of the new tokens, and the cache update for layer l which
+// returns the keys and values attention should read ([B, S, K, H]).
+std::vector<int64_t> start_positions(const KVCache* kv, int64_t B);
+std::pair<Tensor, Tensor> cache_kv(KVCache* kv, int64_t l, const Tensor& k, const Tensor& v);
+void advance(KVCache* kv, int64_t T);
+
+}  // namespace purelm

@@ -1,0 +1,17 @@
+// Causal grouped-query attention, flash-style: scores are computed a block of keys at a time with
+// an online softmax, so no T x S matrix is ever held; the backward pass recomputes them from the
+// saved log-sum-exp of each query.
+#pragma once
+
+#include <vector>
+
+#include "purelm/core/tensor.h"
+
+namespace purelm {
+
+// q [B, T, N, H]; k, v [B, S, K, H] with N % K == 0 (query head n reads kv head n / (N / K)).
+// Row b's query t sits at position pos0[b] + t and sees keys 0 ..= that position (< S).
+// Returns [B, T, N, H] in q's dtype. Scale 1 / sqrt(H).
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const std::vector<int64_t>& pos0);
+
+}  // namespace purelm

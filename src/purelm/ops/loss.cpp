@@ -1,0 +1,95 @@
+#include "purelm/ops/loss.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "purelm/core/thread_pool.h"
+#include "purelm/ops/autograd.h"
+#include "purelm/ops/kernels/vec.h"
+#include "purelm/ops/rows.h"
+
+namespace purelm {
+
+namespace {
+
+constexpr int64_t kChunk = 32;
+
+// Log-softmax statistics of one row of logits: returns log(sum(exp(z))).
+double logsumexp(const float* z, int64_t V) {
+  float m = *std::max_element(z, z + V);
+  double s = 0;
+  for (int64_t i = 0; i < V; ++i) s += std::exp(double(z[i] - m));
+  return m + std::log(s);
+}
+
+}  // namespace
+
+Tensor cross_entropy_head(const Tensor& h, const Tensor& w, const Tensor& targets) {
+  check_float(h, "cross_entropy", "hidden states");
+  check_float(w, "cross_entropy", "output weight");
+  check(h.rank() == 2 && w.rank() == 2 && h.dim(1) == w.dim(1), "cross_entropy: hidden ",
+        to_string(h.shape()), " does not match output weight ", to_string(w.shape()));
+  check(targets.dtype() == DType::I32 && targets.numel() == h.dim(0),
+        "cross_entropy: targets must be I32 with one entry per row");
+  int64_t M = h.dim(0), D = h.dim(1), V = w.dim(0);
+  const int32_t* tg = targets.data<int32_t>();
+  int64_t counted = 0;
+  for (int64_t i = 0; i < M; ++i) {
+    check(tg[i] >= -1 && tg[i] < V, "cross_entropy: target ", std::to_string(tg[i]), " outside vocabulary");
+    counted += tg[i] >= 0;
+  }
+  check(counted > 0, "cross_entropy: no position has a target");
+  F32View hf(h), wf(w);
+  std::vector<double> row_loss(static_cast<size_t>(M), 0.0);
+  std::vector<float> logits(static_cast<size_t>(kChunk * V));
+  for (int64_t r0 = 0; r0 < M; r0 += kChunk) {
+    int64_t n = std::min(kChunk, M - r0);
+    kernels::matmul_nt(hf.data() + r0 * D, wf.data(), logits.data(), n, V, D);
+    for (int64_t r = 0; r < n; ++r)
+      if (tg[r0 + r] >= 0) row_loss[r0 + r] = logsumexp(&logits[r * V], V) - logits[r * V + tg[r0 + r]];
+  }
+  double total = 0;
+  for (double l : row_loss) total += l;
+  Tensor loss = Tensor::from_f32({float(total / double(counted))}, {1});
+  if (track(loss, {&h, &w})) {
+    Tape::active()->record([h, w, targets, loss, M, D, V, counted]() mutable {
+      float dl = loss.grad().data<float>()[0] / float(counted);
+      F32View hf(h), wf(w);
+      const int32_t* tg = targets.data<int32_t>();
+      std::vector<float> dh(static_cast<size_t>(M * D), 0.0f), dw(w.requires_grad() ? size_t(V * D) : 0, 0.0f);
+      std::vector<float> z(static_cast<size_t>(kChunk * V));
+      for (int64_t r0 = 0; r0 < M; r0 += kChunk) {
+        int64_t n = std::min(kChunk, M - r0);
+        kernels::matmul_nt(hf.data() + r0 * D, wf.data(), z.data(), n, V, D);
+        for (int64_t r = 0; r < n; ++r) {  // z becomes d loss / d logits: softmax - one-hot
+          float* zr = &z[r * V];
+          if (tg[r0 + r] < 0) {
+            std::fill(zr, zr + V, 0.0f);
+            continue;
+          }
+          float lse = float(logsumexp(zr, V));
+          for (int64_t i = 0; i < V; ++i) zr[i] = std::exp(zr[i] - lse) * dl;
+          zr[tg[r0 + r]] -= dl;
+        }
+        parallel_for(n, 1, [&](int64_t a, int64_t b) {
+          for (int64_t r = a; r < b; ++r)
+            for (int64_t i = 0; i < V; ++i)
+              if (z[r * V + i] != 0) kernels::axpy(z[r * V + i], wf.data() + i * D, &dh[(r0 + r) * D], D);
+        });
+        if (!dw.empty()) {
+          parallel_for(V, 64, [&](int64_t a, int64_t b) {
+            for (int64_t i = a; i < b; ++i)
+              for (int64_t r = 0; r < n; ++r)
+                if (z[r * V + i] != 0) kernels::axpy(z[r * V + i], hf.data() + (r0 + r) * D, &dw[i * D], D);
+          });
+        }
+      }
+      accumulate_grad(h, dh.data());
+      if (!dw.empty()) accumulate_grad(w, dw.data());
+    });
+  }
+  return loss;
+}
+
+}  // namespace purelm

@@ -1,0 +1,11 @@
+// Linear layers: y = x W^T with W stored [out, in] as HuggingFace does.
+#pragma once
+
+#include "purelm/core/tensor.h"
+
+namespace purelm {
+
+// x [..., in] (F32 or BF16 activations), W [out, in] (F32 or BF16) -> [..., out] in x's dtype.
+Tensor linear(const Tensor& x, const Tensor& w);
+
+}  // namespace purelm

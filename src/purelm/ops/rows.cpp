@@ -1,0 +1,59 @@
+#include "purelm/ops/rows.h"
+
+#include <cstring>
+
+namespace purelm {
+
+void load_f32(const Tensor& t, int64_t offset, int64_t n, float* dst) {
+  switch (t.dtype()) {
+    case DType::F32: std::memcpy(dst, t.data<float>() + offset, static_cast<size_t>(n) * 4); return;
+    case DType::BF16: {
+      const bf16* s = t.data<bf16>() + offset;
+      for (int64_t i = 0; i < n; ++i) dst[i] = to_f32(s[i]);
+      return;
+    }
+    case DType::F16: {
+      const uint16_t* s = t.data<uint16_t>() + offset;
+      for (int64_t i = 0; i < n; ++i) dst[i] = f16_to_f32(s[i]);
+      return;
+    }
+    default: fail("expected a float tensor, got ", std::string(dtype_name(t.dtype())));
+  }
+}
+
+void store_f32(Tensor& t, int64_t offset, int64_t n, const float* src) {
+  switch (t.dtype()) {
+    case DType::F32: std::memcpy(t.data<float>() + offset, src, static_cast<size_t>(n) * 4); return;
+    case DType::BF16: {
+      bf16* d = t.data<bf16>() + offset;
+      for (int64_t i = 0; i < n; ++i) d[i] = to_bf16(src[i]);
+      return;
+    }
+    case DType::F16: {
+      uint16_t* d = t.data<uint16_t>() + offset;
+      for (int64_t i = 0; i < n; ++i) d[i] = f32_to_f16(src[i]);
+      return;
+    }
+    default: fail("expected a float tensor, got ", std::string(dtype_name(t.dtype())));
+  }
+}
+
+F32View::F32View(const Tensor& t) {
+  if (t.dtype() == DType::F32) {
+    ptr_ = t.data<float>();
+  } else {
+    copy_.resize(static_cast<size_t>(t.numel()));
+    load_f32(t, 0, t.numel(), copy_.data());
+    ptr_ = copy_.data();
+  }
+}
+
+bool is_float(DType t) { return t == DType::F32 || t == DType::BF16 || t == DType::F16; }
+
+void check_float(const Tensor& t, const char* op, const char* what) {
+  check(t.defined(), op, ": ", what, " is missing");
+  check(is_float(t.dtype()), op, ": ", what, " must be a float tensor, got ",
+        std::string(dtype_name(t.dtype())));
+}
+
+}  // namespace purelm

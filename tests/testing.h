@@ -1,0 +1,38 @@
+// Helpers shared by the tests: paths, running the CLI, comparing tensors.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "purelm/core/tensor.h"
+
+namespace purelm::testing {
+
+inline std::string shared(const std::string& rel) { return std::string(PURELM_SHARED_DIR) + "/" + rel; }
+
+// A fresh temporary folder, removed when the object dies.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+
+ private:
+  std::filesystem::path dir_;
+};
+
+struct RunResult {
+  int status;
+  std::string out, err;
+};
+// Runs the purelm binary with the given arguments (shell-quoted here).
+RunResult run_cli(const std::vector<std::string>& args);
+
+// max|a - b| / max|b|
+double rel_error(const Tensor& a, const Tensor& b);
+double max_abs(const Tensor& a);
+
+}  // namespace purelm::testing

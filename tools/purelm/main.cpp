@@ -1,0 +1,24 @@
+// purelm: the command line. Thin: parses flags and calls the library.
+#include <cstdio>
+#include <exception>
+
+#include "purelm/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "purelm: pure, minimal and fast language models.\n"
+      "Trains and runs Qwen3, Qwen3-MoE, Llama and OLMo 2 straight from HuggingFace checkpoints."};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Help for every command");
+  purelm::cli::add_forward(app);
+  purelm::cli::add_generate(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "purelm: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,20 @@
+// Flags shared by several commands.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "purelm/core/dtype.h"
+
+namespace purelm::cli {
+
+// --dtype f32|bf16: the dtype activations are computed in.
+void add_dtype_option(CLI::App* cmd, std::string* dtype);
+DType parse_compute_dtype(const std::string& s);
+
+std::vector<int32_t> parse_ids(const std::string& csv);  // "1,2,3"
+std::string join_ids(const std::vector<int32_t>& ids);
+
+}  // namespace purelm::cli
