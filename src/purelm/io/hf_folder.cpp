@@ -1,0 +1,85 @@
+#include "purelm/io/hf_folder.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <vector>
+
+#include "purelm/core/error.h"
+
+namespace purelm {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+// The hub cache folder, resolved as huggingface_hub does (HUGGINGFACE_HUB_CACHE is its legacy
+// spelling of HF_HUB_CACHE; HF_HOME defaults to $XDG_CACHE_HOME/huggingface, then ~/.cache/...).
+fs::path hub_dir() {
+  for (const char* var : {"HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"}) {
+    if (std::string v = env(var); !v.empty()) return v;
+  }
+  if (std::string v = env("HF_HOME"); !v.empty()) return fs::path(v) / "hub";
+  if (std::string v = env("XDG_CACHE_HOME"); !v.empty()) return fs::path(v) / "huggingface" / "hub";
+  std::string home = env("HOME");
+  check(!home.empty(),
+        "cannot find the HuggingFace cache: none of HF_HUB_CACHE, HF_HOME, HOME is set");
+  return fs::path(home) / ".cache" / "huggingface" / "hub";
+}
+
+// "ORG/NAME": exactly one '/', two non-empty parts, and not a relative path like "./x" or "../x".
+bool is_repo_id(const std::string& s) {
+  size_t slash = s.find('/');
+  if (slash == std::string::npos || s.find('/', slash + 1) != std::string::npos) return false;
+  return slash > 0 && slash + 1 < s.size() && s[0] != '.';
+}
+
+std::string trim(const std::string& s) {
+  const char* ws = " \t\r\n";
+  size_t b = s.find_first_not_of(ws);
+  return b == std::string::npos ? "" : s.substr(b, s.find_last_not_of(ws) - b + 1);
+}
+
+}  // namespace
+
+std::string resolve_model_dir(const std::string& spec) {
+  std::error_code ec;
+  if (fs::is_directory(spec, ec)) return spec;
+  if (!is_repo_id(spec)) {
+    if (fs::exists(spec, ec)) fail("model '", spec, "' is a file, not a checkpoint folder");
+    fail("model '", spec, "' not found: no such folder, and not a HuggingFace repo id (ORG/NAME)");
+  }
+  const size_t slash = spec.find('/');
+  const fs::path repo =
+      hub_dir() / ("models--" + spec.substr(0, slash) + "--" + spec.substr(slash + 1));
+  const fs::path snapshots = repo / "snapshots";
+
+  std::string tried;  // what the error reports
+  std::ifstream ref(repo / "refs" / "main");
+  std::string rev;
+  if (ref && std::getline(ref, rev) && !trim(rev).empty()) {
+    const fs::path snap = snapshots / trim(rev);
+    if (fs::is_directory(snap, ec)) return snap.string();
+    tried = snap.string();
+  } else {
+    // Without refs/main (e.g. a cache filled by copying), a single snapshot is unambiguous.
+    std::vector<fs::path> found;
+    for (fs::directory_iterator it(snapshots, ec), end; !ec && it != end; it.increment(ec)) {
+      if (it->is_directory(ec)) found.push_back(it->path());
+    }
+    if (found.size() == 1) return found[0].string();
+    tried = (snapshots / "...").string();
+    if (found.size() > 1) {
+      tried += ": " + std::to_string(found.size()) + " snapshots and no refs/main to choose one";
+    }
+  }
+  fail("model '", spec, "' not found: not a folder, and not in the HuggingFace cache (looked for ",
+       tried, "). Download it with `huggingface-cli download ", spec, "` or pass a folder.");
+}
+
+}  // namespace purelm
