@@ -24,8 +24,8 @@ constexpr int64_t kKeyBlock = 64;
 
 // One query row against keys [0, len): online softmax over blocks of keys. Writes the output row
 // and returns the log-sum-exp of the scaled scores.
-float attend_row(const float* q, const float* k, const float* v, int64_t len, int64_t stride, int64_t H,
-                 float scale, float* out) {
+float attend_row(const float* q, const float* k, const float* v, int64_t len, int64_t stride,
+                 int64_t H, float scale, float* out) {
   float scores[kKeyBlock];
   float m = -std::numeric_limits<float>::infinity(), l = 0;
   std::fill(out, out + H, 0.0f);
@@ -52,7 +52,8 @@ float attend_row(const float* q, const float* k, const float* v, int64_t len, in
 
 }  // namespace
 
-Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const std::vector<int64_t>& pos0) {
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                 const std::vector<int64_t>& pos0) {
   check_float(q, "attention", "q");
   check_float(k, "attention", "k");
   check_float(v, "attention", "v");
@@ -64,8 +65,9 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const std::v
   check(int64_t(pos0.size()) == d.B, "attention: positions for ", std::to_string(pos0.size()),
         " rows, batch is ", std::to_string(d.B));
   for (int64_t b = 0; b < d.B; ++b)
-    check(pos0[b] >= 0 && pos0[b] + d.T <= d.S, "attention: row ", std::to_string(b), " reaches position ",
-          std::to_string(pos0[b] + d.T), " beyond the ", std::to_string(d.S), " keys");
+    check(pos0[b] >= 0 && pos0[b] + d.T <= d.S, "attention: row ", std::to_string(b),
+          " reaches position ", std::to_string(pos0[b] + d.T), " beyond the ", std::to_string(d.S),
+          " keys");
   float scale = 1.0f / std::sqrt(float(d.H));
   F32View qf(q), kf(k), vf(v);
   std::vector<float> out(static_cast<size_t>(q.numel()));
@@ -86,7 +88,8 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const std::v
       if (!y.has_grad()) return;
       const float* dO = y.grad().data<float>();
       F32View qf(q), kf(k), vf(v);
-      std::vector<float> dq(static_cast<size_t>(q.numel()), 0.0f), dk(static_cast<size_t>(k.numel()), 0.0f), dv(static_cast<size_t>(v.numel()), 0.0f);
+      std::vector<float> dq(static_cast<size_t>(q.numel()), 0.0f),
+          dk(static_cast<size_t>(k.numel()), 0.0f), dv(static_cast<size_t>(v.numel()), 0.0f);
       // Each task owns one kv head of one row, so dk and dv are written without races.
       parallel_for(d.B * d.K, 1, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) {

@@ -12,6 +12,7 @@ namespace purelm {
 // q [B, T, N, H]; k, v [B, S, K, H] with N % K == 0 (query head n reads kv head n / (N / K)).
 // Row b's query t sits at position pos0[b] + t and sees keys 0 ..= that position (< S).
 // Returns [B, T, N, H] in q's dtype. Scale 1 / sqrt(H).
-Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const std::vector<int64_t>& pos0);
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                 const std::vector<int64_t>& pos0);
 
 }  // namespace purelm

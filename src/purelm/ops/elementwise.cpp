@@ -40,7 +40,8 @@ Tensor swiglu(const Tensor& gate, const Tensor& up) {
         to_string(up.shape()), " differ");
   F32View g(gate), u(up);
   std::vector<float> out(static_cast<size_t>(gate.numel()));
-  for (int64_t i = 0; i < gate.numel(); ++i) out[i] = g.data()[i] * sigmoid(g.data()[i]) * u.data()[i];
+  for (int64_t i = 0; i < gate.numel(); ++i)
+    out[i] = g.data()[i] * sigmoid(g.data()[i]) * u.data()[i];
   Tensor y = Tensor::empty(gate.shape(), gate.dtype());
   store_f32(y, 0, y.numel(), out.data());
   if (track(y, {&gate, &up})) {

@@ -15,8 +15,8 @@ Tensor embedding(const Tensor& table, const Tensor& ids, DType act) {
   int64_t V = table.dim(0), D = table.dim(1), n = ids.numel();
   const int32_t* id = ids.data<int32_t>();
   for (int64_t i = 0; i < n; ++i)
-    check(id[i] >= 0 && id[i] < V, "token id ", std::to_string(id[i]), " is outside the vocabulary of ",
-          std::to_string(V));
+    check(id[i] >= 0 && id[i] < V, "token id ", std::to_string(id[i]),
+          " is outside the vocabulary of ", std::to_string(V));
   Shape shape = ids.shape();
   shape.push_back(D);
   Tensor y = Tensor::empty(shape, act);
@@ -30,7 +30,8 @@ Tensor embedding(const Tensor& table, const Tensor& ids, DType act) {
       if (!y.has_grad()) return;
       float* dt = table.ensure_grad().data<float>();
       const float* dy = y.grad().data<float>();
-      for (int64_t i = 0; i < n; ++i) kernels::axpy(1.0f, dy + i * D, dt + ids.data<int32_t>()[i] * D, D);
+      for (int64_t i = 0; i < n; ++i)
+        kernels::axpy(1.0f, dy + i * D, dt + ids.data<int32_t>()[i] * D, D);
       y.zero_grad();
     });
   }

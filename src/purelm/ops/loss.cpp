@@ -4,9 +4,9 @@
 #include <cmath>
 #include <vector>
 
-#include "purelm/core/thread_pool.h"
 #include "purelm/ops/autograd.h"
-#include "purelm/ops/kernels/vec.h"
+#include "purelm/ops/kernels/gemm.h"
+#include "purelm/ops/kernels/operand.h"
 #include "purelm/ops/rows.h"
 
 namespace purelm {
@@ -36,18 +36,23 @@ Tensor cross_entropy_head(const Tensor& h, const Tensor& w, const Tensor& target
   const int32_t* tg = targets.data<int32_t>();
   int64_t counted = 0;
   for (int64_t i = 0; i < M; ++i) {
-    check(tg[i] >= -1 && tg[i] < V, "cross_entropy: target ", std::to_string(tg[i]), " outside vocabulary");
+    check(tg[i] >= -1 && tg[i] < V, "cross_entropy: target ", std::to_string(tg[i]),
+          " outside vocabulary");
     counted += tg[i] >= 0;
   }
   check(counted > 0, "cross_entropy: no position has a target");
-  F32View hf(h), wf(w);
+  // Hidden states in float32 (the loss stays in f32 whatever the compute dtype); W in place.
+  F32View hf(h);
+  kernels::TensorOperand wo(w);
   std::vector<double> row_loss(static_cast<size_t>(M), 0.0);
   std::vector<float> logits(static_cast<size_t>(kChunk * V));
   for (int64_t r0 = 0; r0 < M; r0 += kChunk) {
     int64_t n = std::min(kChunk, M - r0);
-    kernels::matmul_nt(hf.data() + r0 * D, wf.data(), logits.data(), n, V, D);
+    kernels::gemm(n, V, D, kernels::rows(hf.data() + r0 * D, D), wo.rows(D), logits.data(), V,
+                  false);
     for (int64_t r = 0; r < n; ++r)
-      if (tg[r0 + r] >= 0) row_loss[r0 + r] = logsumexp(&logits[r * V], V) - logits[r * V + tg[r0 + r]];
+      if (tg[r0 + r] >= 0)
+        row_loss[r0 + r] = logsumexp(&logits[r * V], V) - logits[r * V + tg[r0 + r]];
   }
   double total = 0;
   for (double l : row_loss) total += l;
@@ -55,13 +60,16 @@ Tensor cross_entropy_head(const Tensor& h, const Tensor& w, const Tensor& target
   if (track(loss, {&h, &w})) {
     Tape::active()->record([h, w, targets, loss, M, D, V, counted]() mutable {
       float dl = loss.grad().data<float>()[0] / float(counted);
-      F32View hf(h), wf(w);
+      F32View hf(h);
+      kernels::TensorOperand wo(w);
       const int32_t* tg = targets.data<int32_t>();
-      std::vector<float> dh(static_cast<size_t>(M * D), 0.0f), dw(w.requires_grad() ? size_t(V * D) : 0, 0.0f);
+      std::vector<float> dh(static_cast<size_t>(M * D), 0.0f),
+          dw(w.requires_grad() ? size_t(V * D) : 0, 0.0f);
       std::vector<float> z(static_cast<size_t>(kChunk * V));
       for (int64_t r0 = 0; r0 < M; r0 += kChunk) {
         int64_t n = std::min(kChunk, M - r0);
-        kernels::matmul_nt(hf.data() + r0 * D, wf.data(), z.data(), n, V, D);
+        const float* hc = hf.data() + r0 * D;
+        kernels::gemm(n, V, D, kernels::rows(hc, D), wo.rows(D), z.data(), V, false);
         for (int64_t r = 0; r < n; ++r) {  // z becomes d loss / d logits: softmax - one-hot
           float* zr = &z[r * V];
           if (tg[r0 + r] < 0) {
@@ -72,18 +80,11 @@ Tensor cross_entropy_head(const Tensor& h, const Tensor& w, const Tensor& target
           for (int64_t i = 0; i < V; ++i) zr[i] = std::exp(zr[i] - lse) * dl;
           zr[tg[r0 + r]] -= dl;
         }
-        parallel_for(n, 1, [&](int64_t a, int64_t b) {
-          for (int64_t r = a; r < b; ++r)
-            for (int64_t i = 0; i < V; ++i)
-              if (z[r * V + i] != 0) kernels::axpy(z[r * V + i], wf.data() + i * D, &dh[(r0 + r) * D], D);
-        });
-        if (!dw.empty()) {
-          parallel_for(V, 64, [&](int64_t a, int64_t b) {
-            for (int64_t i = a; i < b; ++i)
-              for (int64_t r = 0; r < n; ++r)
-                if (z[r * V + i] != 0) kernels::axpy(z[r * V + i], hf.data() + (r0 + r) * D, &dw[i * D], D);
-          });
-        }
+        // dh[chunk] = dz W, dW += dz^T h[chunk]
+        kernels::gemm(n, D, V, kernels::rows(z.data(), V), wo.cols(D), &dh[r0 * D], D, false);
+        if (!dw.empty())
+          kernels::gemm(V, D, n, kernels::cols(z.data(), V), kernels::cols(hc, D), dw.data(), D,
+                        true);
       }
       accumulate_grad(h, dh.data());
       if (!dw.empty()) accumulate_grad(w, dw.data());

@@ -12,8 +12,8 @@ namespace purelm {
 
 Routing route_topk(const Tensor& router_logits, int64_t k, bool renormalise) {
   check_float(router_logits, "route_topk", "router logits");
-  check(router_logits.rank() == 2 && k >= 1 && k <= router_logits.dim(1), "route_topk: cannot pick ",
-        std::to_string(k), " of ", to_string(router_logits.shape()));
+  check(router_logits.rank() == 2 && k >= 1 && k <= router_logits.dim(1),
+        "route_topk: cannot pick ", std::to_string(k), " of ", to_string(router_logits.shape()));
   int64_t M = router_logits.dim(0), E = router_logits.dim(1);
   F32View z(router_logits);
   std::vector<float> probs(static_cast<size_t>(M * E));
@@ -37,8 +37,8 @@ Routing route_topk(const Tensor& router_logits, int64_t k, bool renormalise) {
   }
   Tensor w = r.weights;
   if (track(w, {&router_logits})) {
-    Tape::active()->record([router_logits, w, experts = r.experts, probs = std::move(probs), M, E, k,
-                            renormalise]() mutable {
+    Tape::active()->record([router_logits, w, experts = r.experts, probs = std::move(probs), M, E,
+                            k, renormalise]() mutable {
       if (!w.has_grad()) return;
       const float* dw = w.grad().data<float>();
       const float* wv = w.data<float>();
@@ -83,7 +83,8 @@ Tensor gather_rows(const Tensor& x, const std::vector<int32_t>& rows) {
   Tensor y = Tensor::empty({n, C}, x.dtype());
   std::vector<float> row(static_cast<size_t>(C));
   for (int64_t i = 0; i < n; ++i) {
-    check(rows[i] >= 0 && rows[i] < M, "gather_rows: row ", std::to_string(rows[i]), " out of range");
+    check(rows[i] >= 0 && rows[i] < M, "gather_rows: row ", std::to_string(rows[i]),
+          " out of range");
     load_f32(x, rows[i] * C, C, row.data());
     store_f32(y, i * C, C, row.data());
   }
@@ -91,7 +92,8 @@ Tensor gather_rows(const Tensor& x, const std::vector<int32_t>& rows) {
     Tape::active()->record([x, y, rows, M, C, n]() mutable {
       if (!y.has_grad()) return;
       std::vector<float> dx(static_cast<size_t>(M * C), 0.0f);
-      for (int64_t i = 0; i < n; ++i) kernels::axpy(1.0f, y.grad().data<float>() + i * C, &dx[rows[i] * C], C);
+      for (int64_t i = 0; i < n; ++i)
+        kernels::axpy(1.0f, y.grad().data<float>() + i * C, &dx[rows[i] * C], C);
       accumulate_grad(x, dx.data());
       y.zero_grad();
     });

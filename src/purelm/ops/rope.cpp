@@ -25,7 +25,8 @@ void rope_llama3_scale(std::vector<double>& inv_freq, double factor, double low_
     if (wavelen > low_wavelen) {
       f /= factor;
     } else {
-      double s = (original_max_positions / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
+      double s = (original_max_positions / wavelen - low_freq_factor) /
+                 (high_freq_factor - low_freq_factor);
       f = (1 - s) * f / factor + s * f;
     }
   }
@@ -34,8 +35,8 @@ void rope_llama3_scale(std::vector<double>& inv_freq, double factor, double low_
 namespace {
 
 // Rotates every head of x by +angle (sign 1) or -angle (sign -1, the backward pass), in place.
-void rotate(float* x, int64_t B, int64_t T, int64_t heads, int64_t H, const std::vector<double>& inv_freq,
-            const std::vector<int64_t>& pos0, float sign) {
+void rotate(float* x, int64_t B, int64_t T, int64_t heads, int64_t H,
+            const std::vector<double>& inv_freq, const std::vector<int64_t>& pos0, float sign) {
   int64_t half = H / 2;
   parallel_for(B * T, 4, [&](int64_t r0, int64_t r1) {
     std::vector<float> c(static_cast<size_t>(half)), s(static_cast<size_t>(half));
@@ -59,7 +60,8 @@ void rotate(float* x, int64_t B, int64_t T, int64_t heads, int64_t H, const std:
 
 }  // namespace
 
-Tensor rope(const Tensor& x, const std::vector<double>& inv_freq, const std::vector<int64_t>& pos0) {
+Tensor rope(const Tensor& x, const std::vector<double>& inv_freq,
+            const std::vector<int64_t>& pos0) {
   check_float(x, "rope", "input");
   check(x.rank() == 4 && x.dim(3) == int64_t(2 * inv_freq.size()), "rope: input ",
         to_string(x.shape()), " is not [B, T, heads, ", std::to_string(2 * inv_freq.size()), "]");

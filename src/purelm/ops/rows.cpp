@@ -6,7 +6,9 @@ namespace purelm {
 
 void load_f32(const Tensor& t, int64_t offset, int64_t n, float* dst) {
   switch (t.dtype()) {
-    case DType::F32: std::memcpy(dst, t.data<float>() + offset, static_cast<size_t>(n) * 4); return;
+    case DType::F32:
+      std::memcpy(dst, t.data<float>() + offset, static_cast<size_t>(n) * 4);
+      return;
     case DType::BF16: {
       const bf16* s = t.data<bf16>() + offset;
       for (int64_t i = 0; i < n; ++i) dst[i] = to_f32(s[i]);
@@ -17,13 +19,16 @@ void load_f32(const Tensor& t, int64_t offset, int64_t n, float* dst) {
       for (int64_t i = 0; i < n; ++i) dst[i] = f16_to_f32(s[i]);
       return;
     }
-    default: fail("expected a float tensor, got ", std::string(dtype_name(t.dtype())));
+    default:
+      fail("expected a float tensor, got ", std::string(dtype_name(t.dtype())));
   }
 }
 
 void store_f32(Tensor& t, int64_t offset, int64_t n, const float* src) {
   switch (t.dtype()) {
-    case DType::F32: std::memcpy(t.data<float>() + offset, src, static_cast<size_t>(n) * 4); return;
+    case DType::F32:
+      std::memcpy(t.data<float>() + offset, src, static_cast<size_t>(n) * 4);
+      return;
     case DType::BF16: {
       bf16* d = t.data<bf16>() + offset;
       for (int64_t i = 0; i < n; ++i) d[i] = to_bf16(src[i]);
@@ -34,7 +39,8 @@ void store_f32(Tensor& t, int64_t offset, int64_t n, const float* src) {
       for (int64_t i = 0; i < n; ++i) d[i] = f32_to_f16(src[i]);
       return;
     }
-    default: fail("expected a float tensor, got ", std::string(dtype_name(t.dtype())));
+    default:
+      fail("expected a float tensor, got ", std::string(dtype_name(t.dtype())));
   }
 }
 

@@ -1,7 +1,5 @@
 #include "purelm/ops/kernels/vec.h"
 
-#include "purelm/core/thread_pool.h"
-
 namespace purelm::kernels {
 
 #define PURELM_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -20,13 +18,6 @@ PURELM_MULTIVERSION float dot(const float* a, const float* b, int64_t n) {
 
 PURELM_MULTIVERSION void axpy(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
-}
-
-void matmul_nt(const float* x, const float* w, float* y, int64_t M, int64_t N, int64_t K) {
-  parallel_for(N, 16, [&](int64_t n0, int64_t n1) {
-    for (int64_t m = 0; m < M; ++m)
-      for (int64_t n = n0; n < n1; ++n) y[m * N + n] = dot(x + m * K, w + n * K, K);
-  });
 }
 
 }  // namespace purelm::kernels

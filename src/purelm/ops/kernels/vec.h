@@ -10,7 +10,4 @@ namespace purelm::kernels {
 float dot(const float* a, const float* b, int64_t n);
 void axpy(float a, const float* x, float* y, int64_t n);  // y += a * x
 
-// y[M, N] = x[M, K] W[N, K]^T, W given as float32 rows; parallel over N.
-void matmul_nt(const float* x, const float* w, float* y, int64_t M, int64_t N, int64_t K);
-
 }  // namespace purelm::kernels

@@ -1,0 +1,36 @@
+// The parts of the GEMM that differ by instruction set; gemm.cpp drives them (BLIS-style: pack
+// panels of A and B into contiguous buffers, then run a register-blocked microkernel over them).
+#pragma once
+
+#include "purelm/ops/kernels/gemm.h"
+
+namespace purelm::kernels {
+
+// Products with at most this many rows of A stream B without packing it (decode).
+constexpr int kGemvRows = 4;
+
+struct Backend {
+  int mr, nr;          // register tile of C
+  int kstep;           // elements of K per packed step: 1, or 2 for pairs of bf16
+  int64_t mc, kc, nc;  // cache blocks; kc is counted in elements of K and is a multiple of kstep
+  // Packs operand rows [i0, i0 + n), n <= width, over k in [k0, k0 + kc) as one panel: for each
+  // packed step, `width` values. Rows past n and pair halves past kc are zero.
+  void (*pack)(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int width, float* dst);
+  // Tile C[m, n] (m <= mr, n <= nr) (+)= panel a (mr wide) * panel b (nr wide) over `steps`.
+  void (*kernel)(int64_t steps, const float* a, const float* b, float* c, int64_t ldc, int m, int n,
+                 bool accumulate);
+  // C[M, n0:n1] (+)= A B^T for M <= kGemvRows: A float32, both operands k-contiguous (cs == 1).
+  // Null when the backend only does pairs.
+  void (*gemv)(int M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda, const Mat& b,
+               float* c, int64_t ldc, bool accumulate);
+};
+
+const Backend& portable_backend();
+const Backend& avx2_backend();
+const Backend& avx512_backend();
+const Backend& avx512_bf16_backend();  // both operands bf16 and k-contiguous
+
+// Scalar packing of single elements (kstep 1) for any strides; the vector backends fall back to it.
+void pack_portable(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int width, float* dst);
+
+}  // namespace purelm::kernels

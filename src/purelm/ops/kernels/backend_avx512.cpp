@@ -1,0 +1,174 @@
+// AVX-512 GEMM: a 14 x 32 microkernel (28 zmm accumulators; per step two loads of B and 14
+// broadcasts of A feed 28 FMAs), and packing by 16 x 16 in-register transposes. With AVX512-BF16
+// the same tile runs on pairs of bf16 with vdpbf16ps, twice the products per instruction.
+#include "purelm/ops/kernels/avx512_util.h"
+#include "purelm/ops/kernels/backend.h"
+
+#define PURELM_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,fma")))
+
+namespace purelm::kernels {
+
+void gemv_avx512(int M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda,
+                 const Mat& b, float* c, int64_t ldc, bool accumulate);
+
+namespace {
+
+using namespace avx512;
+
+constexpr int kMr = 14, kNr = 32;
+
+// The blocks of K and of the panels: a 256 x 32 panel of B (32 KB) stays in L1, a 336 x 256 block
+// of A (336 KB) in L2.
+constexpr int64_t kMc = 24 * kMr, kKc = 256, kNc = 4096;
+
+using Kernel = void (*)(int64_t, const float*, const float*, float*, int64_t, int, bool);
+
+PURELM_AVX512 inline void store_tile(__m512* lo, __m512* hi, int rows, float* c, int64_t ldc, int n,
+                                     bool accumulate) {
+  __mmask16 m0 = mask16(n), m1 = mask16(n - 16);
+  for (int r = 0; r < rows; ++r) {
+    float* cr = c + r * ldc;
+    if (accumulate) {
+      lo[r] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cr), lo[r]);
+      hi[r] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cr + 16), hi[r]);
+    }
+    _mm512_mask_storeu_ps(cr, m0, lo[r]);
+    _mm512_mask_storeu_ps(cr + 16, m1, hi[r]);
+  }
+}
+
+// R rows of the tile (R < kMr only at the bottom edge of C).
+template <int R>
+PURELM_AVX512 void kernel_f32(int64_t steps, const float* a, const float* b, float* c, int64_t ldc,
+                              int n, bool accumulate) {
+  __m512 lo[R], hi[R];
+  for (int r = 0; r < R; ++r) lo[r] = hi[r] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < steps; ++k, a += kMr, b += kNr) {
+    __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 14
+    for (int r = 0; r < R; ++r) {
+      __m512 ar = _mm512_set1_ps(a[r]);
+      lo[r] = _mm512_fmadd_ps(ar, b0, lo[r]);
+      hi[r] = _mm512_fmadd_ps(ar, b1, hi[r]);
+    }
+  }
+  store_tile(lo, hi, R, c, ldc, n, accumulate);
+}
+
+// The same tile over packed pairs: a step holds (k, k + 1) of one row or column in 32 bits.
+template <int R>
+PURELM_AVX512_BF16 void kernel_pairs(int64_t steps, const float* a, const float* b, float* c,
+                                     int64_t ldc, int n, bool accumulate) {
+  __m512 lo[R], hi[R];
+  for (int r = 0; r < R; ++r) lo[r] = hi[r] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < steps; ++k, a += kMr, b += kNr) {
+    __m512bh b0 = (__m512bh)_mm512_load_si512(b), b1 = (__m512bh)_mm512_load_si512(b + 16);
+#pragma GCC unroll 14
+    for (int r = 0; r < R; ++r) {
+      __m512bh ar = (__m512bh)_mm512_castps_si512(_mm512_set1_ps(a[r]));
+      lo[r] = _mm512_dpbf16_ps(lo[r], ar, b0);
+      hi[r] = _mm512_dpbf16_ps(hi[r], ar, b1);
+    }
+  }
+  store_tile(lo, hi, R, c, ldc, n, accumulate);
+}
+
+#define PURELM_TILE_ROWS(f)                                                                    \
+  {                                                                                            \
+    nullptr, f<1>, f<2>, f<3>, f<4>, f<5>, f<6>, f<7>, f<8>, f<9>, f<10>, f<11>, f<12>, f<13>, \
+        f<14>                                                                                  \
+  }
+
+void kernel(int64_t steps, const float* a, const float* b, float* c, int64_t ldc, int m, int n,
+            bool accumulate) {
+  static constexpr Kernel kRows[kMr + 1] = PURELM_TILE_ROWS(kernel_f32);
+  kRows[m](steps, a, b, c, ldc, n, accumulate);
+}
+
+void kernel_bf16(int64_t steps, const float* a, const float* b, float* c, int64_t ldc, int m, int n,
+                 bool accumulate) {
+  static constexpr Kernel kRows[kMr + 1] = PURELM_TILE_ROWS(kernel_pairs);
+  kRows[m](steps, a, b, c, ldc, n, accumulate);
+}
+
+// Operand k-contiguous (cs == 1): 16 rows x 16 k at a time, transposed in registers.
+template <bool Bf16>
+PURELM_AVX512 void pack_transposed(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc,
+                                   int width, float* dst) {
+  for (int g = 0; g < width; g += 16) {
+    int rows = n - g;
+    __mmask16 wmask = mask16(width - g);
+    for (int64_t k = 0; k < kc; k += 16) {
+      int kk = int(kc - k < 16 ? kc - k : 16);
+      __m512 r[16];
+      for (int t = 0; t < 16; ++t)
+        r[t] = t < rows ? load16<Bf16>(m.data, (i0 + g + t) * m.rs + k0 + k, mask16(kk))
+                        : _mm512_setzero_ps();
+      transpose16(r);
+      for (int t = 0; t < kk; ++t) _mm512_mask_storeu_ps(dst + (k + t) * width + g, wmask, r[t]);
+    }
+  }
+}
+
+// Operand contiguous along the panel (rs == 1): a straight copy per k.
+template <bool Bf16>
+PURELM_AVX512 void pack_straight(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int width,
+                                 float* dst) {
+  for (int64_t k = 0; k < kc; ++k, dst += width)
+    for (int g = 0; g < width; g += 16)
+      _mm512_mask_storeu_ps(dst + g, mask16(width - g),
+                            load16<Bf16>(m.data, (k0 + k) * m.cs + i0 + g, mask16(n - g)));
+}
+
+void pack(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int width, float* dst) {
+  if (m.cs == 1) {
+    if (m.bf16)
+      pack_transposed<true>(m, i0, n, k0, kc, width, dst);
+    else
+      pack_transposed<false>(m, i0, n, k0, kc, width, dst);
+  } else if (m.rs == 1) {
+    if (m.bf16)
+      pack_straight<true>(m, i0, n, k0, kc, width, dst);
+    else
+      pack_straight<false>(m, i0, n, k0, kc, width, dst);
+  } else {
+    pack_portable(m, i0, n, k0, kc, width, dst);
+  }
+}
+
+// bf16, k-contiguous: 32 bf16 of a row are 16 pairs, transposed as 32-bit lanes. An odd tail
+// leaves the upper half of the last pair zero.
+PURELM_AVX512 void pack_pairs(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int width,
+                              float* dst) {
+  const uint16_t* p = static_cast<const uint16_t*>(m.data);
+  for (int g = 0; g < width; g += 16) {
+    int rows = n - g;
+    __mmask16 wmask = mask16(width - g);
+    for (int64_t k = 0; k < kc; k += 32) {
+      int kk = int(kc - k < 32 ? kc - k : 32);
+      __mmask32 kmask = kk == 32 ? ~__mmask32(0) : (__mmask32(1) << kk) - 1;
+      __m512 r[16];
+      for (int t = 0; t < 16; ++t)
+        r[t] = t < rows ? _mm512_castsi512_ps(
+                              _mm512_maskz_loadu_epi16(kmask, p + (i0 + g + t) * m.rs + k0 + k))
+                        : _mm512_setzero_ps();
+      transpose16(r);
+      for (int t = 0; t < (kk + 1) / 2; ++t)
+        _mm512_mask_storeu_ps(dst + (k / 2 + t) * width + g, wmask, r[t]);
+    }
+  }
+}
+
+}  // namespace
+
+const Backend& avx512_backend() {
+  static const Backend b{kMr, kNr, 1, kMc, kKc, kNc, pack, kernel, gemv_avx512};
+  return b;
+}
+
+const Backend& avx512_bf16_backend() {
+  static const Backend b{kMr, kNr, 2, kMc, 2 * kKc, kNc, pack_pairs, kernel_bf16, nullptr};
+  return b;
+}
+
+}  // namespace purelm::kernels

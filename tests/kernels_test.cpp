@@ -1,0 +1,303 @@
+// The matrix kernels against double-precision references on every instruction set this CPU has
+// (forced with kernels::set_isa, down to the portable path), and the backward passes of linear()
+// and the fused cross-entropy against naive gradients. DISABLED_Bench prints throughput.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <optional>
+#include <random>
+#include <vector>
+
+#include "purelm/core/thread_pool.h"
+#include "purelm/ops/autograd.h"
+#include "purelm/ops/kernels/gemm.h"
+#include "purelm/ops/kernels/isa.h"
+#include "purelm/ops/loss.h"
+#include "purelm/ops/matmul.h"
+#include "testing.h"
+
+namespace purelm::testing {
+namespace {
+
+using kernels::Isa;
+using kernels::Mat;
+
+// Uses one instruction set for a scope.
+class ForceIsa {
+ public:
+  explicit ForceIsa(Isa level) : saved_(kernels::isa()) { kernels::set_isa(level); }
+  ~ForceIsa() { kernels::set_isa(saved_); }
+
+ private:
+  Isa saved_;
+};
+
+// Random values in [-1, 1] stored as float32 or bf16; at() is the stored value, exactly.
+class Values {
+ public:
+  Values(int64_t n, bool bf16, std::mt19937& rng) : bf16_(bf16) {
+    std::uniform_real_distribution<float> u(-1, 1);
+    for (int64_t i = 0; i < n; ++i) bf16 ? h_.push_back(to_bf16(u(rng))) : f_.push_back(u(rng));
+  }
+  double at(int64_t i) const { return bf16_ ? to_f32(h_[i]) : f_[i]; }
+  const void* data() const { return bf16_ ? static_cast<const void*>(h_.data()) : f_.data(); }
+
+ private:
+  bool bf16_;
+  std::vector<float> f_;
+  std::vector<bf16> h_;
+};
+
+// One operand of an m x k product: rows ([m, k] row-major) or columns ([k, m] row-major).
+struct Operand {
+  Operand(int64_t m, int64_t k, bool cols, bool bf16, std::mt19937& rng)
+      : v(m * k, bf16, rng), mat{v.data(), bf16, cols ? 1 : k, cols ? m : 1} {}
+  double at(int64_t i, int64_t k) const { return v.at(i * mat.rs + k * mat.cs); }
+  Values v;
+  Mat mat;
+};
+
+struct Case {
+  int64_t m, n, k;
+  bool a_cols, b_cols, a_bf16, b_bf16, accumulate;
+};
+
+// Runs one product and compares every element of C (or those of `sample` rows and columns) with a
+// double reference: |error| <= 1e-6 sqrt(k) (|C0| + sum |a b|), a few float32 roundings per term.
+// Columns of C past n must stay untouched.
+void check_gemm(const Case& t, std::mt19937& rng, int64_t sample = 0) {
+  Operand a(t.m, t.k, t.a_cols, t.a_bf16, rng), b(t.n, t.k, t.b_cols, t.b_bf16, rng);
+  int64_t ldc = t.n + 3;
+  std::vector<float> c(size_t(t.m * ldc));
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (float& x : c) x = u(rng);
+  std::vector<float> c0 = c;
+  kernels::gemm(t.m, t.n, t.k, a.mat, b.mat, c.data(), ldc, t.accumulate);
+  int failures = 0;
+  auto check = [&](int64_t i, int64_t j) {
+    double ref = t.accumulate ? c0[i * ldc + j] : 0.0, scale = std::fabs(ref);
+    for (int64_t k = 0; k < t.k; ++k) {
+      double p = a.at(i, k) * b.at(j, k);
+      ref += p;
+      scale += std::fabs(p);
+    }
+    double got = c[i * ldc + j];
+    if (!(std::fabs(got - ref) <= 1e-6 * std::sqrt(double(t.k)) * scale) && failures++ < 3)
+      ADD_FAILURE() << "C[" << i << ", " << j << "] = " << got << ", want " << ref;
+  };
+  for (int64_t i = 0; i < t.m; ++i) {
+    bool row = sample == 0 || i % (t.m / sample + 1) == 0;
+    for (int64_t j = 0; j < t.n; ++j)
+      if (row || j % (t.n / std::max<int64_t>(sample, 1) + 1) == 0) check(i, j);
+    for (int64_t j = t.n; j < ldc; ++j)
+      ASSERT_EQ(c[i * ldc + j], c0[i * ldc + j]) << "wrote past N";
+  }
+  EXPECT_EQ(failures, 0) << "m " << t.m << " n " << t.n << " k " << t.k << " a_cols " << t.a_cols
+                         << " b_cols " << t.b_cols << " a_bf16 " << t.a_bf16 << " b_bf16 "
+                         << t.b_bf16 << " acc " << t.accumulate;
+}
+
+class EachIsa : public ::testing::TestWithParam<Isa> {
+ protected:
+  void SetUp() override {
+    if (kernels::best_isa() < GetParam())
+      GTEST_SKIP() << "CPU lacks " << kernels::isa_name(GetParam());
+    force_.emplace(GetParam());
+  }
+  std::optional<ForceIsa> force_;
+  std::mt19937 rng_{7};
+};
+
+// Every layout (NT forward, NN and TN backward, and the fourth) and operand type on sizes with
+// tails in every dimension. Both operands bf16 and k-contiguous use vdpbf16ps on AVX512-BF16.
+TEST_P(EachIsa, GemmSmallShapes) {
+  const int64_t ms[] = {1, 2, 3, 5, 17, 64, 100}, ns[] = {1, 7, 33, 130},
+                ks[] = {1, 3, 16, 65, 257};
+  const bool types[][2] = {{false, false}, {false, true}, {true, true}};
+  int i = 0;
+  for (int64_t m : ms)
+    for (int64_t n : ns)
+      for (int64_t k : ks)
+        for (int layout = 0; layout < 4; ++layout)
+          for (const auto& ty : types)
+            check_gemm({m, n, k, bool(layout & 1), bool(layout & 2), ty[0], ty[1], bool(++i % 2)},
+                       rng_);
+}
+
+// Sizes past the cache blocks (mc, nc, kc) of every backend, checked on sampled rows and columns.
+TEST_P(EachIsa, GemmAcrossCacheBlocks) {
+  for (bool bf16 : {false, true}) {
+    check_gemm({340, 4100, 40, false, false, bf16, bf16, false}, rng_, 8);
+    check_gemm({20, 45, 1100, false, false, bf16, bf16, true}, rng_, 8);
+    check_gemm({70, 300, 600, false, true, false, bf16, true}, rng_, 8);
+    check_gemm({300, 70, 600, true, true, false, bf16, true}, rng_, 8);
+  }
+}
+
+// Each element of C is summed in the same order whichever thread computes it.
+TEST_P(EachIsa, GemmIsIndependentOfThreadCount) {
+  Operand a(150, 300, false, false, rng_), b(260, 300, false, true, rng_);
+  std::vector<float> c1(150 * 260), c2(150 * 260);
+  set_num_threads(1);
+  kernels::gemm(150, 260, 300, a.mat, b.mat, c1.data(), 260, false);
+  set_num_threads(2);
+  kernels::gemm(150, 260, 300, a.mat, b.mat, c2.data(), 260, false);
+  set_num_threads(0);
+  EXPECT_EQ(c1, c2);
+}
+
+TEST_P(EachIsa, GemmWithEmptyInnerDimension) {
+  std::vector<float> c(6, 5.0f);
+  float unused = 0;
+  kernels::gemm(2, 3, 0, kernels::rows(&unused, 0), kernels::rows(&unused, 0), c.data(), 3, true);
+  EXPECT_EQ(c, std::vector<float>(6, 5.0f));
+  kernels::gemm(2, 3, 0, kernels::rows(&unused, 0), kernels::rows(&unused, 0), c.data(), 3, false);
+  EXPECT_EQ(c, std::vector<float>(6, 0.0f));
+}
+
+Tensor random_tensor(const Shape& shape, DType dtype, std::mt19937& rng) {
+  std::uniform_real_distribution<float> u(-1, 1);
+  std::vector<float> v(size_t(numel(shape)));
+  for (float& x : v) x = u(rng);
+  return Tensor::from_f32(v, shape).to(dtype);
+}
+
+// max |got - want| / max |want| over a float32 result and a double reference.
+double rel_err(const std::vector<float>& got, const std::vector<double>& want) {
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    diff = std::max(diff, std::fabs(got[i] - want[i]));
+    scale = std::max(scale, std::fabs(want[i]));
+  }
+  return diff / scale;
+}
+
+// y = x W^T, dx = dy W, dW = dy^T x in double from the stored (possibly bf16-rounded) values.
+TEST_P(EachIsa, LinearForwardAndBackwardMatchNaive) {
+  for (DType xt : {DType::F32, DType::BF16})
+    for (DType wt : {DType::F32, DType::BF16})
+      for (int64_t M : {1, 3, 17})
+        for (int64_t N : {7, 33})
+          for (int64_t K : {16, 65}) {
+            Tensor x = random_tensor({1, M, K}, xt, rng_), w = random_tensor({N, K}, wt, rng_);
+            Tensor dy = random_tensor({1, M, N}, DType::F32, rng_);
+            x.set_requires_grad(true);
+            w.set_requires_grad(true);
+            Tape tape;
+            Tensor y = linear(x, w);
+            tape.backward(y, dy);
+            std::vector<float> xv = x.to_vector(), wv = w.to_vector(), g = dy.to_vector();
+            std::vector<double> ry(M * N, 0.0), rdx(M * K, 0.0), rdw(N * K, 0.0);
+            for (int64_t m = 0; m < M; ++m)
+              for (int64_t n = 0; n < N; ++n)
+                for (int64_t k = 0; k < K; ++k) {
+                  ry[m * N + n] += double(xv[m * K + k]) * wv[n * K + k];
+                  rdx[m * K + k] += double(g[m * N + n]) * wv[n * K + k];
+                  rdw[n * K + k] += double(g[m * N + n]) * xv[m * K + k];
+                }
+            SCOPED_TRACE(std::string(dtype_name(xt)) + " x, " + std::string(dtype_name(wt)) +
+                         " W, M " + std::to_string(M) + " N " + std::to_string(N) + " K " +
+                         std::to_string(K));
+            EXPECT_EQ(y.dtype(), xt);
+            EXPECT_LE(rel_err(y.to_vector(), ry), xt == DType::BF16 ? 8e-3 : 1e-5);
+            EXPECT_LE(rel_err(x.grad().to_vector(), rdx), 1e-5);
+            EXPECT_LE(rel_err(w.grad().to_vector(), rdw), 1e-5);
+          }
+}
+
+// The chunked loss (37 rows: past one chunk of 32), its dh and dW, against a double computation.
+TEST_P(EachIsa, CrossEntropyHeadMatchesNaive) {
+  const int64_t M = 37, D = 19, V = 50;
+  for (DType wt : {DType::F32, DType::BF16}) {
+    Tensor h = random_tensor({M, D}, DType::F32, rng_), w = random_tensor({V, D}, wt, rng_);
+    std::vector<int32_t> tg(M);
+    for (int64_t i = 0; i < M; ++i) tg[i] = i % 5 == 4 ? -1 : int32_t(rng_() % V);
+    h.set_requires_grad(true);
+    w.set_requires_grad(true);
+    Tape tape;
+    Tensor loss = cross_entropy_head(h, w, Tensor::from_i32(tg, {M}));
+    tape.backward(loss);
+    std::vector<float> hv = h.to_vector(), wv = w.to_vector();
+    std::vector<double> dh(M * D, 0.0), dw(V * D, 0.0), z(V);
+    double total = 0, counted = 0;
+    for (int64_t i = 0; i < M; ++i) counted += tg[i] >= 0;
+    for (int64_t i = 0; i < M; ++i) {
+      if (tg[i] < 0) continue;
+      double mx = -1e300, s = 0;
+      for (int64_t v = 0; v < V; ++v) {
+        z[v] = 0;
+        for (int64_t d = 0; d < D; ++d) z[v] += double(hv[i * D + d]) * wv[v * D + d];
+        mx = std::max(mx, z[v]);
+      }
+      for (int64_t v = 0; v < V; ++v) s += std::exp(z[v] - mx);
+      total += mx + std::log(s) - z[tg[i]];
+      for (int64_t v = 0; v < V; ++v) {
+        double dz = (std::exp(z[v] - mx) / s - (v == tg[i])) / counted;
+        for (int64_t d = 0; d < D; ++d) {
+          dh[i * D + d] += dz * wv[v * D + d];
+          dw[v * D + d] += dz * hv[i * D + d];
+        }
+      }
+    }
+    EXPECT_NEAR(loss.item(), total / counted, 1e-5 * total / counted);
+    EXPECT_LE(rel_err(h.grad().to_vector(), dh), 1e-5);
+    EXPECT_LE(rel_err(w.grad().to_vector(), dw), 1e-5);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Isas, EachIsa,
+                         ::testing::Values(Isa::Portable, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16),
+                         [](const auto& info) {
+                           std::string s = kernels::isa_name(info.param);
+                           for (char& ch : s)
+                             if (ch == '-') ch = '_';
+                           return s;
+                         });
+
+// Seconds per call of f, best of a few runs after a warm-up.
+template <class F>
+double seconds(F f) {
+  f();
+  double best = 1e30;
+  for (int rep = 0; rep < 5; ++rep) {
+    auto t0 = std::chrono::steady_clock::now();
+    f();
+    best = std::min(best,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return best;
+}
+
+// Not a test: throughput of the best ISA, printed. Run with --gtest_also_run_disabled_tests.
+TEST(Kernels, DISABLED_Bench) {
+  std::mt19937 rng(1);
+  std::printf("isa %s\n", kernels::isa_name(kernels::isa()));
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    const int64_t n = 1024;
+    Operand a(n, n, false, false, rng), b(n, n, false, false, rng), bh(n, n, false, true, rng),
+        ah(n, n, false, true, rng), dy(n, n, false, false, rng), wc(n, n, true, false, rng);
+    std::vector<float> c(n * n);
+    auto gflops = [&](const Operand& x, const Operand& y) {
+      return 2e-9 * n * n * n /
+             seconds([&] { kernels::gemm(n, n, n, x.mat, y.mat, c.data(), n, true); });
+    };
+    std::printf(
+        "%d thread(s), 1024^3 GFLOP/s: f32 NT %.0f, NN %.0f, TN %.0f, f32 x bf16-W %.0f, bf16 x "
+        "bf16 %.0f\n",
+        threads, gflops(a, b), gflops(dy, wc), gflops(Operand(n, n, true, false, rng), wc),
+        gflops(a, bh), gflops(ah, bh));
+    for (auto [N, K] : {std::pair<int64_t, int64_t>{3072, 1024}, {1024, 3072}, {151936, 1024}})
+      for (int64_t M : {1, 4}) {
+        Operand x(M, K, false, false, rng), w(N, K, false, true, rng);
+        std::vector<float> y(M * N);
+        double s = seconds([&] { kernels::gemm(M, N, K, x.mat, w.mat, y.data(), N, false); });
+        std::printf("%d thread(s), bf16 GEMV M=%ld W %ldx%ld: %.1f GB/s\n", threads, long(M),
+                    long(N), long(K), 2e-9 * N * K / s);
+      }
+  }
+  set_num_threads(0);
+}
+
+}  // namespace
+}  // namespace purelm::testing
