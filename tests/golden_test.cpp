@@ -9,8 +9,8 @@
 namespace purelm::testing {
 namespace {
 
-const char* kFixtures[] = {"qwen3-tiny",          "qwen3-tiny-tied",     "qwen3-tiny-sharded", "llama3-tiny",
-                           "olmo2-tiny",          "qwen3moe-tiny",       "qwen3moe-tiny-mixed"};
+const char* kFixtures[] = {"qwen3-tiny", "qwen3-tiny-tied", "qwen3-tiny-sharded", "llama3-tiny",
+                           "olmo2-tiny", "qwen3moe-tiny",   "qwen3moe-tiny-mixed"};
 
 class Golden : public ::testing::TestWithParam<const char*> {
  protected:
@@ -21,9 +21,26 @@ class Golden : public ::testing::TestWithParam<const char*> {
 
 TEST_P(Golden, LogitsLossGradientsAndAdamW) {
   TempDir tmp;
-  auto r = run_cli({"forward", "--model", dir(), "--input", golden_path(), "--output", tmp.path("out.safetensors"),
-                    "--grad", "--adamw-steps", "3", "--lr", "0.01", "--beta1", "0.9", "--beta2", "0.95",
-                    "--eps", "1e-8", "--weight-decay", "0.1"});
+  auto r = run_cli({"forward",
+                    "--model",
+                    dir(),
+                    "--input",
+                    golden_path(),
+                    "--output",
+                    tmp.path("out.safetensors"),
+                    "--grad",
+                    "--adamw-steps",
+                    "3",
+                    "--lr",
+                    "0.01",
+                    "--beta1",
+                    "0.9",
+                    "--beta2",
+                    "0.95",
+                    "--eps",
+                    "1e-8",
+                    "--weight-decay",
+                    "0.1"});
   ASSERT_EQ(r.status, 0) << r.err;
   TensorStore got = TensorStore::open_file(tmp.path("out.safetensors"));
   TensorStore want = TensorStore::open_file(golden_path());
@@ -38,7 +55,8 @@ TEST_P(Golden, LogitsLossGradientsAndAdamW) {
     ++grads;
     EXPECT_LE(rel_error(got.get("grad." + name), want.get("grad." + name)), 1e-4) << name;
     // AdamW: relative L2 error of the update, and an absolute bound (fixtures README).
-    std::vector<float> p0 = weights.get(name).to_vector(), a = got.get("after_adamw." + name).to_vector(),
+    std::vector<float> p0 = weights.get(name).to_vector(),
+                       a = got.get("after_adamw." + name).to_vector(),
                        b = want.get("after_adamw." + name).to_vector();
     double err = 0, upd = 0, worst = 0;
     for (size_t i = 0; i < a.size(); ++i) {
@@ -54,8 +72,8 @@ TEST_P(Golden, LogitsLossGradientsAndAdamW) {
 
 TEST_P(Golden, LogitsInBf16Compute) {
   TempDir tmp;
-  auto r = run_cli({"forward", "--model", dir(), "--input", golden_path(), "--output", tmp.path("out.safetensors"),
-                    "--dtype", "bf16"});
+  auto r = run_cli({"forward", "--model", dir(), "--input", golden_path(), "--output",
+                    tmp.path("out.safetensors"), "--dtype", "bf16"});
   ASSERT_EQ(r.status, 0) << r.err;
   double err = rel_error(TensorStore::open_file(tmp.path("out.safetensors")).get("logits"),
                          TensorStore::open_file(golden_path()).get("logits"));
@@ -68,10 +86,12 @@ TEST_P(Golden, GreedyContinuation) {
   Tensor prompt = want.get("greedy_prompt"), tokens = want.get("greedy_tokens");
   std::string ids, expected;
   Config c = load_config(dir() + "/config.json");
-  for (int64_t i = 0; i < prompt.numel(); ++i) ids += (i ? "," : "") + std::to_string(prompt.data<int32_t>()[i]);
+  for (int64_t i = 0; i < prompt.numel(); ++i)
+    ids += (i ? "," : "") + std::to_string(prompt.data<int32_t>()[i]);
   for (int64_t i = 0; i < tokens.numel(); ++i) {
     int32_t t = tokens.data<int32_t>()[i];
-    if (std::find(c.eos_token_ids.begin(), c.eos_token_ids.end(), t) != c.eos_token_ids.end()) break;
+    if (std::find(c.eos_token_ids.begin(), c.eos_token_ids.end(), t) != c.eos_token_ids.end())
+      break;
     expected += (i ? "," : "") + std::to_string(t);
   }
   auto r = run_cli({"generate", "--model", dir(), "--prompt-ids", ids, "--max-tokens",
@@ -80,13 +100,12 @@ TEST_P(Golden, GreedyContinuation) {
   EXPECT_EQ(r.out, expected + "\n");
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, Golden, ::testing::ValuesIn(kFixtures),
-                         [](const auto& info) {
-                           std::string s = info.param;
-                           for (char& c : s)
-                             if (c == '-') c = '_';
-                           return s;
-                         });
+INSTANTIATE_TEST_SUITE_P(Fixtures, Golden, ::testing::ValuesIn(kFixtures), [](const auto& info) {
+  std::string s = info.param;
+  for (char& c : s)
+    if (c == '-') c = '_';
+  return s;
+});
 
 }  // namespace
 }  // namespace purelm::testing

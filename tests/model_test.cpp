@@ -1,10 +1,11 @@
 // Properties of the model code beyond the goldens: KV-cache decoding equals the full forward,
 // sharded and single-file checkpoints agree, stories260K decodes like llama2.c.
+#include "purelm/models/model.h"
+
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "purelm/io/safetensors.h"
-#include "purelm/models/model.h"
 #include "purelm/ops/rows.h"
 #include "testing.h"
 
@@ -37,11 +38,12 @@ TEST_P(EachFixture, KVCacheDecodingMatchesFullForward) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, EachFixture,
-                         ::testing::Values("qwen3-tiny", "qwen3-tiny-tied", "llama3-tiny", "olmo2-tiny",
-                                           "qwen3moe-tiny", "qwen3moe-tiny-mixed"));
+                         ::testing::Values("qwen3-tiny", "qwen3-tiny-tied", "llama3-tiny",
+                                           "olmo2-tiny", "qwen3moe-tiny", "qwen3moe-tiny-mixed"));
 
 TEST(Model, ShardedCheckpointGivesIdenticalLogits) {
-  Tensor ids = TensorStore::open_file(shared("fixtures/qwen3-tiny/golden.safetensors")).get("input_ids");
+  Tensor ids =
+      TensorStore::open_file(shared("fixtures/qwen3-tiny/golden.safetensors")).get("input_ids");
   std::vector<float> a = load_model(shared("fixtures/qwen3-tiny")).logits(ids).to_vector();
   std::vector<float> b = load_model(shared("fixtures/qwen3-tiny-sharded")).logits(ids).to_vector();
   EXPECT_EQ(a, b);
@@ -55,10 +57,11 @@ TEST(Model, Stories260KGreedyMatchesLlama2c) {
     auto j = nlohmann::json::parse(line);
     std::string prompt, expected;
     for (int id : j["prompt_ids"]) prompt += (prompt.empty() ? "" : ",") + std::to_string(id);
-    for (int id : j["generated_ids"]) expected += (expected.empty() ? "" : ",") + std::to_string(id);
+    for (int id : j["generated_ids"])
+      expected += (expected.empty() ? "" : ",") + std::to_string(id);
     auto r = run_cli({"generate", "--model", shared("models/stories260K"), "--prompt-ids", prompt,
-                      "--max-tokens", std::to_string(j["generated_ids"].size()), "--temperature", "0",
-                      "--print-ids"});
+                      "--max-tokens", std::to_string(j["generated_ids"].size()), "--temperature",
+                      "0", "--print-ids"});
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.out, expected + "\n") << j["prompt"];
     ++cases;
@@ -73,7 +76,8 @@ TEST(Model, MissingWeightIsNamed) {
     make_model(c, w);
     FAIL() << "expected an error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("model.embed_tokens.weight"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("model.embed_tokens.weight"), std::string::npos)
+        << e.what();
   }
 }
 

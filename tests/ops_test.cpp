@@ -1,11 +1,12 @@
 // Every op's recorded backward against central finite differences of its forward, on small random
 // inputs with awkward shapes (GQA groups, position offsets, ignored targets, tails).
+#include "purelm/ops/ops.h"
+
 #include <cmath>
 #include <functional>
 #include <random>
 
 #include "purelm/ops/autograd.h"
-#include "purelm/ops/ops.h"
 #include "testing.h"
 
 namespace purelm::testing {
@@ -69,12 +70,14 @@ void grad_check(std::vector<Tensor> inputs, const Fn& f, double tol = 1e-2, floa
 
 TEST(OpsGrad, Linear) {
   std::mt19937 rng(1);
-  grad_check({randn({2, 3, 7}, rng), randn({5, 7}, rng)}, [](auto& in) { return linear(in[0], in[1]); });
+  grad_check({randn({2, 3, 7}, rng), randn({5, 7}, rng)},
+             [](auto& in) { return linear(in[0], in[1]); });
 }
 
 TEST(OpsGrad, RmsNorm) {
   std::mt19937 rng(2);
-  grad_check({randn({4, 9}, rng), randn({9}, rng)}, [](auto& in) { return rmsnorm(in[0], in[1], 1e-5f); });
+  grad_check({randn({4, 9}, rng), randn({9}, rng)},
+             [](auto& in) { return rmsnorm(in[0], in[1], 1e-5f); });
 }
 
 TEST(OpsGrad, RopeWithOffsets) {
@@ -99,21 +102,24 @@ TEST(OpsGrad, AttentionGqaWithPositions) {
   std::mt19937 rng(5);
   // B 2, T 3, N 4, K 2, H 8, S 5; row 0 starts at position 2, row 1 at 1.
   grad_check({randn({2, 3, 4, 8}, rng), randn({2, 5, 2, 8}, rng), randn({2, 5, 2, 8}, rng)},
-             [](auto& in) { return attention(in[0], in[1], in[2], {2, 1}); });
+             [](auto& in) {
+               return attention(in[0], in[1], in[2], {2, 1});
+             });
 }
 
 TEST(OpsGrad, AttentionLongerThanOneKeyBlock) {
   std::mt19937 rng(6);
-  grad_check({randn({1, 70, 2, 4}, rng, 0.5f), randn({1, 70, 1, 4}, rng, 0.5f), randn({1, 70, 1, 4}, rng)},
-             [](auto& in) { return attention(in[0], in[1], in[2], {0}); });
+  grad_check(
+      {randn({1, 70, 2, 4}, rng, 0.5f), randn({1, 70, 1, 4}, rng, 0.5f), randn({1, 70, 1, 4}, rng)},
+      [](auto& in) { return attention(in[0], in[1], in[2], {0}); });
 }
 
 TEST(Ops, AttentionIsCausalSoftmax) {
   std::mt19937 rng(8);
   Tensor q = randn({1, 3, 1, 4}, rng), k = randn({1, 3, 1, 4}, rng), v = randn({1, 3, 1, 4}, rng);
   NoGrad ng;
-  std::vector<float> out = attention(q, k, v, {0}).to_vector(), qv = q.to_vector(), kv = k.to_vector(),
-                     vv = v.to_vector();
+  std::vector<float> out = attention(q, k, v, {0}).to_vector(), qv = q.to_vector(),
+                     kv = k.to_vector(), vv = v.to_vector();
   for (int t = 0; t < 3; ++t) {  // naive: softmax over keys 0..t
     std::vector<double> s(t + 1);
     double mx = -1e30, z = 0;
@@ -139,9 +145,11 @@ TEST(OpsGrad, Embedding) {
 
 TEST(OpsGrad, SwigluAddScaleReshape) {
   std::mt19937 rng(10);
-  grad_check({randn({3, 5}, rng), randn({3, 5}, rng)}, [](auto& in) { return swiglu(in[0], in[1]); });
+  grad_check({randn({3, 5}, rng), randn({3, 5}, rng)},
+             [](auto& in) { return swiglu(in[0], in[1]); });
   grad_check({randn({3, 5}, rng), randn({3, 5}, rng)}, [](auto& in) { return add(in[0], in[1]); });
-  grad_check({randn({3, 5}, rng), randn({3}, rng)}, [](auto& in) { return scale_rows(in[0], in[1]); });
+  grad_check({randn({3, 5}, rng), randn({3}, rng)},
+             [](auto& in) { return scale_rows(in[0], in[1]); });
   grad_check({randn({3, 4}, rng)}, [](auto& in) { return reshape(in[0], {2, 6}); });
 }
 
@@ -153,7 +161,8 @@ TEST(OpsGrad, CrossEntropyFusedWithHead) {
 }
 
 TEST(Ops, CrossEntropyValue) {
-  Tensor h = Tensor::from_f32({1, 0, 0, 1}, {2, 2}), w = Tensor::from_f32({1, 0, 0, 1, 1, 1}, {3, 2});
+  Tensor h = Tensor::from_f32({1, 0, 0, 1}, {2, 2}),
+         w = Tensor::from_f32({1, 0, 0, 1, 1, 1}, {3, 2});
   NoGrad ng;
   // Row 0 logits (1, 0, 1), target 1; row 1 logits (0, 1, 1), target 2.
   double l0 = std::log(2 * std::exp(1.0) + 1) - 0, l1 = std::log(2 * std::exp(1.0) + 1) - 1;
@@ -163,7 +172,9 @@ TEST(Ops, CrossEntropyValue) {
 TEST(OpsGrad, MoeRoutingRenormalisedAndRaw) {
   for (bool renorm : {true, false}) {
     std::mt19937 rng(12);
-    grad_check({randn({6, 5}, rng)}, [&](auto& in) { return route_topk(in[0], 2, renorm).weights; }, 1e-2, 1e-3f);
+    grad_check(
+        {randn({6, 5}, rng)}, [&](auto& in) { return route_topk(in[0], 2, renorm).weights; }, 1e-2,
+        1e-3f);
   }
 }
 
@@ -181,8 +192,9 @@ TEST(Ops, MoeRoutingPicksTopK) {
 TEST(OpsGrad, GatherAndCombineRows) {
   std::mt19937 rng(13);
   grad_check({randn({4, 3}, rng)}, [](auto& in) { return gather_rows(in[0], {2, 0, 2}); });
-  grad_check({randn({2, 3}, rng), randn({3, 3}, rng)},
-             [](auto& in) { return combine_rows({in[0], in[1]}, {{1, 3}, {0, 1, 3}}, 4, DType::F32); });
+  grad_check({randn({2, 3}, rng), randn({3, 3}, rng)}, [](auto& in) {
+    return combine_rows({in[0], in[1]}, {{1, 3}, {0, 1, 3}}, 4, DType::F32);
+  });
 }
 
 TEST(Ops, Bf16ActivationsAreRounded) {

@@ -11,7 +11,9 @@
 
 namespace purelm::testing {
 
-inline std::string shared(const std::string& rel) { return std::string(PURELM_SHARED_DIR) + "/" + rel; }
+inline std::string shared(const std::string& rel) {
+  return std::string(PURELM_SHARED_DIR) + "/" + rel;
+}
 
 // A fresh temporary folder, removed when the object dies.
 class TempDir {

@@ -65,21 +65,26 @@ void run(const ForwardArgs& a) {
 
 void add_forward(CLI::App& app) {
   auto a = std::make_shared<ForwardArgs>();
-  CLI::App* cmd = app.add_subcommand("forward", "Run a batch through a model and write the results")
-                      ->footer("The verification contract: input_ids I32 [B, T] in; logits F32 [B, T, V] out;\n"
-                               "--grad adds loss and grad.<name>; --adamw-steps N adds adamw_losses,\n"
-                               "adamw_final_loss and after_adamw.<name>.");
+  CLI::App* cmd =
+      app.add_subcommand("forward", "Run a batch through a model and write the results")
+          ->footer(
+              "The verification contract: input_ids I32 [B, T] in; logits F32 [B, T, V] out;\n"
+              "--grad adds loss and grad.<name>; --adamw-steps N adds adamw_losses,\n"
+              "adamw_final_loss and after_adamw.<name>.");
   cmd->add_option("--model", a->model, "Checkpoint folder or HuggingFace repo id")->required();
-  cmd->add_option("--input", a->input, "safetensors file holding input_ids (I32 [B, T])")->required();
+  cmd->add_option("--input", a->input, "safetensors file holding input_ids (I32 [B, T])")
+      ->required();
   cmd->add_option("--output", a->output, "safetensors file to write")->required();
   add_dtype_option(cmd, &a->dtype);
   cmd->add_flag("--grad", a->grad, "Also write the loss and the gradient of every parameter");
-  cmd->add_option("--adamw-steps", a->adamw_steps, "AdamW steps to take on the batch")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--adamw-steps", a->adamw_steps, "AdamW steps to take on the batch")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--lr", a->adamw.lr, "AdamW learning rate")->capture_default_str();
   cmd->add_option("--beta1", a->adamw.beta1, "AdamW beta1")->capture_default_str();
   cmd->add_option("--beta2", a->adamw.beta2, "AdamW beta2")->capture_default_str();
   cmd->add_option("--eps", a->adamw.eps, "AdamW epsilon")->capture_default_str();
-  cmd->add_option("--weight-decay", a->adamw.weight_decay, "AdamW decoupled weight decay")->capture_default_str();
+  cmd->add_option("--weight-decay", a->adamw.weight_decay, "AdamW decoupled weight decay")
+      ->capture_default_str();
   cmd->callback([a] { run(*a); });
 }
 

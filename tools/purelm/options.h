@@ -1,10 +1,9 @@
 // Flags shared by several commands.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "purelm/core/dtype.h"
 

@@ -10,7 +10,7 @@ namespace purelm {
 enum class DType : uint8_t { F32, BF16, F16, I32, I64 };
 
 size_t dtype_size(DType t);
-std::string_view dtype_name(DType t);       // safetensors spelling: "F32", "BF16", ...
+std::string_view dtype_name(DType t);  // safetensors spelling: "F32", "BF16", ...
 bool parse_dtype(std::string_view name, DType* out);
 
 // bfloat16 is the upper half of an IEEE float32.

@@ -14,10 +14,13 @@ struct Error : std::runtime_error {
 template <class... Parts>
 [[noreturn]] void fail(const Parts&... parts) {
   std::string msg;
-  ((msg += [&] {
-     if constexpr (std::is_arithmetic_v<Parts>) return std::to_string(parts);
-     else return std::string(parts);
-   }()),
+  ((msg +=
+    [&] {
+      if constexpr (std::is_arithmetic_v<Parts>)
+        return std::to_string(parts);
+      else
+        return std::string(parts);
+    }()),
    ...);
   throw Error(msg);
 }

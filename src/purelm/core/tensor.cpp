@@ -79,22 +79,37 @@ int64_t Tensor::dim(int i) const {
 namespace {
 float load_f32(const void* p, DType t, int64_t i) {
   switch (t) {
-    case DType::F32: return static_cast<const float*>(p)[i];
-    case DType::BF16: return to_f32(static_cast<const bf16*>(p)[i]);
-    case DType::F16: return f16_to_f32(static_cast<const uint16_t*>(p)[i]);
-    case DType::I32: return float(static_cast<const int32_t*>(p)[i]);
-    case DType::I64: return float(static_cast<const int64_t*>(p)[i]);
+    case DType::F32:
+      return static_cast<const float*>(p)[i];
+    case DType::BF16:
+      return to_f32(static_cast<const bf16*>(p)[i]);
+    case DType::F16:
+      return f16_to_f32(static_cast<const uint16_t*>(p)[i]);
+    case DType::I32:
+      return float(static_cast<const int32_t*>(p)[i]);
+    case DType::I64:
+      return float(static_cast<const int64_t*>(p)[i]);
   }
   return 0;
 }
 
 void store_f32(void* p, DType t, int64_t i, float v) {
   switch (t) {
-    case DType::F32: static_cast<float*>(p)[i] = v; break;
-    case DType::BF16: static_cast<bf16*>(p)[i] = to_bf16(v); break;
-    case DType::F16: static_cast<uint16_t*>(p)[i] = f32_to_f16(v); break;
-    case DType::I32: static_cast<int32_t*>(p)[i] = int32_t(v); break;
-    case DType::I64: static_cast<int64_t*>(p)[i] = int64_t(v); break;
+    case DType::F32:
+      static_cast<float*>(p)[i] = v;
+      break;
+    case DType::BF16:
+      static_cast<bf16*>(p)[i] = to_bf16(v);
+      break;
+    case DType::F16:
+      static_cast<uint16_t*>(p)[i] = f32_to_f16(v);
+      break;
+    case DType::I32:
+      static_cast<int32_t*>(p)[i] = int32_t(v);
+      break;
+    case DType::I64:
+      static_cast<int64_t*>(p)[i] = int64_t(v);
+      break;
   }
 }
 
@@ -108,11 +123,14 @@ Tensor Tensor::to(DType dtype) const {
   } else if (is_int(dtype) && is_int(this->dtype())) {
     for (int64_t i = 0; i < numel(); ++i) {
       int64_t v = this->dtype() == DType::I32 ? data<int32_t>()[i] : data<int64_t>()[i];
-      if (dtype == DType::I32) out.data<int32_t>()[i] = int32_t(v);
-      else out.data<int64_t>()[i] = v;
+      if (dtype == DType::I32)
+        out.data<int32_t>()[i] = int32_t(v);
+      else
+        out.data<int64_t>()[i] = v;
     }
   } else {
-    for (int64_t i = 0; i < numel(); ++i) store_f32(out.raw(), dtype, i, load_f32(raw(), this->dtype(), i));
+    for (int64_t i = 0; i < numel(); ++i)
+      store_f32(out.raw(), dtype, i, load_f32(raw(), this->dtype(), i));
   }
   return out;
 }
@@ -143,14 +161,15 @@ Tensor Tensor::view(const Shape& shape) const {
 
 Tensor Tensor::narrow(int64_t start, int64_t len) const {
   check(rank() >= 1 && start >= 0 && len >= 0 && start + len <= dim(0), "cannot take rows [",
-        std::to_string(start), ", ", std::to_string(start + len), ") of shape ", to_string(shape()));
+        std::to_string(start), ", ", std::to_string(start + len), ") of shape ",
+        to_string(shape()));
   Shape s = shape();
   s[0] = len;
   Tensor t = view(shape());
   t.impl_->shape = s;
   t.impl_->numel = purelm::numel(s);
-  t.impl_->data = static_cast<char*>(impl_->data) + start * (numel() / std::max<int64_t>(dim(0), 1)) *
-                                                       int64_t(dtype_size(dtype()));
+  t.impl_->data = static_cast<char*>(impl_->data) +
+                  start * (numel() / std::max<int64_t>(dim(0), 1)) * int64_t(dtype_size(dtype()));
   return t;
 }
 

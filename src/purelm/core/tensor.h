@@ -52,10 +52,10 @@ class Tensor {
   void* raw() { return impl_->data; }
   const void* raw() const { return impl_->data; }
 
-  Tensor to(DType dtype) const;            // converting copy (a plain copy when dtype matches)
+  Tensor to(DType dtype) const;  // converting copy (a plain copy when dtype matches)
   Tensor clone() const { return to(dtype()); }
-  std::vector<float> to_vector() const;    // any float dtype, as float32
-  float item() const;                      // the single element, as float32
+  std::vector<float> to_vector() const;  // any float dtype, as float32
+  float item() const;                    // the single element, as float32
   // Same storage, new shape (same number of elements). Not recorded for autograd: ops/ has reshape.
   Tensor view(const Shape& shape) const;
   // Rows [start, start + len) of the first dimension, sharing storage.
@@ -68,7 +68,7 @@ class Tensor {
   void set_requires_grad(bool r) const { impl_->requires_grad = r; }
   Tensor& grad() const { return *impl_->grad; }  // the float32 gradient; allocated by ensure_grad()
   bool has_grad() const { return impl_->grad && impl_->grad->defined(); }
-  Tensor& ensure_grad() const;                 // zero-initialised on first use
+  Tensor& ensure_grad() const;  // zero-initialised on first use
   void zero_grad() const;
   const void* id() const { return impl_.get(); }
 

@@ -17,14 +17,14 @@ struct RopeScaling {  // rope_type "llama3" (Llama 3.1 / 3.2)
 };
 
 struct Config {
-  std::string model_type;  // qwen3 | llama | olmo2 | qwen3_moe
-  int64_t vocab_size = 0;            // V
-  int64_t hidden_size = 0;           // D
-  int64_t intermediate_size = 0;     // F
-  int64_t num_hidden_layers = 0;     // L
-  int64_t num_attention_heads = 0;   // N
-  int64_t num_key_value_heads = 0;   // K
-  int64_t head_dim = 0;              // H
+  std::string model_type;           // qwen3 | llama | olmo2 | qwen3_moe
+  int64_t vocab_size = 0;           // V
+  int64_t hidden_size = 0;          // D
+  int64_t intermediate_size = 0;    // F
+  int64_t num_hidden_layers = 0;    // L
+  int64_t num_attention_heads = 0;  // N
+  int64_t num_key_value_heads = 0;  // K
+  int64_t head_dim = 0;             // H
   int64_t max_position_embeddings = 0;
   double rms_norm_eps = 1e-6;
   double rope_theta = 10000;
@@ -34,8 +34,8 @@ struct Config {
   std::vector<int64_t> eos_token_ids;
   DType torch_dtype = DType::F32;
   // Qwen3-MoE
-  int64_t num_experts = 0;            // E
-  int64_t num_experts_per_tok = 0;    // k
+  int64_t num_experts = 0;          // E
+  int64_t num_experts_per_tok = 0;  // k
   int64_t moe_intermediate_size = 0;
   bool norm_topk_prob = false;
   int64_t decoder_sparse_step = 1;

@@ -2,8 +2,8 @@
 // through model.safetensors.index.json, and an atomic writer.
 //
 // Format: 8-byte little-endian header length N, N bytes of JSON header
-// {"__metadata__": {...}, "<name>": {"dtype", "shape", "data_offsets": [begin, end]}}, then the data;
-// offsets are relative to the first byte after the header.
+// {"__metadata__": {...}, "<name>": {"dtype", "shape", "data_offsets": [begin, end]}}, then the
+// data; offsets are relative to the first byte after the header.
 #pragma once
 
 #include <map>
@@ -62,7 +62,8 @@ class TensorStore {
 };
 
 // Writes tensors (any dtype, contiguous) in the given order to `path` atomically (temp + rename).
-void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
+void save_safetensors(const std::string& path,
+                      const std::vector<std::pair<std::string, Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
 
 }  // namespace purelm

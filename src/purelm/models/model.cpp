@@ -42,7 +42,9 @@ const Tensor& Model::output_weight() const {
   return w(config.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight");
 }
 
-Tensor Model::logits(const Tensor& ids, KVCache* kv) const { return linear(hidden(ids, kv), output_weight()); }
+Tensor Model::logits(const Tensor& ids, KVCache* kv) const {
+  return linear(hidden(ids, kv), output_weight());
+}
 
 Model make_model(const Config& c, std::unordered_map<std::string, Tensor> weights, DType act) {
   check(act == DType::F32 || act == DType::BF16, "activations compute in f32 or bf16");
@@ -83,8 +85,8 @@ Model load_model(const std::string& spec, DType act) {
 
 std::vector<int64_t> start_positions(const KVCache* kv, int64_t B) {
   if (!kv) return std::vector<int64_t>(static_cast<size_t>(B), 0);
-  check(int64_t(kv->len.size()) == B, "KV cache was made for batch ", std::to_string(kv->len.size()),
-        ", input has batch ", std::to_string(B));
+  check(int64_t(kv->len.size()) == B, "KV cache was made for batch ",
+        std::to_string(kv->len.size()), ", input has batch ", std::to_string(B));
   return kv->len;
 }
 

@@ -53,8 +53,10 @@ struct Model {
 
   const Tensor& w(const std::string& name) const;
   const Tensor& layer(int64_t l, const char* name) const;  // "model.layers.{l}." + name
-  const Tensor& output_weight() const;  // lm_head, or the embedding when tied
-  Tensor hidden(const Tensor& ids, KVCache* kv = nullptr) const { return family->forward(*this, ids, kv); }
+  const Tensor& output_weight() const;                     // lm_head, or the embedding when tied
+  Tensor hidden(const Tensor& ids, KVCache* kv = nullptr) const {
+    return family->forward(*this, ids, kv);
+  }
   Tensor logits(const Tensor& ids, KVCache* kv = nullptr) const;
 };
 
@@ -62,7 +64,8 @@ struct Model {
 // id from the HuggingFace cache; checks every tensor of the family's table against its shape.
 Model load_model(const std::string& spec, DType act = DType::F32);
 // Builds a model around given weights (e.g. a random init), checking them against the table.
-Model make_model(const Config& c, std::unordered_map<std::string, Tensor> weights, DType act = DType::F32);
+Model make_model(const Config& c, std::unordered_map<std::string, Tensor> weights,
+                 DType act = DType::F32);
 
 // Used by the family files: positions of the new tokens, and the cache update for layer l which
 // returns the keys and values attention should read ([B, S, K, H]).

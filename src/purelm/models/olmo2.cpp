@@ -46,7 +46,8 @@ Tensor forward(const Model& m, const Tensor& ids, KVCache* kv) {
     k = rope(reshape(k, {B, T, K, H}), m.rope_inv_freq, pos);
     auto [ks, vs] = cache_kv(kv, l, k, v);
     Tensor a = reshape(attention(q, ks, vs, pos), {B, T, N * H});
-    x = add(x, rmsnorm(linear(a, w("self_attn.o_proj.weight")), w("post_attention_layernorm.weight"), eps));
+    x = add(x, rmsnorm(linear(a, w("self_attn.o_proj.weight")),
+                       w("post_attention_layernorm.weight"), eps));
     Tensor gate = linear(x, w("mlp.gate_proj.weight")), up = linear(x, w("mlp.up_proj.weight"));
     Tensor mlp = linear(swiglu(gate, up), w("mlp.down_proj.weight"));
     x = add(x, rmsnorm(mlp, w("post_feedforward_layernorm.weight"), eps));

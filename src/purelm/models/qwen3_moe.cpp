@@ -57,7 +57,8 @@ Tensor sparse_mlp(const Model& m, int64_t l, const Tensor& h) {
   std::vector<std::vector<int32_t>> rows(groups.size());
   for (size_t e = 0; e < groups.size(); ++e) {
     if (groups[e].tokens.empty()) continue;
-    Tensor y = swiglu_mlp(m, p + "experts." + std::to_string(e) + ".", gather_rows(x, groups[e].tokens));
+    Tensor y =
+        swiglu_mlp(m, p + "experts." + std::to_string(e) + ".", gather_rows(x, groups[e].tokens));
     parts[e] = scale_rows(y, gather_rows(slot_weights, groups[e].slots));
     rows[e] = groups[e].tokens;
   }
