@@ -1,0 +1,41 @@
+#include "purelm/train/optim.h"
+
+#include <cmath>
+
+#include "purelm/core/thread_pool.h"
+
+namespace purelm {
+
+void apply_decay_rules(std::vector<Param>& params, const std::vector<std::string>& no_decay) {
+  for (Param& p : params) {
+    p.decay = p.value.rank() >= 2;
+    for (const std::string& pattern : no_decay)
+      if (!pattern.empty() && p.name.find(pattern) != std::string::npos) p.decay = false;
+  }
+}
+
+double global_grad_norm(const std::vector<Param>& params) {
+  double sum = 0;
+  for (const Param& p : params) {
+    if (!p.value.has_grad()) continue;
+    const float* g = p.value.grad().data<float>();
+    for (int64_t i = 0; i < p.value.numel(); ++i) sum += double(g[i]) * g[i];
+  }
+  return std::sqrt(sum);
+}
+
+double clip_grad_norm(const std::vector<Param>& params, double max_norm) {
+  double norm = global_grad_norm(params);
+  double coef = max_norm / (norm + 1e-6);
+  if (coef >= 1) return norm;
+  for (const Param& p : params) {
+    if (!p.value.has_grad()) continue;
+    float* g = p.value.grad().data<float>();
+    parallel_for(p.value.numel(), 1 << 14, [&](int64_t a, int64_t b) {
+      for (int64_t i = a; i < b; ++i) g[i] = float(g[i] * coef);
+    });
+  }
+  return norm;
+}
+
+}  // namespace purelm

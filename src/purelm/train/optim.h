@@ -1,0 +1,22 @@
+// What the training loop does around AdamW: which parameters decay, and gradient clipping.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "purelm/train/adamw.h"
+
+namespace purelm {
+
+// Sets Param::decay: 1-D tensors (norm weights) never decay, nor do parameters whose name
+// contains one of `no_decay` (e.g. "embed_tokens"); everything else does.
+void apply_decay_rules(std::vector<Param>& params, const std::vector<std::string>& no_decay);
+
+// The L2 norm of all gradients together (parameters without a gradient count as zero).
+double global_grad_norm(const std::vector<Param>& params);
+
+// Scales every gradient by max_norm / norm when the global norm exceeds max_norm (as PyTorch's
+// clip_grad_norm_, including its 1e-6 guard). Returns the norm before clipping.
+double clip_grad_norm(const std::vector<Param>& params, double max_norm);
+
+}  // namespace purelm

@@ -1,0 +1,82 @@
+// purelm init: write a randomly initialised checkpoint of a named shape as a HuggingFace folder.
+#include <cstdio>
+#include <memory>
+
+#include "purelm/commands.h"
+#include "purelm/tokenizer/tokenizer.h"
+#include "purelm/train/init.h"
+#include "purelm/train/presets.h"
+
+namespace purelm::cli {
+
+namespace {
+
+struct InitArgs {
+  std::string arch, preset, out, tokenizer, dtype = "f32";
+  uint64_t seed = 0;
+  int64_t vocab_size = 0;
+};
+
+constexpr int64_t kProgressBytes = 1 << 30;  // report progress for inits at least this large
+
+void run(const InitArgs& a) {
+  Config c = preset_config(a.arch, a.preset, a.dtype == "bf16" ? DType::BF16 : DType::F32);
+  FileSet files;
+  if (!a.tokenizer.empty()) {
+    Tokenizer tok = Tokenizer::load(a.tokenizer);
+    files = read_tokenizer_files(a.tokenizer);
+    files.erase("generation_config.json");
+    if (is_toy_preset(a.preset)) c.vocab_size = tok.vocab_size();
+    c.bos_token_id = tok.bos_id();
+    c.eos_token_ids.clear();
+    if (auto eos = tok.eos_id()) c.eos_token_ids.push_back(*eos);
+    check(a.vocab_size > 0 || tok.vocab_size() <= c.vocab_size, "the tokenizer has ",
+          tok.vocab_size(), " tokens, more than the preset's vocabulary of ", c.vocab_size);
+  }
+  if (a.vocab_size > 0) c.vocab_size = a.vocab_size;
+  int64_t params = 0;
+  for (const WeightInfo& w : family_for(c.model_type).weights(c)) params += numel(w.shape);
+  const double gb = double(params) * double(dtype_size(c.torch_dtype)) / 1e9;
+  std::fprintf(stderr, "%s:%s: %.3fM parameters (%.2f GB as %s), vocab %lld\n", a.arch.c_str(),
+               a.preset.c_str(), double(params) / 1e6, gb, a.dtype.c_str(),
+               (long long)c.vocab_size);
+  int last_percent = -1;
+  auto progress = [&](int64_t done, int64_t total) {
+    int percent = int(100 * done / total);
+    if (total < kProgressBytes || percent == last_percent) return;
+    last_percent = percent;
+    std::fprintf(stderr, "\rwriting weights: %3d%% (%.2f / %.2f GB)", percent, double(done) / 1e9,
+                 double(total) / 1e9);
+    if (done == total) std::fputc('\n', stderr);
+    std::fflush(stderr);
+  };
+  write_random_checkpoint(c, a.seed, a.out, files, progress);
+  std::printf("%s\n", a.out.c_str());
+}
+
+}  // namespace
+
+void add_init(CLI::App& app) {
+  auto a = std::make_shared<InitArgs>();
+  CLI::App* cmd =
+      app.add_subcommand("init", "Write a randomly initialised checkpoint (HuggingFace layout)")
+          ->footer(
+              "Presets: tiny, small for every arch; qwen3 also 0.6B, 1.7B, 4B, 8B, 14B, 32B.\n"
+              "Toy presets take the vocabulary size from --tokenizer (else 512).");
+  cmd->add_option("--arch", a->arch, "qwen3, llama, olmo2 or qwen3_moe")
+      ->required()
+      ->check(CLI::IsMember({"qwen3", "llama", "olmo2", "qwen3_moe"}));
+  cmd->add_option("--preset", a->preset, "Model shape")->required();
+  cmd->add_option("--out", a->out, "Folder to write")->required();
+  cmd->add_option("--seed", a->seed, "Random seed")->capture_default_str();
+  cmd->add_option("--vocab-size", a->vocab_size,
+                  "Vocabulary size (default: the preset's or the tokenizer's)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--dtype", a->dtype, "Weight dtype: f32 or bf16")
+      ->check(CLI::IsMember({"f32", "bf16"}))
+      ->capture_default_str();
+  cmd->add_option("--tokenizer", a->tokenizer, "Folder whose tokenizer files are copied in");
+  cmd->callback([a] { run(*a); });
+}
+
+}  // namespace purelm::cli
