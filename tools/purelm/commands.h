@@ -7,5 +7,10 @@ namespace purelm::cli {
 
 void add_forward(CLI::App& app);
 void add_generate(CLI::App& app);
+void add_init(CLI::App& app);
+void add_train(CLI::App& app);
+void add_chat(CLI::App& app);
+void add_tokenize(CLI::App& app);
+void add_train_tokenizer(CLI::App& app);
 
 }  // namespace purelm::cli

@@ -12,6 +12,11 @@ int main(int argc, char** argv) {
   app.set_help_all_flag("--help-all", "Help for every command");
   purelm::cli::add_forward(app);
   purelm::cli::add_generate(app);
+  purelm::cli::add_init(app);
+  purelm::cli::add_train(app);
+  purelm::cli::add_chat(app);
+  purelm::cli::add_tokenize(app);
+  purelm::cli::add_train_tokenizer(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -28,7 +28,8 @@ std::vector<float> last_logits(const Model& m, const Tensor& h) {
 
 }  // namespace
 
-std::vector<std::vector<int32_t>> generate(const Model& m, const std::vector<std::vector<int32_t>>& prompts,
+std::vector<std::vector<int32_t>> generate(const Model& m,
+                                           const std::vector<std::vector<int32_t>>& prompts,
                                            const GenerateOptions& opt,
                                            const std::function<bool(size_t, int32_t)>& on_token,
                                            GenerateStats* stats) {
@@ -38,9 +39,11 @@ std::vector<std::vector<int32_t>> generate(const Model& m, const std::vector<std
     check(!p.empty(), "generate: a prompt is empty (give at least one token, e.g. BOS)");
     longest = std::max(longest, p.size());
   }
-  int64_t S = std::min<int64_t>(int64_t(longest) + opt.max_tokens, m.config.max_position_embeddings);
+  int64_t S =
+      std::min<int64_t>(int64_t(longest) + opt.max_tokens, m.config.max_position_embeddings);
   check(int64_t(longest) < S, "prompt of ", std::to_string(longest),
-        " tokens leaves no room in the context of ", std::to_string(m.config.max_position_embeddings));
+        " tokens leaves no room in the context of ",
+        std::to_string(m.config.max_position_embeddings));
   KVCache kv = init_kv(m.config, B, S);
   Sampler sampler(opt.sampler);
   std::vector<std::vector<int32_t>> out(prompts.size());

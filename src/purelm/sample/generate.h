@@ -22,9 +22,8 @@ struct GenerateStats {
 };
 
 // on_token(row, id) is called as each token is chosen; returning false stops that row.
-std::vector<std::vector<int32_t>> generate(const Model& m, const std::vector<std::vector<int32_t>>& prompts,
-                                           const GenerateOptions& opt,
-                                           const std::function<bool(size_t, int32_t)>& on_token = {},
-                                           GenerateStats* stats = nullptr);
+std::vector<std::vector<int32_t>> generate(
+    const Model& m, const std::vector<std::vector<int32_t>>& prompts, const GenerateOptions& opt,
+    const std::function<bool(size_t, int32_t)>& on_token = {}, GenerateStats* stats = nullptr);
 
 }  // namespace purelm

@@ -14,7 +14,8 @@ int32_t Sampler::next(float* logits, int64_t V, const std::vector<int32_t>& hist
     for (int32_t t : history)
       if (t >= 0 && t < V && !seen[t]) {
         seen[t] = true;
-        logits[t] = logits[t] > 0 ? logits[t] / cfg_.repetition_penalty : logits[t] * cfg_.repetition_penalty;
+        logits[t] = logits[t] > 0 ? logits[t] / cfg_.repetition_penalty
+                                  : logits[t] * cfg_.repetition_penalty;
       }
   }
   if (cfg_.temperature <= 0) return argmax(logits, V);

@@ -9,10 +9,10 @@
 namespace purelm {
 
 struct SamplerConfig {
-  float temperature = 1.0f;  // 0: greedy (argmax)
-  int64_t top_k = 0;         // 0: off
-  float top_p = 1.0f;        // 1: off
-  float min_p = 0.0f;        // 0: off
+  float temperature = 1.0f;         // 0: greedy (argmax)
+  int64_t top_k = 0;                // 0: off
+  float top_p = 1.0f;               // 1: off
+  float min_p = 0.0f;               // 0: off
   float repetition_penalty = 1.0f;  // 1: off
   uint64_t seed = 0;
 };

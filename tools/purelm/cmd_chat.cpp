@@ -1,0 +1,116 @@
+// purelm chat: an interactive conversation through the model's own chat template, streamed.
+// Ctrl-C stops the answer being written; Ctrl-D (or /exit) ends the chat.
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "purelm/commands.h"
+#include "purelm/models/model.h"
+#include "purelm/options.h"
+#include "purelm/sample/generate.h"
+#include "purelm/sample/generation_config.h"
+#include "purelm/sample/text_stream.h"
+#include "purelm/tokenizer/chat_template.h"
+#include "purelm/tokenizer/tokenizer.h"
+
+namespace purelm::cli {
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+void on_sigint(int) { g_interrupted = true; }
+
+struct ChatArgs {
+  std::string model, system, dtype = "f32";
+  int64_t max_tokens = 1024;
+  bool no_think = false;
+  float temperature = -1;
+  uint64_t seed = 0;
+};
+
+void run(const ChatArgs& a) {
+  Model m = load_model(a.model, parse_compute_dtype(a.dtype));
+  Tokenizer tok = Tokenizer::load(m.dir);
+  check(!tok.chat_template().empty(), m.dir,
+        " has no chat template (tokenizer_config.json chat_template or ",
+        "chat_template.jinja); use `purelm generate` for plain continuation");
+  ChatTemplate tpl(tok.chat_template());
+  std::vector<int64_t> tok_eos;
+  if (tok.eos_id()) tok_eos.push_back(*tok.eos_id());
+  GenerationDefaults d = generation_defaults(m, tok_eos);
+  GenerateOptions opt;
+  opt.max_tokens = a.max_tokens;
+  opt.sampler = d.sampler;
+  if (a.temperature >= 0) opt.sampler.temperature = a.temperature;
+  opt.sampler.seed = a.seed;
+  opt.eos_ids = d.eos_ids;
+
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+  if (!a.system.empty()) messages.push_back({{"role", "system"}, {"content", a.system}});
+  std::fprintf(stderr,
+               "Chatting with %s. Ctrl-C stops an answer; /reset forgets; Ctrl-D or /exit quits.\n",
+               m.dir.c_str());
+  std::string line;
+  for (;;) {
+    std::signal(SIGINT, SIG_DFL);
+    std::fputs("\n> ", stderr);
+    if (!std::getline(std::cin, line) || line == "/exit") break;
+    if (line == "/reset") {
+      messages.erase(messages.begin() + (a.system.empty() ? 0 : 1), messages.end());
+      continue;
+    }
+    if (line.empty()) continue;
+    messages.push_back({{"role", "user"}, {"content", line}});
+    nlohmann::ordered_json ctx = {{"messages", messages},
+                                  {"add_generation_prompt", true},
+                                  {"bos_token", tok.bos_token()},
+                                  {"eos_token", tok.eos_token()}};
+    if (a.no_think) ctx["enable_thinking"] = false;
+    std::vector<int32_t> ids = tok.encode(tpl.render(ctx), /*add_special=*/false);
+    TextStream stream(tok, {});
+    std::string answer;
+    g_interrupted = false;
+    std::signal(SIGINT, on_sigint);
+    GenerateStats st;
+    generate(
+        m, {ids}, opt,
+        [&](size_t, int32_t id) {
+          std::string piece = stream.push(id);
+          answer += piece;
+          std::fputs(piece.c_str(), stdout);
+          std::fflush(stdout);
+          return !g_interrupted.load();
+        },
+        &st);
+    std::string rest = stream.finish();
+    answer += rest;
+    std::printf("%s\n", rest.c_str());
+    if (g_interrupted) std::fputs("[stopped]\n", stderr);
+    std::fprintf(stderr, "[%lld prompt tokens, %lld generated, %.1f tok/s]\n",
+                 (long long)st.prompt_tokens, (long long)st.generated_tokens,
+                 double(st.generated_tokens) / std::max(st.decode_seconds, 1e-9));
+    messages.push_back({{"role", "assistant"}, {"content", answer}});
+  }
+}
+
+}  // namespace
+
+void add_chat(CLI::App& app) {
+  auto a = std::make_shared<ChatArgs>();
+  CLI::App* cmd = app.add_subcommand("chat", "Talk with a model through its chat template");
+  cmd->add_option("--model", a->model, "Checkpoint folder or HuggingFace repo id")->required();
+  cmd->add_option("--system", a->system, "System prompt");
+  cmd->add_flag("--no-think", a->no_think,
+                "Qwen3: answer without a thinking section (enable_thinking=false)");
+  cmd->add_option("--max-tokens", a->max_tokens, "Most tokens per answer")->capture_default_str();
+  cmd->add_option("--temperature", a->temperature,
+                  "Override the checkpoint's sampling temperature (0 = greedy)");
+  cmd->add_option("--seed", a->seed, "Random seed")->capture_default_str();
+  add_dtype_option(cmd, &a->dtype);
+  cmd->callback([a] { run(*a); });
+}
+
+}  // namespace purelm::cli
