@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <optional>
 #include <random>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "purelm/ops/autograd.h"
 #include "purelm/ops/kernels/gemm.h"
 #include "purelm/ops/kernels/isa.h"
+#include "purelm/ops/kernels/vec.h"
 #include "purelm/ops/loss.h"
 #include "purelm/ops/matmul.h"
 #include "testing.h"
@@ -297,6 +299,28 @@ TEST(Kernels, DISABLED_Bench) {
       }
   }
   set_num_threads(0);
+}
+
+TEST(Kernels, ExpShiftedMatchesLibm) {
+  std::vector<float> z, expect;
+  for (float x = -90.0f; x <= 10.0f; x += 0.01234f) z.push_back(x);
+  z.push_back(-std::numeric_limits<float>::infinity());
+  const float shift = 1.5f, scale = 0.25f;
+  double sum = 0;
+  for (float x : z) {
+    double e = std::exp(double(x - shift));  // the shift is subtracted in float, as the kernel does
+    sum += e < 1e-38 ? 0.0 : e;  // exp_shifted flushes below exp(-87)
+    expect.push_back(float(e * scale));
+  }
+  float got_sum = kernels::exp_shifted(z.data(), int64_t(z.size()), shift, scale);
+  EXPECT_NEAR(got_sum, sum, 1e-6 * sum);
+  for (size_t i = 0; i < z.size(); ++i) {
+    if (expect[i] < 1e-36f) {
+      EXPECT_LE(z[i], 1e-36f);
+    } else {
+      EXPECT_NEAR(z[i], expect[i], 3e-7f * expect[i]) << i;
+    }
+  }
 }
 
 }  // namespace

@@ -114,6 +114,7 @@ void run(const GenerateArgs& a) {
                               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
                               .c_str());
   }
+  std::fflush(stdout);  // the summary goes after the text when both reach one terminal
   std::fprintf(stderr,
                "[%zu prompt(s): %lld prompt tokens, %lld generated; prefill %.1f tok/s, decode "
                "%.1f tok/s]\n",

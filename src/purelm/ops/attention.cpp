@@ -39,11 +39,8 @@ float attend_row(const float* q, const float* k, const float* v, int64_t len, in
     float correction = std::exp(m - bm);
     l *= correction;
     for (int64_t h = 0; h < H; ++h) out[h] *= correction;
-    for (int64_t j = 0; j < nb; ++j) {
-      float p = std::exp(scores[j] - bm);
-      l += p;
-      kernels::axpy(p, v + (j0 + j) * stride, out, H);
-    }
+    l += kernels::exp_shifted(scores, nb, bm);
+    for (int64_t j = 0; j < nb; ++j) kernels::axpy(scores[j], v + (j0 + j) * stride, out, H);
     m = bm;
   }
   for (int64_t h = 0; h < H; ++h) out[h] /= l;
@@ -99,13 +96,22 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
               int64_t qo = d.q_at(b, t, n);
               float D = kernels::dot(dO + qo, out.data() + qo, d.H);
               float L = (*lse)[(b * d.T + t) * d.N + n];
-              for (int64_t j = 0; j <= pos0[b] + t; ++j) {
-                int64_t ko = d.kv_at(b, j, kh);
-                float p = std::exp(kernels::dot(qf.data() + qo, kf.data() + ko, d.H) * scale - L);
-                kernels::axpy(p, dO + qo, dv.data() + ko, d.H);
-                float ds = p * (kernels::dot(dO + qo, vf.data() + ko, d.H) - D) * scale;
-                kernels::axpy(ds, kf.data() + ko, dq.data() + qo, d.H);
-                kernels::axpy(ds, qf.data() + qo, dk.data() + ko, d.H);
+              const int64_t len = pos0[b] + t + 1;
+              float p[kKeyBlock];  // the attention weights of a block of keys, recomputed
+              for (int64_t j0 = 0; j0 < len; j0 += kKeyBlock) {
+                int64_t nb = std::min(kKeyBlock, len - j0);
+                for (int64_t j = 0; j < nb; ++j) {
+                  p[j] =
+                      kernels::dot(qf.data() + qo, kf.data() + d.kv_at(b, j0 + j, kh), d.H) * scale;
+                }
+                kernels::exp_shifted(p, nb, L);
+                for (int64_t j = 0; j < nb; ++j) {
+                  int64_t ko = d.kv_at(b, j0 + j, kh);
+                  kernels::axpy(p[j], dO + qo, dv.data() + ko, d.H);
+                  float ds = p[j] * (kernels::dot(dO + qo, vf.data() + ko, d.H) - D) * scale;
+                  kernels::axpy(ds, kf.data() + ko, dq.data() + qo, d.H);
+                  kernels::axpy(ds, qf.data() + qo, dk.data() + ko, d.H);
+                }
               }
             }
           }

@@ -4,9 +4,11 @@
 #include <cmath>
 #include <vector>
 
+#include "purelm/core/thread_pool.h"
 #include "purelm/ops/autograd.h"
 #include "purelm/ops/kernels/gemm.h"
 #include "purelm/ops/kernels/operand.h"
+#include "purelm/ops/kernels/vec.h"
 #include "purelm/ops/rows.h"
 
 namespace purelm {
@@ -15,12 +17,10 @@ namespace {
 
 constexpr int64_t kChunk = 32;
 
-// Log-softmax statistics of one row of logits: returns log(sum(exp(z))).
-double logsumexp(const float* z, int64_t V) {
+// log(sum(exp(z))) of one row of logits; overwrites z with exp(z - max).
+float logsumexp(float* z, int64_t V) {
   float m = *std::max_element(z, z + V);
-  double s = 0;
-  for (int64_t i = 0; i < V; ++i) s += std::exp(double(z[i] - m));
-  return m + std::log(s);
+  return m + std::log(kernels::exp_shifted(z, V, m));
 }
 
 }  // namespace
@@ -50,9 +50,13 @@ Tensor cross_entropy_head(const Tensor& h, const Tensor& w, const Tensor& target
     int64_t n = std::min(kChunk, M - r0);
     kernels::gemm(n, V, D, kernels::rows(hf.data() + r0 * D, D), wo.rows(D), logits.data(), V,
                   false);
-    for (int64_t r = 0; r < n; ++r)
-      if (tg[r0 + r] >= 0)
-        row_loss[r0 + r] = logsumexp(&logits[r * V], V) - logits[r * V + tg[r0 + r]];
+    parallel_for(n, 1, [&](int64_t a, int64_t b) {
+      for (int64_t r = a; r < b; ++r) {
+        if (tg[r0 + r] < 0) continue;
+        float target_logit = logits[r * V + tg[r0 + r]];
+        row_loss[r0 + r] = double(logsumexp(&logits[r * V], V)) - target_logit;
+      }
+    });
   }
   double total = 0;
   for (double l : row_loss) total += l;
@@ -70,16 +74,19 @@ Tensor cross_entropy_head(const Tensor& h, const Tensor& w, const Tensor& target
         int64_t n = std::min(kChunk, M - r0);
         const float* hc = hf.data() + r0 * D;
         kernels::gemm(n, V, D, kernels::rows(hc, D), wo.rows(D), z.data(), V, false);
-        for (int64_t r = 0; r < n; ++r) {  // z becomes d loss / d logits: softmax - one-hot
-          float* zr = &z[r * V];
-          if (tg[r0 + r] < 0) {
-            std::fill(zr, zr + V, 0.0f);
-            continue;
+        parallel_for(n, 1, [&](int64_t a, int64_t b) {
+          for (int64_t r = a; r < b; ++r) {  // z becomes d loss / d logits: softmax - one-hot
+            float* zr = &z[r * V];
+            if (tg[r0 + r] < 0) {
+              std::fill(zr, zr + V, 0.0f);
+              continue;
+            }
+            float m = *std::max_element(zr, zr + V);
+            float c = dl / kernels::exp_shifted(zr, V, m);
+            for (int64_t i = 0; i < V; ++i) zr[i] *= c;
+            zr[tg[r0 + r]] -= dl;
           }
-          float lse = float(logsumexp(zr, V));
-          for (int64_t i = 0; i < V; ++i) zr[i] = std::exp(zr[i] - lse) * dl;
-          zr[tg[r0 + r]] -= dl;
-        }
+        });
         // dh[chunk] = dz W, dW += dz^T h[chunk]
         kernels::gemm(n, D, V, kernels::rows(z.data(), V), wo.cols(D), &dh[r0 * D], D, false);
         if (!dw.empty())

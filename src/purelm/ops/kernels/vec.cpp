@@ -1,5 +1,8 @@
 #include "purelm/ops/kernels/vec.h"
 
+#include <bit>
+#include <cmath>
+
 namespace purelm::kernels {
 
 #define PURELM_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -18,6 +21,51 @@ PURELM_MULTIVERSION float dot(const float* a, const float* b, int64_t n) {
 
 PURELM_MULTIVERSION void axpy(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+namespace {
+
+// exp(x) = 2^k exp(r) with k = round(x / ln 2) and |r| <= ln(2) / 2, ln 2 split in two parts so
+// that r is exact; exp(r) by its degree-6 Taylor polynomial; 2^k built in the exponent bits.
+inline float exp_poly(float x) {
+  // Clamping keeps k in range (and maps -inf, e.g. masked scores, to 0 below); written as selects
+  // so that they vectorise.
+  x = x < -87.0f ? -87.0f : x;
+  x = x > 88.0f ? 88.0f : x;
+  float k = std::nearbyint(x * 1.44269504f);
+  float r = x - k * 0.693145752f;
+  r = r - k * 1.42860677e-6f;
+  float p = 1.0f / 720;
+  p = p * r + 1.0f / 120;
+  p = p * r + 1.0f / 24;
+  p = p * r + 1.0f / 6;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  float two_k = std::bit_cast<float>((static_cast<int32_t>(k) + 127) << 23);
+  return x <= -87.0f ? 0.0f : p * two_k;
+}
+
+}  // namespace
+
+PURELM_MULTIVERSION float exp_shifted(float* z, int64_t n, float shift, float scale) {
+  float acc[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    for (int j = 0; j < 16; ++j) {
+      float e = exp_poly(z[i + j] - shift);
+      acc[j] += e;
+      z[i + j] = e * scale;
+    }
+  }
+  float s = 0;
+  for (int j = 0; j < 16; ++j) s += acc[j];
+  for (; i < n; ++i) {
+    float e = exp_poly(z[i] - shift);
+    s += e;
+    z[i] = e * scale;
+  }
+  return s;
 }
 
 }  // namespace purelm::kernels
