@@ -137,6 +137,38 @@ TEST(Ops, AttentionIsCausalSoftmax) {
   }
 }
 
+TEST(Ops, AttentionTilesMatchNaiveGqaWithOffsets) {
+  // Several query tiles and key blocks, rows at different positions, GQA (N 4 over K 2).
+  const int B = 2, T = 70, S = 140, N = 4, K = 2, H = 16;
+  const std::vector<int64_t> pos0 = {5, 60};
+  std::mt19937 rng(11);
+  Tensor q = randn({B, T, N, H}, rng), k = randn({B, S, K, H}, rng), v = randn({B, S, K, H}, rng);
+  NoGrad ng;
+  std::vector<float> out = attention(q, k, v, pos0).to_vector(), qv = q.to_vector(),
+                     kv = k.to_vector(), vv = v.to_vector();
+  double worst = 0;
+  for (int b = 0; b < B; ++b)
+    for (int t = 0; t < T; ++t)
+      for (int n = 0; n < N; ++n) {
+        const int kh = n / (N / K), len = int(pos0[b]) + t + 1;
+        const float* qr = &qv[((b * T + t) * N + n) * H];
+        std::vector<double> s(len);
+        double mx = -1e30, z = 0;
+        for (int j = 0; j < len; ++j) {
+          s[j] = 0;
+          for (int h = 0; h < H; ++h) s[j] += qr[h] * kv[((b * S + j) * K + kh) * H + h] / 4.0;
+          mx = std::max(mx, s[j]);
+        }
+        for (double& x : s) z += x = std::exp(x - mx);
+        for (int h = 0; h < H; ++h) {
+          double o = 0;
+          for (int j = 0; j < len; ++j) o += s[j] / z * vv[((b * S + j) * K + kh) * H + h];
+          worst = std::max(worst, std::abs(out[((b * T + t) * N + n) * H + h] - o));
+        }
+      }
+  EXPECT_LT(worst, 1e-5);
+}
+
 TEST(OpsGrad, Embedding) {
   std::mt19937 rng(9);
   Tensor ids = Tensor::from_i32({3, 0, 3, 2}, {2, 2});

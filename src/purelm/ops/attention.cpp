@@ -6,6 +6,7 @@
 
 #include "purelm/core/thread_pool.h"
 #include "purelm/ops/autograd.h"
+#include "purelm/ops/kernels/gemm.h"
 #include "purelm/ops/kernels/vec.h"
 #include "purelm/ops/rows.h"
 
@@ -13,38 +14,101 @@ namespace purelm {
 
 namespace {
 
+using kernels::cols;
+using kernels::rows;
+
+// A tile of up to kQTile queries of one head meets blocks of kKeyBlock keys: scores, weights and
+// their gradients live in kQTile x kKeyBlock scratch, and every product is a small GEMM.
+constexpr int64_t kQTile = 64, kKeyBlock = 64;
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
 struct Dims {
   int64_t B, T, S, N, K, H;
   int64_t G() const { return N / K; }
   int64_t q_at(int64_t b, int64_t t, int64_t n) const { return ((b * T + t) * N + n) * H; }
   int64_t kv_at(int64_t b, int64_t s, int64_t kh) const { return ((b * S + s) * K + kh) * H; }
+  int64_t q_stride() const { return N * H; }
+  int64_t kv_stride() const { return K * H; }
 };
 
-constexpr int64_t kKeyBlock = 64;
+// The tile of queries [t0, t0 + tq) of row b: query t sees keys [0, pos0 + t].
+struct Tile {
+  int64_t b, n, t0, tq, pos0;
+  int64_t keys(int64_t r) const { return pos0 + t0 + r + 1; }  // visible to query r of the tile
+  int64_t all_keys() const { return keys(tq - 1); }
+};
 
-// One query row against keys [0, len): online softmax over blocks of keys. Writes the output row
-// and returns the log-sum-exp of the scaled scores.
-float attend_row(const float* q, const float* k, const float* v, int64_t len, int64_t stride,
-                 int64_t H, float scale, float* out) {
-  float scores[kKeyBlock];
-  float m = -std::numeric_limits<float>::infinity(), l = 0;
-  std::fill(out, out + H, 0.0f);
-  for (int64_t j0 = 0; j0 < len; j0 += kKeyBlock) {
-    int64_t nb = std::min(kKeyBlock, len - j0);
-    float bm = m;
-    for (int64_t j = 0; j < nb; ++j) {
-      scores[j] = kernels::dot(q, k + (j0 + j) * stride, H) * scale;
-      bm = std::max(bm, scores[j]);
-    }
-    float correction = std::exp(m - bm);
-    l *= correction;
-    for (int64_t h = 0; h < H; ++h) out[h] *= correction;
-    l += kernels::exp_shifted(scores, nb, bm);
-    for (int64_t j = 0; j < nb; ++j) kernels::axpy(scores[j], v + (j0 + j) * stride, out, H);
-    m = bm;
+// Scores of the tile against keys [j0, j0 + nb), scaled; entries past a query's last key are -inf.
+void scores(const Dims& d, const Tile& tl, const float* q, const float* k, int64_t j0, int64_t nb,
+            float scale, float* s) {
+  kernels::gemm(tl.tq, nb, d.H, rows(q + d.q_at(tl.b, tl.t0, tl.n), d.q_stride()),
+                rows(k + d.kv_at(tl.b, j0, tl.n / d.G()), d.kv_stride()), s, nb, false);
+  for (int64_t r = 0; r < tl.tq; ++r) {
+    int64_t visible = std::clamp<int64_t>(tl.keys(r) - j0, 0, nb);
+    for (int64_t j = 0; j < visible; ++j) s[r * nb + j] *= scale;
+    std::fill(s + r * nb + visible, s + (r + 1) * nb, kNegInf);
   }
-  for (int64_t h = 0; h < H; ++h) out[h] /= l;
-  return m + std::log(l);
+}
+
+// Online softmax over key blocks: out rows of the tile and the log-sum-exp of each query.
+void forward_tile(const Dims& d, const Tile& tl, const float* q, const float* k, const float* v,
+                  float scale, float* out, float* lse) {
+  float s[kQTile * kKeyBlock], m[kQTile], l[kQTile];
+  const int64_t H = d.H;
+  std::vector<float> o(size_t(tl.tq * H), 0.0f);
+  std::fill(m, m + tl.tq, kNegInf);
+  std::fill(l, l + tl.tq, 0.0f);
+  for (int64_t j0 = 0; j0 < tl.all_keys(); j0 += kKeyBlock) {
+    int64_t nb = std::min(kKeyBlock, tl.all_keys() - j0);
+    scores(d, tl, q, k, j0, nb, scale, s);
+    for (int64_t r = 0; r < tl.tq; ++r) {
+      float* sr = s + r * nb;
+      if (tl.keys(r) <= j0) {  // nothing visible in this block: weights 0, state unchanged
+        std::fill(sr, sr + nb, 0.0f);
+        continue;
+      }
+      float bm = std::max(m[r], *std::max_element(sr, sr + nb));
+      float correction = std::exp(m[r] - bm);
+      l[r] = l[r] * correction + kernels::exp_shifted(sr, nb, bm);
+      for (int64_t h = 0; h < H; ++h) o[r * H + h] *= correction;
+      m[r] = bm;
+    }
+    kernels::gemm(tl.tq, H, nb, rows(s, nb),
+                  cols(v + d.kv_at(tl.b, j0, tl.n / d.G()), d.kv_stride()), o.data(), H, true);
+  }
+  for (int64_t r = 0; r < tl.tq; ++r) {
+    float* dst = out + d.q_at(tl.b, tl.t0 + r, tl.n);
+    for (int64_t h = 0; h < H; ++h) dst[h] = o[r * H + h] / l[r];
+    lse[(tl.b * d.T + tl.t0 + r) * d.N + tl.n] = m[r] + std::log(l[r]);
+  }
+}
+
+// Gradients of one tile: dq of its queries, and dk, dv of the keys it sees (the caller owns the kv
+// head, so no other thread writes them).
+void backward_tile(const Dims& d, const Tile& tl, const float* q, const float* k, const float* v,
+                   const float* out, const float* dO, const float* lse, float scale, float* dq,
+                   float* dk, float* dv) {
+  float p[kQTile * kKeyBlock], dp[kQTile * kKeyBlock], delta[kQTile];
+  const int64_t H = d.H, kh = tl.n / d.G(), qs = d.q_stride(), ks = d.kv_stride();
+  const int64_t q0 = d.q_at(tl.b, tl.t0, tl.n);
+  for (int64_t r = 0; r < tl.tq; ++r) {  // delta = rowsum(dO * O)
+    int64_t at = d.q_at(tl.b, tl.t0 + r, tl.n);
+    delta[r] = kernels::dot(dO + at, out + at, H);
+  }
+  for (int64_t j0 = 0; j0 < tl.all_keys(); j0 += kKeyBlock) {
+    int64_t nb = std::min(kKeyBlock, tl.all_keys() - j0), k0 = d.kv_at(tl.b, j0, kh);
+    scores(d, tl, q, k, j0, nb, scale, p);
+    for (int64_t r = 0; r < tl.tq; ++r)  // P = exp(S - lse): the forward's weights, recomputed
+      kernels::exp_shifted(p + r * nb, nb, lse[(tl.b * d.T + tl.t0 + r) * d.N + tl.n]);
+    // dV += P^T dO;  dP = dO V^T;  dS = P (dP - delta) scale;  dQ += dS K;  dK += dS^T Q
+    kernels::gemm(nb, H, tl.tq, cols(p, nb), cols(dO + q0, qs), dv + k0, ks, true);
+    kernels::gemm(tl.tq, nb, H, rows(dO + q0, qs), rows(v + k0, ks), dp, nb, false);
+    for (int64_t r = 0; r < tl.tq; ++r)
+      for (int64_t j = 0; j < nb; ++j)
+        dp[r * nb + j] = p[r * nb + j] * (dp[r * nb + j] - delta[r]) * scale;
+    kernels::gemm(tl.tq, H, nb, rows(dp, nb), cols(k + k0, ks), dq + q0, qs, true);
+    kernels::gemm(nb, H, tl.tq, cols(dp, nb), cols(q + q0, qs), dk + k0, ks, true);
+  }
 }
 
 }  // namespace
@@ -65,54 +129,37 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
     check(pos0[b] >= 0 && pos0[b] + d.T <= d.S, "attention: row ", std::to_string(b),
           " reaches position ", std::to_string(pos0[b] + d.T), " beyond the ", std::to_string(d.S),
           " keys");
-  float scale = 1.0f / std::sqrt(float(d.H));
+  const float scale = 1.0f / std::sqrt(float(d.H));
+  const int64_t tiles = (d.T + kQTile - 1) / kQTile;
   F32View qf(q), kf(k), vf(v);
   std::vector<float> out(static_cast<size_t>(q.numel()));
   auto lse = std::make_shared<std::vector<float>>(static_cast<size_t>(d.B * d.T * d.N));
-  parallel_for(d.B * d.T * d.N, 8, [&](int64_t i0, int64_t i1) {
+  parallel_for(d.B * d.N * tiles, 1, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
-      int64_t n = i % d.N, t = (i / d.N) % d.T, b = i / (d.N * d.T);
-      int64_t kh = n / d.G();
-      (*lse)[i] = attend_row(qf.data() + d.q_at(b, t, n), kf.data() + d.kv_at(b, 0, kh),
-                             vf.data() + d.kv_at(b, 0, kh), pos0[b] + t + 1, d.K * d.H, d.H, scale,
-                             out.data() + d.q_at(b, t, n));
+      int64_t b = i / (d.N * tiles), n = (i / tiles) % d.N, t = i % tiles;
+      Tile tl{b, n, t * kQTile, std::min(kQTile, d.T - t * kQTile), pos0[b]};
+      forward_tile(d, tl, qf.data(), kf.data(), vf.data(), scale, out.data(), lse->data());
     }
   });
   Tensor y = Tensor::empty(q.shape(), q.dtype());
   store_f32(y, 0, y.numel(), out.data());
   if (track(y, {&q, &k, &v})) {
-    Tape::active()->record([q, k, v, y, pos0, d, scale, lse, out = std::move(out)]() mutable {
+    Tape::active()->record([q, k, v, y, pos0, d, scale, tiles, lse, out = std::move(out)]() {
       if (!y.has_grad()) return;
       const float* dO = y.grad().data<float>();
       F32View qf(q), kf(k), vf(v);
       std::vector<float> dq(static_cast<size_t>(q.numel()), 0.0f),
           dk(static_cast<size_t>(k.numel()), 0.0f), dv(static_cast<size_t>(v.numel()), 0.0f);
-      // Each task owns one kv head of one row, so dk and dv are written without races.
+      // Each task owns one kv head of one row (all its query heads), so dk and dv are written
+      // without races.
       parallel_for(d.B * d.K, 1, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) {
           int64_t b = i / d.K, kh = i % d.K;
           for (int64_t n = kh * d.G(); n < (kh + 1) * d.G(); ++n) {
-            for (int64_t t = 0; t < d.T; ++t) {
-              int64_t qo = d.q_at(b, t, n);
-              float D = kernels::dot(dO + qo, out.data() + qo, d.H);
-              float L = (*lse)[(b * d.T + t) * d.N + n];
-              const int64_t len = pos0[b] + t + 1;
-              float p[kKeyBlock];  // the attention weights of a block of keys, recomputed
-              for (int64_t j0 = 0; j0 < len; j0 += kKeyBlock) {
-                int64_t nb = std::min(kKeyBlock, len - j0);
-                for (int64_t j = 0; j < nb; ++j) {
-                  p[j] =
-                      kernels::dot(qf.data() + qo, kf.data() + d.kv_at(b, j0 + j, kh), d.H) * scale;
-                }
-                kernels::exp_shifted(p, nb, L);
-                for (int64_t j = 0; j < nb; ++j) {
-                  int64_t ko = d.kv_at(b, j0 + j, kh);
-                  kernels::axpy(p[j], dO + qo, dv.data() + ko, d.H);
-                  float ds = p[j] * (kernels::dot(dO + qo, vf.data() + ko, d.H) - D) * scale;
-                  kernels::axpy(ds, kf.data() + ko, dq.data() + qo, d.H);
-                  kernels::axpy(ds, qf.data() + qo, dk.data() + ko, d.H);
-                }
-              }
+            for (int64_t t = 0; t < tiles; ++t) {
+              Tile tl{b, n, t * kQTile, std::min(kQTile, d.T - t * kQTile), pos0[b]};
+              backward_tile(d, tl, qf.data(), kf.data(), vf.data(), out.data(), dO, lse->data(),
+                            scale, dq.data(), dk.data(), dv.data());
             }
           }
         }
