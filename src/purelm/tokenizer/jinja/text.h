@@ -8,12 +8,14 @@
 #include <string_view>
 #include <vector>
 
+#include "purelm/tokenizer/unicode.h"
+
 namespace purelm::jinja::text {
 
 // Code points of `s` (invalid bytes decode as U+FFFD) and back.
 std::u32string decode(std::string_view s);
 std::string encode(std::u32string_view s);
-void append_utf8(std::string& out, char32_t c);
+using tok::append_utf8;             // shared with the tokenizer (unicode.h)
 size_t length(std::string_view s);  // len(s): code points
 
 // Character classes with Python's meaning (str.isspace, str.isprintable, ...).
