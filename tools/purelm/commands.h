@@ -12,5 +12,6 @@ void add_train(CLI::App& app);
 void add_chat(CLI::App& app);
 void add_tokenize(CLI::App& app);
 void add_train_tokenizer(CLI::App& app);
+void add_bench(CLI::App& app);
 
 }  // namespace purelm::cli

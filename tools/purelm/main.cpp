@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   purelm::cli::add_chat(app);
   purelm::cli::add_tokenize(app);
   purelm::cli::add_train_tokenizer(app);
+  purelm::cli::add_bench(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,30 @@
+// The benchmark harness behind `purelm bench`: the machine's own limits and the model's speed,
+// measured in the same run so that the ratios (bandwidth utilisation, MFU) hold on a shared,
+// drifting host.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace purelm::bench {
+
+struct Options {
+  std::string model;           // checkpoint folder, HuggingFace repo id, or ARCH:PRESET
+  std::string tokenizer;       // tokenizer folder ("" = the model's folder, when it has one)
+  std::string tokenizer_text;  // a file to time the tokenizer on ("" = skip)
+  bool quick = false;          // shorter time budgets (fewer repetitions), same workloads
+  bool train = true;
+  std::vector<int64_t> decode_batches = {1, 8, 32};
+  int64_t decode_context = 128, decode_steps = 16, prefill_tokens = 512;
+  int64_t train_batch = 4, train_seq = 256;
+};
+
+// Runs every workload and returns the figures as one JSON object; progress goes to stderr.
+nlohmann::ordered_json run(const Options& opt);
+
+// The same figures as markdown tables, with the formulas behind them.
+std::string format_tables(const nlohmann::ordered_json& report);
+
+}  // namespace purelm::bench

@@ -1,0 +1,66 @@
+#include <cstdio>
+
+#include "bench/cost.h"
+#include "bench/harness.h"
+#include "bench/workloads.h"
+#include "purelm/ops/autograd.h"
+#include "purelm/ops/rows.h"
+
+namespace purelm::bench {
+
+namespace {
+
+// A cache of B rows, each holding `one`'s single row, with room for `S` positions. What the rows
+// hold does not change the work of a step, and prefilling B rows would cost B times as long.
+KVCache replicate(const Model& m, const KVCache& one, int64_t B, int64_t S) {
+  KVCache kv = init_kv(m.config, B, S);
+  const int64_t filled = one.len[0], row = one.k[0].numel() / one.capacity();
+  std::vector<float> buf(static_cast<size_t>(filled * row));
+  for (size_t l = 0; l < kv.k.size(); ++l)
+    for (auto [src, dst] : {std::pair{&one.k[l], &kv.k[l]}, std::pair{&one.v[l], &kv.v[l]}}) {
+      load_f32(*src, 0, filled * row, buf.data());
+      for (int64_t b = 0; b < B; ++b) store_f32(*dst, b * S * row, filled * row, buf.data());
+    }
+  kv.len.assign(static_cast<size_t>(B), filled);
+  return kv;
+}
+
+}  // namespace
+
+nlohmann::ordered_json bench_decode(const Model& m, const std::vector<int64_t>& batches,
+                                    int64_t context, int64_t steps, double budget,
+                                    double read_gbs) {
+  NoGrad no_grad;
+  const Config& c = m.config;
+  KVCache prompt = init_kv(c, 1, context);
+  m.hidden(random_ids(c.vocab_size, 1, context, 1), &prompt);
+  nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+  for (int64_t B : batches) {
+    std::fprintf(stderr, "bench: decode, B = %lld\n", (long long)B);
+    KVCache kv = replicate(m, prompt, B, context + steps);
+    std::vector<Tensor> next;  // the step's new token of each row
+    for (int64_t s = 0; s < steps; ++s) next.push_back(random_ids(c.vocab_size, B, 1, uint32_t(s)));
+    const double rep = best_seconds(budget, [&] {
+      kv.len.assign(static_cast<size_t>(B), context);
+      for (const Tensor& ids : next) m.logits(ids, &kv);
+    });
+    const double seconds = rep / double(steps);
+    // Step s attends over context + s + 1 positions in every row.
+    const double positions = double(B) * (double(context) + double(steps + 1) / 2);
+    const double weight_bytes = decode_weight_bytes(m, B),
+                 kv_bytes = positions * kv_bytes_per_position(c, kv.k[0].dtype()),
+                 gbs = (weight_bytes + kv_bytes) / seconds / 1e9;
+    rows.push_back({{"batch", B},
+                    {"context", context},
+                    {"ms_per_step", seconds * 1e3},
+                    {"tok_s_per_row", 1 / seconds},
+                    {"tok_s", double(B) / seconds},
+                    {"weight_mb_per_step", weight_bytes / 1e6},
+                    {"kv_mb_per_step", kv_bytes / 1e6},
+                    {"gbs", gbs},
+                    {"bw_util", gbs / read_gbs}});
+  }
+  return rows;
+}
+
+}  // namespace purelm::bench

@@ -1,0 +1,97 @@
+#include "bench/machine.h"
+
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench/harness.h"
+#include "purelm/core/thread_pool.h"
+#include "purelm/ops/kernels/gemm.h"
+#include "purelm/ops/kernels/isa.h"
+
+namespace purelm::bench {
+
+namespace {
+
+constexpr int64_t kReadBytes = int64_t(1) << 29;  // 512 MiB: far beyond any cache
+constexpr int64_t kMatmul = 2048;                 // M = N = K of the peak test
+
+// Bytes per second of summing a buffer that no cache holds. Sixteen independent accumulators keep
+// the adds off the critical path, so the loads alone set the pace.
+double read_gbs(const std::vector<float>& buf, int threads, double budget) {
+  const int saved = num_threads();
+  set_num_threads(threads);
+  const int64_t n = int64_t(buf.size()), chunk = int64_t(1) << 20;
+  std::vector<float> sums(static_cast<size_t>(n / chunk + 1));
+  double s = best_seconds(budget, [&] {
+    parallel_for(n / chunk, 1, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) {
+        float acc[16] = {};
+        for (int64_t i = c * chunk; i < (c + 1) * chunk; i += 16)
+          for (int j = 0; j < 16; ++j) acc[j] += buf[i + j];
+        float total = 0;
+        for (float a : acc) total += a;
+        sums[c] = total;  // a result the compiler must keep
+      }
+    });
+  });
+  set_num_threads(saved);
+  return double(n) * sizeof(float) / s / 1e9;
+}
+
+template <class T>
+std::vector<T> filled(int64_t n, T (*convert)(float)) {
+  std::mt19937 rng(1);
+  std::normal_distribution<float> d;
+  std::vector<T> v(static_cast<size_t>(n));
+  for (T& x : v) x = convert(d(rng));
+  return v;
+}
+
+// C = A B^T for square A, B of one element type: bf16 operands take the AVX512-BF16 kernel when
+// the CPU has it, as they do in the model's linear layers.
+template <class T>
+double matmul_gflops(T (*convert)(float), double budget) {
+  const int64_t n = kMatmul;
+  std::vector<T> a = filled(n * n, convert), b = filled(n * n, convert);
+  std::vector<float> c(static_cast<size_t>(n * n));
+  double s = best_seconds(budget, [&] {
+    kernels::gemm(n, n, n, kernels::rows(a.data(), n), kernels::rows(b.data(), n), c.data(), n,
+                  false);
+  });
+  return 2.0 * double(n * n * n) / s / 1e9;
+}
+
+std::string cpu_model() {
+  std::ifstream f("/proc/cpuinfo");
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind("model name", 0) == 0) {
+      size_t colon = line.find(':');
+      return colon == std::string::npos ? line
+                                        : line.substr(line.find_first_not_of(" \t", colon + 1));
+    }
+  return "unknown";
+}
+
+}  // namespace
+
+MachineLimits measure_machine(double budget) {
+  std::vector<float> buf(static_cast<size_t>(kReadBytes / sizeof(float)), 1.0f);
+  MachineLimits l;
+  l.read_gbs_1 = read_gbs(buf, 1, budget);
+  l.read_gbs_all = read_gbs(buf, num_threads(), budget);
+  l.f32_gflops = matmul_gflops<float>([](float x) { return x; }, budget);
+  l.bf16_gflops = matmul_gflops<bf16>(to_bf16, budget);
+  return l;
+}
+
+nlohmann::ordered_json machine_json(const MachineLimits& l) {
+  return {{"cpu", cpu_model()},          {"cores", std::thread::hardware_concurrency()},
+          {"threads", num_threads()},    {"isa", kernels::isa_name(kernels::isa())},
+          {"read_gbs_1", l.read_gbs_1},  {"read_gbs_all", l.read_gbs_all},
+          {"matmul_size", kMatmul},      {"f32_gflops", l.f32_gflops},
+          {"bf16_gflops", l.bf16_gflops}};
+}
+
+}  // namespace purelm::bench

@@ -1,0 +1,18 @@
+// The machine's own limits, measured with purelm's code: what decode (memory-bound) and prefill
+// and training (matmul-bound) are compared against.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+namespace purelm::bench {
+
+struct MachineLimits {
+  double read_gbs_1 = 0, read_gbs_all = 0;  // streaming read bandwidth, 1 thread and all
+  double f32_gflops = 0, bf16_gflops = 0;   // best achieved matmul (kernels::gemm), all threads
+};
+MachineLimits measure_machine(double seconds_per_test);
+
+// The CPU, its cores, the threads in use and the kernels' instruction set, with the limits.
+nlohmann::ordered_json machine_json(const MachineLimits& lim);
+
+}  // namespace purelm::bench

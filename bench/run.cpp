@@ -1,0 +1,92 @@
+#include <cctype>
+#include <cstdio>
+#include <filesystem>
+
+#include "bench/bench.h"
+#include "bench/cost.h"
+#include "bench/machine.h"
+#include "bench/workloads.h"
+#include "purelm/train/init.h"
+#include "purelm/train/presets.h"
+
+namespace purelm::bench {
+
+namespace {
+
+// Seconds of timed repetitions per test: enough for a stable best on a shared host, or, with
+// --quick, just enough to exercise everything.
+struct Budgets {
+  double machine, decode, prefill, train, tokenizer;
+};
+Budgets budgets(bool quick) {
+  if (quick) return {0.2, 0.2, 0.3, 0.3, 0.3};
+  return {1.5, 3, 8, 15, 5};
+}
+
+// Inference runs in bf16 end to end: a preset is initialised in bf16 (half the memory, and what
+// the published checkpoints ship), and activations are bf16 so that matmuls against bf16 weights
+// take the bf16 kernels.
+Model bench_model(const std::string& spec) {
+  if (auto preset = parse_model_preset(spec))
+    return random_model(preset_config(preset->first, preset->second, DType::BF16), 0, DType::BF16);
+  return load_model(spec, DType::BF16);
+}
+
+std::string lower(std::string_view s) {
+  std::string r(s);
+  for (char& ch : r) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+  return r;
+}
+
+nlohmann::ordered_json model_json(const std::string& spec, const Model& m) {
+  const Config& c = m.config;
+  const ModelSize s = model_size(c);
+  return {{"spec", spec},
+          {"model_type", c.model_type},
+          {"params", s.params},
+          {"matmul_params", s.matmul_params},
+          {"weights", lower(dtype_name(m.output_weight().dtype()))},
+          {"activations", lower(dtype_name(m.act))},
+          {"D", c.hidden_size},
+          {"L", c.num_hidden_layers},
+          {"N", c.num_attention_heads},
+          {"K", c.num_key_value_heads},
+          {"H", c.head_dim},
+          {"F", c.intermediate_size},
+          {"V", c.vocab_size}};
+}
+
+// The tokenizer to time: the one asked for, else the checkpoint's own ("" when there is none).
+std::string tokenizer_dir(const Options& o, const Model& m) {
+  if (!o.tokenizer.empty()) return o.tokenizer;
+  if (!m.dir.empty() && std::filesystem::exists(m.dir + "/tokenizer.json")) return m.dir;
+  return "";
+}
+
+}  // namespace
+
+nlohmann::ordered_json run(const Options& o) {
+  const Budgets b = budgets(o.quick);
+  std::fprintf(stderr, "bench: machine limits\n");
+  const MachineLimits lim = measure_machine(b.machine);
+  std::fprintf(stderr, "bench: loading %s\n", o.model.c_str());
+  Model m = bench_model(o.model);
+  nlohmann::ordered_json r = {{"machine", machine_json(lim)}, {"model", model_json(o.model, m)}};
+
+  r["decode"] = bench_decode(m, o.decode_batches, o.decode_context, o.decode_steps, b.decode,
+                             lim.read_gbs_all);
+  const bool bf16 = m.act == DType::BF16 && m.output_weight().dtype() == DType::BF16;
+  r["prefill"] = bench_prefill(m, o.prefill_tokens, b.prefill,
+                               bf16 ? lim.bf16_gflops : lim.f32_gflops, bf16 ? "bf16" : "f32");
+  const std::string tok = tokenizer_dir(o, m);
+  if (tok.empty())
+    std::fprintf(stderr, "bench: no tokenizer (give --tokenizer DIR): skipping it\n");
+  else if (o.tokenizer_text.empty())
+    std::fprintf(stderr, "bench: no text to tokenize (give --tokenizer-text FILE): skipping it\n");
+  else
+    r["tokenizer"] = bench_tokenizer(tok, o.tokenizer_text, b.tokenizer);
+  if (o.train) r["train"] = bench_train(m, o.train_batch, o.train_seq, b.train, lim.f32_gflops);
+  return r;
+}
+
+}  // namespace purelm::bench

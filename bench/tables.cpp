@@ -1,0 +1,103 @@
+#include <cstdarg>
+#include <cstdio>
+
+#include "bench/bench.h"
+
+namespace purelm::bench {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+__attribute__((format(printf, 1, 2))) std::string fmt(const char* f, ...) {
+  char buf[512];
+  va_list args;
+  va_start(args, f);
+  std::vsnprintf(buf, sizeof buf, f, args);
+  va_end(args);
+  return buf;
+}
+
+double num(const Json& j, const char* key) { return j.at(key).get<double>(); }
+std::string str(const Json& j, const char* key) { return j.at(key).get<std::string>(); }
+
+std::string header(const Json& r) {
+  const Json &m = r.at("model"), &x = r.at("machine");
+  return fmt("# purelm bench: %s\n\n", str(m, "spec").c_str()) +
+         fmt("%s, %.2fM parameters (%.2fM in matmuls per token), %s weights, %s activations; "
+             "D %lld, L %lld, N %lld, K %lld, H %lld, F %lld, V %lld.\n",
+             str(m, "model_type").c_str(), num(m, "params") / 1e6, num(m, "matmul_params") / 1e6,
+             str(m, "weights").c_str(), str(m, "activations").c_str(), (long long)num(m, "D"),
+             (long long)num(m, "L"), (long long)num(m, "N"), (long long)num(m, "K"),
+             (long long)num(m, "H"), (long long)num(m, "F"), (long long)num(m, "V")) +
+         fmt("Machine: %s; %d cores, threads in use: %d; kernels: %s.\n\n", str(x, "cpu").c_str(),
+             int(num(x, "cores")), int(num(x, "threads")), str(x, "isa").c_str());
+}
+
+std::string machine(const Json& x) {
+  const int n = int(num(x, "matmul_size")), threads = int(num(x, "threads"));
+  return "## Machine limits\n\n| limit | measured |\n| --- | ---: |\n" +
+         fmt("| read bandwidth, 1 thread | %.1f GB/s |\n", num(x, "read_gbs_1")) +
+         fmt("| read bandwidth, %d threads | %.1f GB/s |\n", threads, num(x, "read_gbs_all")) +
+         fmt("| f32 matmul %dx%dx%d (kernels::gemm) | %.1f GFLOP/s |\n", n, n, n,
+             num(x, "f32_gflops")) +
+         fmt("| bf16 matmul %dx%dx%d (kernels::gemm) | %.1f GFLOP/s |\n\n", n, n, n,
+             num(x, "bf16_gflops"));
+}
+
+std::string decode(const Json& rows) {
+  std::string s = fmt("## Decode (context %lld, one model step, no sampling)\n\n",
+                      (long long)num(rows.at(0), "context")) +
+                  "| B | ms/step | tok/s per row | tok/s total | MB read/step (weights + KV) | "
+                  "GB/s | bw util |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
+  for (const Json& d : rows)
+    s += fmt("| %lld | %.2f | %.2f | %.1f | %.1f + %.1f | %.1f | %.0f%% |\n",
+             (long long)num(d, "batch"), num(d, "ms_per_step"), num(d, "tok_s_per_row"),
+             num(d, "tok_s"), num(d, "weight_mb_per_step"), num(d, "kv_mb_per_step"), num(d, "gbs"),
+             100 * num(d, "bw_util"));
+  return s +
+         "\nBytes per step: every weight once (the embedding table only at the B rows looked up "
+         "unless it is the LM head too) plus the KV cache attention reads. bw util = those bytes "
+         "per second / the all-thread read bandwidth.\n\n";
+}
+
+std::string prefill(const Json& p) {
+  return fmt("## Prefill\n\n| tokens | s | tok/s | GFLOP/s | MFU (%s peak) |\n"
+             "| ---: | ---: | ---: | ---: | ---: |\n",
+             str(p, "peak").c_str()) +
+         fmt("| %lld | %.3f | %.1f | %.1f | %.1f%% |\n", (long long)num(p, "tokens"),
+             num(p, "seconds"), num(p, "tok_s"), num(p, "gflops"), 100 * num(p, "mfu")) +
+         "\nFLOPs = 2 x matmul params x T + causal attention 2*2*T^2/2*N*H*L, where matmul "
+         "params = the non-embedding weights + the LM head D*V (logits at every position).\n\n";
+}
+
+std::string tokenizer(const Json& t) {
+  return "## Tokenizer (encode, one thread)\n\n| file | MB | tokens | MB/s first pass | MB/s warm "
+         "| M tok/s warm |\n| --- | ---: | ---: | ---: | ---: | ---: |\n" +
+         fmt("| %s | %.2f | %lld | %.2f | %.2f | %.2f |\n\n", str(t, "file").c_str(), num(t, "mb"),
+             (long long)num(t, "tokens"), num(t, "mb_s_first"), num(t, "mb_s"),
+             num(t, "tok_s") / 1e6);
+}
+
+std::string train(const Json& t) {
+  return "## Training step (forward + backward + AdamW)\n\n| B x T | s/step | tok/s | GFLOP/s | "
+         "MFU (f32 peak) |\n| ---: | ---: | ---: | ---: | ---: |\n" +
+         fmt("| %lld x %lld | %.3f | %.1f | %.1f | %.1f%% |\n", (long long)num(t, "batch"),
+             (long long)num(t, "seq"), num(t, "seconds"), num(t, "tok_s"), num(t, "gflops"),
+             100 * num(t, "mfu")) +
+         "\nFLOPs per token = 6 x matmul params + 3 x attention's forward (2*2*T/2*N*H*L); the "
+         "recomputation of attention scores in the backward pass is not counted. f32 master "
+         "weights and activations, as purelm train.\n\n";
+}
+
+}  // namespace
+
+std::string format_tables(const nlohmann::ordered_json& r) {
+  std::string s =
+      header(r) + machine(r.at("machine")) + decode(r.at("decode")) + prefill(r.at("prefill"));
+  if (r.contains("train")) s += train(r.at("train"));
+  if (r.contains("tokenizer")) s += tokenizer(r.at("tokenizer"));
+  return s;
+}
+
+}  // namespace purelm::bench

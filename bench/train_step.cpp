@@ -1,0 +1,34 @@
+#include <cstdio>
+
+#include "bench/cost.h"
+#include "bench/harness.h"
+#include "bench/workloads.h"
+#include "purelm/ops/autograd.h"
+#include "purelm/train/objective.h"
+
+namespace purelm::bench {
+
+nlohmann::ordered_json bench_train(Model& m, int64_t B, int64_t T, double budget,
+                                   double f32_gflops) {
+  std::fprintf(stderr, "bench: training step, B = %lld, T = %lld\n", (long long)B, (long long)T);
+  m.act = DType::F32;  // purelm train's default: f32 master weights and activations
+  AdamW opt(make_trainable(m), {});
+  Tensor ids = random_ids(m.config.vocab_size, B, T, 3), targets = next_token_targets(ids);
+  double seconds = best_seconds(budget, [&] {  // as trainer.cpp takes a step, without clipping
+    opt.zero_grad();
+    Tape tape;
+    Tensor loss = lm_loss(m, ids, targets);
+    tape.backward(loss);
+    opt.step(1e-4);
+  });
+  const double gflops = train_flops(m.config, B, T) / seconds / 1e9;
+  return {{"batch", B},
+          {"seq", T},
+          {"seconds", seconds},
+          {"tok_s", double(B * T) / seconds},
+          {"gflops", gflops},
+          {"peak", "f32"},
+          {"mfu", gflops / f32_gflops}};
+}
+
+}  // namespace purelm::bench

@@ -1,0 +1,33 @@
+// The workloads `purelm bench` times, each returning its row(s) of the report as JSON. `budget` is
+// the seconds of timed repetitions (harness.h: best_seconds).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "purelm/models/model.h"
+
+namespace purelm::bench {
+
+// One token per row per step for each batch size, after `context` tokens of prompt; each step's
+// bytes (weights + KV cache read) over its time, against the read bandwidth `read_gbs`.
+nlohmann::ordered_json bench_decode(const Model& m, const std::vector<int64_t>& batches,
+                                    int64_t context, int64_t steps, double budget, double read_gbs);
+
+// One prompt of T tokens into an empty cache, logits at every position; MFU against
+// `peak_gflops`, the measured matmul peak for the operands' dtype named `peak`.
+nlohmann::ordered_json bench_prefill(const Model& m, int64_t T, double budget, double peak_gflops,
+                                     const char* peak);
+
+// Forward, backward and AdamW on B x T tokens, as `purelm train` takes a step. Turns m's weights
+// into float32 master copies, so it runs last. MFU against the f32 matmul peak.
+nlohmann::ordered_json bench_train(Model& m, int64_t B, int64_t T, double budget,
+                                   double f32_gflops);
+
+// Encoding a text file on one thread: the first pass, and the best pass once the tokenizer's word
+// cache is warm.
+nlohmann::ordered_json bench_tokenizer(const std::string& tokenizer_dir,
+                                       const std::string& text_path, double budget);
+
+}  // namespace purelm::bench

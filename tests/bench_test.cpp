@@ -1,0 +1,102 @@
+// purelm bench: the report holds every figure (no timing thresholds: the host is shared), and the
+// FLOP and byte formulas behind MFU and bandwidth utilisation are the ones the tables state.
+#include <nlohmann/json.hpp>
+
+#include "bench/cost.h"
+#include "purelm/train/init.h"
+#include "purelm/train/presets.h"
+#include "testing.h"
+
+namespace purelm {
+namespace {
+
+const std::vector<std::string> kQuickTiny = {"bench",
+                                             "--model",
+                                             "qwen3:tiny",
+                                             "--quick",
+                                             "--tokenizer",
+                                             testing::shared("tokenizers/qwen3"),
+                                             "--tokenizer-text",
+                                             testing::shared("data/tinyshakespeare.txt")};
+
+// Every number positive, every string non-empty, at any depth.
+void expect_all_positive(const nlohmann::json& j, const std::string& path) {
+  if (j.is_object() || j.is_array()) {
+    EXPECT_FALSE(j.empty()) << path;
+    for (auto it = j.begin(); it != j.end(); ++it)
+      expect_all_positive(*it, path + "/" + (j.is_object() ? it.key() : "[]"));
+  } else if (j.is_number()) {
+    EXPECT_GT(j.get<double>(), 0) << path;
+  } else {
+    ASSERT_TRUE(j.is_string()) << path << " = " << j.dump();
+    EXPECT_FALSE(j.get<std::string>().empty()) << path;
+  }
+}
+
+TEST(Bench, JsonHoldsEveryFigure) {
+  std::vector<std::string> args = kQuickTiny;
+  args.push_back("--json");
+  testing::RunResult r = testing::run_cli(args);
+  ASSERT_EQ(r.status, 0) << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  for (const char* key :
+       {"read_gbs_1", "read_gbs_all", "f32_gflops", "bf16_gflops", "cpu", "cores", "threads"})
+    EXPECT_TRUE(j["machine"].contains(key)) << key;
+  ASSERT_EQ(j["decode"].size(), 3u);
+  for (const char* key : {"batch", "ms_per_step", "tok_s_per_row", "tok_s", "weight_mb_per_step",
+                          "kv_mb_per_step", "gbs", "bw_util"})
+    for (const auto& row : j["decode"]) EXPECT_TRUE(row.contains(key)) << key;
+  EXPECT_EQ(j["decode"][2]["batch"], 32);
+  for (const char* key : {"tok_s", "gflops", "mfu"}) {
+    EXPECT_TRUE(j["prefill"].contains(key)) << key;
+    EXPECT_TRUE(j["train"].contains(key)) << key;
+  }
+  for (const char* key : {"mb", "tokens", "mb_s_first", "mb_s", "tok_s"})
+    EXPECT_TRUE(j["tokenizer"].contains(key)) << key;
+  expect_all_positive(j, "");
+}
+
+TEST(Bench, TablesWithoutTraining) {
+  std::vector<std::string> args = kQuickTiny;
+  args.push_back("--no-train");
+  args.push_back("--threads=1");
+  testing::RunResult r = testing::run_cli(args);
+  ASSERT_EQ(r.status, 0) << r.err;
+  for (const char* heading : {"## Machine limits", "## Decode", "## Prefill", "## Tokenizer"})
+    EXPECT_NE(r.out.find(heading), std::string::npos) << heading << "\n" << r.out;
+  EXPECT_EQ(r.out.find("## Training"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("threads in use: 1;"), std::string::npos) << r.out;
+}
+
+TEST(BenchCost, FormulasMatchTheArithmeticByHand) {
+  Config c = preset_config("qwen3", "0.6B", DType::BF16);
+  const double D = 1024, F = 3072, N = 16, K = 8, H = 128, L = 28, V = 151936;
+  const double layer = D * N * H * 2 + D * K * H * 2 + 3 * D * F + 2 * D + 2 * H;
+  bench::ModelSize s = bench::model_size(c);
+  EXPECT_EQ(double(s.params), V * D + L * layer + D);  // tied: one V x D matrix
+  EXPECT_DOUBLE_EQ(s.matmul_params, L * layer + D + V * D);
+  const double T = 512;
+  EXPECT_DOUBLE_EQ(bench::forward_flops(c, 512),
+                   2 * s.matmul_params * T + 2 * 2 * T * T / 2 * N * H * L);
+  EXPECT_DOUBLE_EQ(bench::train_flops(c, 4, 256), 3 * 4 * bench::forward_flops(c, 256));
+  EXPECT_DOUBLE_EQ(bench::kv_bytes_per_position(c, DType::F32), 2 * L * K * H * 4);
+}
+
+TEST(BenchCost, DecodeReadsEveryWeightAndExpertsByTheirRoutedShare) {
+  Config c = preset_config("qwen3_moe", "tiny", DType::F32);  // untied, 4 experts, 2 per token
+  Model m = random_model(c, 0);
+  double all = 0, experts = 0, embed = 0;
+  for (const auto& [name, w] : m.weights) {
+    all += double(w.nbytes());
+    if (name.find(".mlp.experts.") != std::string::npos) experts += double(w.nbytes());
+  }
+  embed = double(m.w("model.embed_tokens.weight").nbytes());
+  const double row = embed / double(c.vocab_size);
+  EXPECT_DOUBLE_EQ(bench::decode_weight_bytes(m, 1), all - embed + row - experts / 2);
+  // With 8 rows, each expert is missed with probability (1/2)^8.
+  EXPECT_NEAR(bench::decode_weight_bytes(m, 8), all - embed + 8 * row - experts * std::pow(0.5, 8),
+              1e-6 * all);
+}
+
+}  // namespace
+}  // namespace purelm

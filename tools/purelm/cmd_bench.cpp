@@ -1,0 +1,58 @@
+// purelm bench: the seed-style tables (machine limits, decode, prefill, training, tokenizer).
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "bench/bench.h"
+#include "purelm/commands.h"
+#include "purelm/core/thread_pool.h"
+
+namespace purelm::cli {
+
+namespace {
+
+constexpr const char* kDefaultText = "data/tinyshakespeare.txt";
+
+struct BenchArgs {
+  bench::Options opt;
+  int threads = 0;
+  bool json = false, no_train = false;
+};
+
+void run(BenchArgs a, bool text_given) {
+  set_num_threads(a.threads);
+  a.opt.train = !a.no_train;
+  if (!text_given && std::filesystem::exists(kDefaultText)) a.opt.tokenizer_text = kDefaultText;
+  nlohmann::ordered_json report = bench::run(a.opt);
+  if (a.json)
+    std::printf("%s\n", report.dump(2).c_str());
+  else
+    std::fputs(bench::format_tables(report).c_str(), stdout);
+}
+
+}  // namespace
+
+void add_bench(CLI::App& app) {
+  auto a = std::make_shared<BenchArgs>();
+  CLI::App* cmd =
+      app.add_subcommand("bench", "Measure the machine's limits and a model's speed against them")
+          ->footer(
+              "Presets (ARCH:PRESET, e.g. qwen3:0.6B) are initialised in memory in bf16; nothing "
+              "is "
+              "written.\nThe text for the tokenizer defaults to data/tinyshakespeare.txt when it "
+              "exists.");
+  cmd->add_option("--model", a->opt.model, "Checkpoint folder, HuggingFace repo id or ARCH:PRESET")
+      ->required();
+  cmd->add_option("--threads", a->threads, "Threads (default: all cores)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--json", a->json, "Print the figures as one JSON object instead of tables");
+  cmd->add_flag("--quick", a->opt.quick, "Fewer repetitions: rougher figures, sooner");
+  cmd->add_flag("--no-train", a->no_train, "Skip the training step");
+  cmd->add_option("--tokenizer", a->opt.tokenizer,
+                  "Tokenizer folder to time (default: the checkpoint's, if any)");
+  CLI::Option* text =
+      cmd->add_option("--tokenizer-text", a->opt.tokenizer_text, "Text file to time encoding on");
+  cmd->callback([a, text] { run(*a, text->count() > 0); });
+}
+
+}  // namespace purelm::cli
