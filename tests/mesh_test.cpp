@@ -1,6 +1,10 @@
 // The mesh against the fixtures' goldens: `mpirun -np 2 purelm forward` with tensor parallelism
 // and with FSDP must reproduce what one process computes (DESIGN.md section 8), within the same
 // tolerances, and sizes a mesh cannot split must be refused with a clear message.
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
 #include "purelm/io/safetensors.h"
 #include "testing.h"
 
@@ -116,6 +120,85 @@ TEST(Mesh, RefusesSizesItCannotSplit) {
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.err.find("--tp 2 x --fsdp 2 = 4 processes, but this job has 2"), std::string::npos)
       << r.err;
+}
+
+// train_log.csv rows as numbers: step, train_loss, val_loss (NaN when empty).
+std::vector<std::vector<double>> losses(const std::string& csv) {
+  std::ifstream f(csv);
+  std::string line;
+  std::getline(f, line);  // header
+  std::vector<std::vector<double>> rows;
+  while (std::getline(f, line)) {
+    std::vector<double> row;
+    std::stringstream ss(line);
+    for (std::string cell; row.size() < 3 && std::getline(ss, cell, ',');)
+      row.push_back(cell.empty() ? NAN : std::stod(cell));
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+TEST(Mesh, FsdpTrainingFollowsTheLossCurveOfOneProcess) {
+  TempDir tmp;
+  {
+    std::ifstream in(shared("data/tinyshakespeare.txt"));
+    std::string text(60000, '\0');
+    in.read(text.data(), std::streamsize(text.size()));
+    std::ofstream(tmp.path("corpus.txt")) << text;
+  }
+  std::vector<std::string> args = {"train",
+                                   "--model",
+                                   shared("models/stories260K"),
+                                   "--data",
+                                   tmp.path("corpus.txt"),
+                                   "--steps",
+                                   "6",
+                                   "--batch",
+                                   "4",
+                                   "--seq",
+                                   "32",
+                                   "--grad-accum",
+                                   "2",
+                                   "--lr",
+                                   "1e-3",
+                                   "--warmup",
+                                   "2",
+                                   "--eval-every",
+                                   "3",
+                                   "--eval-batches",
+                                   "2",
+                                   "--out"};
+  std::vector<std::string> one = args, mesh = args;
+  one.push_back(tmp.path("one"));
+  mesh.push_back(tmp.path("mesh"));
+  mesh.insert(mesh.end(), {"--fsdp", "2"});
+  auto r = run_cli(one);
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = run_mpi(2, mesh);
+  ASSERT_EQ(r.status, 0) << r.err;
+
+  auto a = losses(tmp.path("one/train_log.csv")), b = losses(tmp.path("mesh/train_log.csv"));
+  ASSERT_EQ(a.size(), 6u);
+  ASSERT_EQ(b.size(), a.size());
+  for (size_t i = 0; i < a.size(); ++i)
+    for (size_t j = 0; j < 3; ++j) {
+      if (std::isnan(a[i][j])) {
+        EXPECT_TRUE(std::isnan(b[i][j])) << "row " << i;
+        continue;
+      }
+      EXPECT_NEAR(b[i][j], a[i][j], 1e-5 * std::fabs(a[i][j])) << "row " << i << " col " << j;
+    }
+  // The leader wrote an ordinary HuggingFace folder with the same weights and AdamW moments.
+  for (const char* file : {"model.safetensors", "optimizer.safetensors"}) {
+    TensorStore x = TensorStore::open_file(tmp.path(std::string("one/") + file));
+    TensorStore y = TensorStore::open_file(tmp.path(std::string("mesh/") + file));
+    ASSERT_EQ(x.names(), y.names());
+    for (const std::string& name : x.names())
+      EXPECT_LE(rel_error(y.get(name), x.get(name)), 1e-4) << file << " " << name;
+  }
+  r = run_cli({"generate", "--model", tmp.path("mesh"), "--prompt", "ROMEO:", "--max-tokens", "4",
+               "--temperature", "0"});
+  EXPECT_EQ(r.status, 0) << r.err;
 }
 
 }  // namespace

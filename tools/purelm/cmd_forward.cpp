@@ -88,6 +88,11 @@ void run_on(const dist::Mesh& mesh, const ForwardArgs& a) {
   if (a.grad || a.adamw_steps > 0) {
     std::vector<Param> params;
     for (auto& [name, t] : mm.make_trainable()) params.push_back({name, t});
+    auto grad_of = [&](size_t i) {
+      const Tensor& p = params[i].value;
+      return p.has_grad() ? p.grad() : Tensor::zeros(p.shape(), DType::F32);
+    };
+    auto value_of = [&](size_t i) { return params[i].value; };
     Tensor targets = next_token_targets(ids);
     dist::TargetShare share = dist::share_targets(targets, mesh.fsdp());
     auto scalar = [](double v) { return Tensor::from_f32({float(v)}, {1}); };
@@ -100,7 +105,7 @@ void run_on(const dist::Mesh& mesh, const ForwardArgs& a) {
     };
     if (a.grad) {
       out.push_back({"loss", scalar(loss_and_grads())});
-      add(mm.gather("grad.", true));
+      add(mm.gather("grad.", grad_of));
     }
     if (a.adamw_steps > 0) {
       AdamW opt(params, a.adamw);
@@ -116,7 +121,7 @@ void run_on(const dist::Mesh& mesh, const ForwardArgs& a) {
       double final_loss = lm_loss(m, ids, targets).item();
       out.push_back(
           {"adamw_final_loss", scalar(dist::global_mean(final_loss, share, mesh.fsdp()))});
-      add(mm.gather("after_adamw.", false));
+      add(mm.gather("after_adamw.", value_of));
     }
   }
   if (mesh.leader()) save_safetensors(a.output, out);

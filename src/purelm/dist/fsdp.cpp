@@ -35,6 +35,8 @@ Fsdp::Fsdp(const Group& group, const std::vector<WeightInfo>& table,
     Entry e{info.name, chunk, Tensor::zeros({chunk}, DType::F32), Tensor()};
     int64_t begin = std::min(n, r * chunk), len = std::min(n, begin + chunk) - begin;
     Tensor src = slice(i);  // reads only this process's elements of it
+    check(src.shape() == info.shape, "weight '", info.name, "' has shape ", to_string(src.shape()),
+          " on this process but the table implies ", to_string(info.shape));
     load_f32(src, begin, len, e.shard.data<float>());
     int g = group_index(info.name);
     if (size_t(g) >= groups_.size()) groups_.resize(size_t(g) + 1);
@@ -136,18 +138,12 @@ void Fsdp::reduce_grads(int g) {
   }
 }
 
-Tensor Fsdp::all_gather(const Tensor& shard, const Entry& e) const {
+Tensor Fsdp::unshard(size_t i, const Tensor& shard) const {
+  const Entry& e = entries_[i];
   std::vector<float> all(size_t(e.chunk * group_.size()));
   group_.all_gather(shard.data<float>(), all.data(), e.chunk);
   all.resize(size_t(e.full.numel()));
   return Tensor::from_f32(all, e.full.shape());
-}
-
-Tensor Fsdp::gather_value(size_t i) const { return all_gather(entries_[i].shard, entries_[i]); }
-
-Tensor Fsdp::gather_grad(size_t i) const {
-  const Entry& e = entries_[i];
-  return all_gather(e.shard.has_grad() ? e.shard.grad() : Tensor::zeros({e.chunk}, DType::F32), e);
 }
 
 int64_t Fsdp::shard_bytes() const {

@@ -35,9 +35,8 @@ class Fsdp {
   // The shards changed (an optimizer step): every gathered copy is stale.
   void invalidate();
   const Tensor& full_tensor(size_t i) const { return entries_[i].full; }
-  // Entry i whole (or its gradient), assembled from all shards on every process of the group.
-  Tensor gather_value(size_t i) const;
-  Tensor gather_grad(size_t i) const;
+  // Entry i whole from every process's shard of it (a value, gradient or moment), on all of them.
+  Tensor unshard(size_t i, const Tensor& shard) const;
   int64_t shard_bytes() const;  // parameters this process keeps (float32)
 
  private:
@@ -63,7 +62,6 @@ class Fsdp {
   void gather(int g);
   void release(int g);
   void reduce_grads(int g);
-  Tensor all_gather(const Tensor& shard, const Entry& e) const;
 };
 
 }  // namespace purelm::dist

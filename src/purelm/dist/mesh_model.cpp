@@ -14,19 +14,24 @@ void sum_over(void* group, float* data, int64_t n) {
 
 }  // namespace
 
-MeshModel::MeshModel(const Mesh& mesh, const std::string& spec, DType act) : mesh_(mesh) {
-  std::string dir = resolve_model_dir(spec);
-  full_ = load_config(dir + "/config.json");
-  table_ = family_for(full_.model_type).weights(full_);
+MeshModel::MeshModel(const Mesh& mesh, const std::string& spec, DType act)
+    : MeshModel(
+          mesh, load_config(resolve_model_dir(spec) + "/config.json"),
+          [store = TensorStore::open_dir(resolve_model_dir(spec))](const WeightInfo& w) {
+            Tensor t = store.get(w.name);
+            check(t.shape() == w.shape, "weight '", w.name, "' has shape ", to_string(t.shape()),
+                  " but config.json implies ", to_string(w.shape));
+            return t;
+          },
+          act) {
+  model_.dir = resolve_model_dir(spec);
+}
+
+MeshModel::MeshModel(const Mesh& mesh, const Config& full, const WeightSource& source, DType act)
+    : mesh_(mesh), full_(full), table_(family_for(full.model_type).weights(full)) {
   Config local = local_config(full_, mesh.tp().size());
-  TensorStore store = TensorStore::open_dir(dir);
   auto slice = [&](size_t i) {
-    const WeightInfo& w = table_[i];
-    check(store.contains(w.name), "checkpoint is missing weight '", w.name, "'");
-    Tensor t = store.get(w.name);
-    check(t.shape() == w.shape, "weight '", w.name, "' has shape ", to_string(t.shape()),
-          " but config.json implies ", to_string(w.shape));
-    return tp_slice(t, tp_dim(w), mesh.tp().rank(), mesh.tp().size());
+    return tp_slice(source(table_[i]), tp_dim(table_[i]), mesh.tp().rank(), mesh.tp().size());
   };
   if (mesh.fsdp().size() > 1)
     fsdp_ = std::make_unique<Fsdp>(mesh.fsdp(), family_for(local.model_type).weights(local), slice);
@@ -34,7 +39,6 @@ MeshModel::MeshModel(const Mesh& mesh, const std::string& spec, DType act) : mes
   for (size_t i = 0; i < table_.size(); ++i)
     weights[table_[i].name] = fsdp_ ? fsdp_->full_tensor(i) : slice(i);
   model_ = make_model(local, std::move(weights), act);
-  model_.dir = dir;
   if (fsdp_) fsdp_->attach(model_);
   mark_tp();
 }
@@ -82,19 +86,15 @@ void MeshModel::after_step() {
   if (fsdp_) fsdp_->invalidate();
 }
 
-Tensor MeshModel::local_whole(size_t i, bool grad) const {
-  if (fsdp_) return grad ? fsdp_->gather_grad(i) : fsdp_->gather_value(i);
-  const Tensor& t = model_.weights.at(table_[i].name);
-  if (!grad) return t.to(DType::F32);
-  return t.has_grad() ? t.grad() : Tensor::zeros(t.shape(), DType::F32);
-}
-
-Named MeshModel::gather(const std::string& prefix, bool grads) const {
+Named MeshModel::gather(const std::string& prefix,
+                        const std::function<Tensor(size_t)>& piece) const {
   Named out;
   const Group& tp = mesh_.tp();
   for (size_t i = 0; i < table_.size(); ++i) {
-    Tensor mine = local_whole(i, grads);  // every FSDP rank takes part in the gather
+    Tensor mine = piece(i);  // every FSDP rank takes part in the unshard
+    if (fsdp_) mine = fsdp_->unshard(i, mine);
     if (mesh_.fsdp().rank() != 0) continue;
+    mine = mine.to(DType::F32);
     int dim = tp_dim(table_[i]);
     if (dim < 0 || tp.size() == 1) {
       if (mesh_.leader()) out.push_back({prefix + table_[i].name, mine});

@@ -4,6 +4,7 @@
 // sums the split projections over the TP group (ops/parallel.h).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -16,10 +17,13 @@
 namespace purelm::dist {
 
 using Named = std::vector<std::pair<std::string, Tensor>>;
+// A weight of the checkpoint's table, whole (e.g. a view of the memory map, or a random init).
+using WeightSource = std::function<Tensor(const WeightInfo&)>;
 
 class MeshModel {
  public:
-  MeshModel(const Mesh& mesh, const std::string& spec, DType act);
+  MeshModel(const Mesh& mesh, const std::string& spec, DType act);  // a checkpoint folder or repo
+  MeshModel(const Mesh& mesh, const Config& full, const WeightSource& source, DType act);
   ~MeshModel();
   MeshModel(const MeshModel&) = delete;
   MeshModel& operator=(const MeshModel&) = delete;
@@ -33,9 +37,10 @@ class MeshModel {
   // holds only partially (see tp_partial_grad).
   void finish_grads();
   void after_step();  // the updated parameters invalidate gathered copies
-  // Every parameter whole (or its gradient) as `prefix + name`, assembled on the leader; the
-  // other processes take part and get an empty list.
-  Named gather(const std::string& prefix, bool grads) const;
+  // Every parameter's `piece(i)` (this process's part of a value, gradient or AdamW moment, shaped
+  // as make_trainable's i-th tensor) made whole as `prefix + name` on the leader; the other
+  // processes take part and get an empty list.
+  Named gather(const std::string& prefix, const std::function<Tensor(size_t)>& piece) const;
   int64_t local_param_bytes() const;  // what this process keeps of the parameters
 
  private:
@@ -48,7 +53,6 @@ class MeshModel {
   std::vector<Tensor> marked_;  // keeps the tensors ops/parallel.h keys its marks by alive
 
   void mark_tp();
-  Tensor local_whole(size_t i, bool grad) const;
 };
 
 }  // namespace purelm::dist
