@@ -42,32 +42,7 @@ TEST_P(Golden, LogitsLossGradientsAndAdamW) {
                     "--weight-decay",
                     "0.1"});
   ASSERT_EQ(r.status, 0) << r.err;
-  TensorStore got = TensorStore::open_file(tmp.path("out.safetensors"));
-  TensorStore want = TensorStore::open_file(golden_path());
-  TensorStore weights = TensorStore::open_dir(dir());
-
-  EXPECT_LE(rel_error(got.get("logits"), want.get("logits")), 1e-4);
-  EXPECT_LE(rel_error(got.get("loss"), want.get("loss")), 1e-4);
-  EXPECT_LE(rel_error(got.get("adamw_losses"), want.get("adamw_losses")), 1e-4);
-  EXPECT_LE(rel_error(got.get("adamw_final_loss"), want.get("adamw_final_loss")), 1e-4);
-  int grads = 0;
-  for (const std::string& name : weights.names()) {
-    ++grads;
-    EXPECT_LE(rel_error(got.get("grad." + name), want.get("grad." + name)), 1e-4) << name;
-    // AdamW: relative L2 error of the update, and an absolute bound (fixtures README).
-    std::vector<float> p0 = weights.get(name).to_vector(),
-                       a = got.get("after_adamw." + name).to_vector(),
-                       b = want.get("after_adamw." + name).to_vector();
-    double err = 0, upd = 0, worst = 0;
-    for (size_t i = 0; i < a.size(); ++i) {
-      err += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
-      upd += (double(b[i]) - p0[i]) * (double(b[i]) - p0[i]);
-      worst = std::max(worst, std::fabs(double(a[i]) - b[i]));
-    }
-    EXPECT_LE(std::sqrt(err / upd), 1e-2) << name;
-    EXPECT_LE(worst, 5e-3) << name;
-  }
-  EXPECT_GT(grads, 10);
+  expect_forward_matches_golden(tmp.path("out.safetensors"), dir());
 }
 
 TEST_P(Golden, LogitsInBf16Compute) {

@@ -8,6 +8,8 @@
 #include <random>
 #include <sstream>
 
+#include "purelm/io/safetensors.h"
+
 namespace purelm::testing {
 
 TempDir::TempDir() {
@@ -36,13 +38,52 @@ std::string slurp(const std::string& path) {
 }
 }  // namespace
 
-RunResult run_cli(const std::vector<std::string>& args) {
+namespace {
+RunResult run_command(std::string cmd, const std::vector<std::string>& args) {
   TempDir tmp;
-  std::string cmd = quote(PURELM_CLI);
   for (const auto& a : args) cmd += " " + quote(a);
   cmd += " >" + quote(tmp.path("out")) + " 2>" + quote(tmp.path("err")) + " </dev/null";
   int rc = std::system(cmd.c_str());
   return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, slurp(tmp.path("out")), slurp(tmp.path("err"))};
+}
+}  // namespace
+
+RunResult run_cli(const std::vector<std::string>& args) {
+  return run_command(quote(PURELM_CLI), args);
+}
+
+RunResult run_mpi(int np, const std::vector<std::string>& args) {
+  return run_command("mpirun --allow-run-as-root --oversubscribe -np " + std::to_string(np) + " " +
+                         quote(PURELM_CLI),
+                     args);
+}
+
+void expect_forward_matches_golden(const std::string& out_path, const std::string& dir) {
+  TensorStore got = TensorStore::open_file(out_path);
+  TensorStore want = TensorStore::open_file(dir + "/golden.safetensors");
+  TensorStore weights = TensorStore::open_dir(dir);
+  EXPECT_LE(rel_error(got.get("logits"), want.get("logits")), 1e-4);
+  EXPECT_LE(rel_error(got.get("loss"), want.get("loss")), 1e-4);
+  EXPECT_LE(rel_error(got.get("adamw_losses"), want.get("adamw_losses")), 1e-4);
+  EXPECT_LE(rel_error(got.get("adamw_final_loss"), want.get("adamw_final_loss")), 1e-4);
+  int grads = 0;
+  for (const std::string& name : weights.names()) {
+    ++grads;
+    EXPECT_LE(rel_error(got.get("grad." + name), want.get("grad." + name)), 1e-4) << name;
+    // AdamW: relative L2 error of the update, and an absolute bound (fixtures README).
+    std::vector<float> p0 = weights.get(name).to_vector(),
+                       a = got.get("after_adamw." + name).to_vector(),
+                       b = want.get("after_adamw." + name).to_vector();
+    double err = 0, upd = 0, worst = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      err += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+      upd += (double(b[i]) - p0[i]) * (double(b[i]) - p0[i]);
+      worst = std::max(worst, std::fabs(double(a[i]) - b[i]));
+    }
+    EXPECT_LE(std::sqrt(err / upd), 1e-2) << name;
+    EXPECT_LE(worst, 5e-3) << name;
+  }
+  EXPECT_GT(grads, 10);
 }
 
 double rel_error(const Tensor& a, const Tensor& b) {

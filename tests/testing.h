@@ -32,6 +32,12 @@ struct RunResult {
 };
 // Runs the purelm binary with the given arguments (shell-quoted here).
 RunResult run_cli(const std::vector<std::string>& args);
+// The same as `np` processes under mpirun.
+RunResult run_mpi(int np, const std::vector<std::string>& args);
+
+// Checks the results of `purelm forward --grad --adamw-steps 3` against a fixture's goldens with
+// the fixtures README's float32 tolerances.
+void expect_forward_matches_golden(const std::string& out_path, const std::string& fixture_dir);
 
 // max|a - b| / max|b|
 double rel_error(const Tensor& a, const Tensor& b);

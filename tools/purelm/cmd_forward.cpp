@@ -5,7 +5,10 @@
 #include <memory>
 
 #include "purelm/commands.h"
+#include "purelm/dist/batch.h"
+#include "purelm/dist/mesh_model.h"
 #include "purelm/io/safetensors.h"
+#include "purelm/mesh_options.h"
 #include "purelm/models/model.h"
 #include "purelm/ops/autograd.h"
 #include "purelm/options.h"
@@ -20,12 +23,18 @@ struct ForwardArgs {
   bool grad = false;
   int adamw_steps = 0;
   AdamWConfig adamw{0.01, 0.9, 0.95, 1e-8, 0.1};
+  MeshArgs mesh;
 };
+
+Tensor read_ids(const std::string& path) {
+  Tensor ids = TensorStore::open_file(path).get("input_ids");
+  check(ids.dtype() == DType::I32 && ids.rank() == 2, path, ": input_ids must be I32 [B, T]");
+  return ids;
+}
 
 void run(const ForwardArgs& a) {
   Model m = load_model(a.model, parse_compute_dtype(a.dtype));
-  Tensor ids = TensorStore::open_file(a.input).get("input_ids");
-  check(ids.dtype() == DType::I32 && ids.rank() == 2, a.input, ": input_ids must be I32 [B, T]");
+  Tensor ids = read_ids(a.input);
   std::vector<std::pair<std::string, Tensor>> out;
   {
     NoGrad no_grad;
@@ -61,6 +70,63 @@ void run(const ForwardArgs& a) {
   save_safetensors(a.output, out);
 }
 
+// The same on a mesh: each FSDP rank takes its share of the batch rows, and the leader writes
+// the whole results, as one process would.
+void run_on(const dist::Mesh& mesh, const ForwardArgs& a) {
+  dist::MeshModel mm(mesh, a.model, parse_compute_dtype(a.dtype));
+  Model& m = mm.model();
+  Tensor ids = dist::local_rows(read_ids(a.input), mesh.fsdp());
+  std::vector<std::pair<std::string, Tensor>> out;
+  auto add = [&](std::vector<std::pair<std::string, Tensor>> more) {
+    for (auto& t : more) out.push_back(std::move(t));
+  };
+  {
+    NoGrad no_grad;
+    Tensor logits = dist::gather_rows(m.logits(ids), mesh.fsdp());
+    if (mesh.leader()) out.push_back({"logits", logits});
+  }
+  if (a.grad || a.adamw_steps > 0) {
+    std::vector<Param> params;
+    for (auto& [name, t] : mm.make_trainable()) params.push_back({name, t});
+    auto grad_of = [&](size_t i) {
+      const Tensor& p = params[i].value;
+      return p.has_grad() ? p.grad() : Tensor::zeros(p.shape(), DType::F32);
+    };
+    auto value_of = [&](size_t i) { return params[i].value; };
+    Tensor targets = next_token_targets(ids);
+    dist::TargetShare share = dist::share_targets(targets, mesh.fsdp());
+    auto scalar = [](double v) { return Tensor::from_f32({float(v)}, {1}); };
+    auto loss_and_grads = [&] {  // each rank's backward carries its share of the mean
+      Tape tape;
+      Tensor loss = lm_loss(m, ids, targets);
+      tape.backward(loss, scalar(share.weight()));
+      mm.finish_grads();
+      return dist::global_mean(loss.item(), share, mesh.fsdp());
+    };
+    if (a.grad) {
+      out.push_back({"loss", scalar(loss_and_grads())});
+      add(mm.gather("grad.", grad_of));
+    }
+    if (a.adamw_steps > 0) {
+      AdamW opt(params, a.adamw);
+      std::vector<float> losses;
+      for (int s = 0; s < a.adamw_steps; ++s) {
+        opt.zero_grad();
+        losses.push_back(float(loss_and_grads()));
+        opt.step(a.adamw.lr);
+        mm.after_step();
+      }
+      out.push_back({"adamw_losses", Tensor::from_f32(losses, {int64_t(losses.size())})});
+      NoGrad no_grad;
+      double final_loss = lm_loss(m, ids, targets).item();
+      out.push_back(
+          {"adamw_final_loss", scalar(dist::global_mean(final_loss, share, mesh.fsdp()))});
+      add(mm.gather("after_adamw.", value_of));
+    }
+  }
+  if (mesh.leader()) save_safetensors(a.output, out);
+}
+
 }  // namespace
 
 void add_forward(CLI::App& app) {
@@ -85,7 +151,13 @@ void add_forward(CLI::App& app) {
   cmd->add_option("--eps", a->adamw.eps, "AdamW epsilon")->capture_default_str();
   cmd->add_option("--weight-decay", a->adamw.weight_decay, "AdamW decoupled weight decay")
       ->capture_default_str();
-  cmd->callback([a] { run(*a); });
+  add_mesh_options(cmd, &a->mesh);
+  cmd->callback([a] {
+    if (on_mesh(a->mesh))
+      run_on_mesh(a->mesh, true, [&](const dist::Mesh& mesh) { run_on(mesh, *a); });
+    else
+      run(*a);
+  });
 }
 
 }  // namespace purelm::cli

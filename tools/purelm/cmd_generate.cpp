@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "purelm/commands.h"
+#include "purelm/dist/mesh_model.h"
+#include "purelm/mesh_options.h"
 #include "purelm/models/model.h"
 #include "purelm/options.h"
 #include "purelm/sample/generate.h"
@@ -24,6 +26,7 @@ struct GenerateArgs {
   std::vector<std::string> stop;
   bool print_ids = false, ignore_eos = false, no_special = false;
   std::vector<CLI::Option*> sampler_flags;  // which sampler flags the user gave
+  MeshArgs mesh;
 };
 
 std::vector<std::string> read_prompts(const std::string& path) {
@@ -47,10 +50,7 @@ std::vector<std::string> read_prompts(const std::string& path) {
   return prompts;
 }
 
-void run(const GenerateArgs& a) {
-  int given = !a.prompt.empty() + !a.prompt_ids.empty() + !a.prompt_file.empty();
-  check(given == 1, "give exactly one of --prompt, --prompt-ids or --prompt-file");
-  Model m = load_model(a.model, parse_compute_dtype(a.dtype));
+void run(const GenerateArgs& a, const Model& m) {
   std::optional<Tokenizer> tok;
   if (a.prompt_ids.empty() || !a.print_ids)
     tok = Tokenizer::load(a.tokenizer.empty() ? m.dir : a.tokenizer);
@@ -161,7 +161,20 @@ void add_generate(CLI::App& app) {
   cmd->add_flag("--no-special", a->no_special,
                 "Do not add the tokenizer's special tokens (e.g. BOS) to text prompts");
   add_dtype_option(cmd, &a->dtype);
-  cmd->callback([a] { run(*a); });
+  add_mesh_options(cmd, &a->mesh);
+  cmd->callback([a] {
+    int given = !a->prompt.empty() + !a->prompt_ids.empty() + !a->prompt_file.empty();
+    check(given == 1, "give exactly one of --prompt, --prompt-ids or --prompt-file");
+    DType act = parse_compute_dtype(a->dtype);
+    if (on_mesh(a->mesh)) {  // every process runs the same loop; greedy or seeded, they agree
+      run_on_mesh(a->mesh, true, [&](const dist::Mesh& mesh) {
+        dist::MeshModel mm(mesh, a->model, act);
+        run(*a, mm.model());
+      });
+    } else {
+      run(*a, load_model(a->model, act));
+    }
+  });
 }
 
 }  // namespace purelm::cli

@@ -9,6 +9,8 @@
 #include <memory>
 
 #include "purelm/commands.h"
+#include "purelm/dist/train_mesh.h"
+#include "purelm/mesh_options.h"
 #include "purelm/options.h"
 #include "purelm/train/trainer.h"
 
@@ -25,13 +27,21 @@ extern "C" void on_interrupt(int) {
   [[maybe_unused]] ssize_t n = ::write(STDERR_FILENO, msg, sizeof msg - 1);
 }
 
-void run(const TrainOptions& o) {
+void run(const TrainOptions& o, const MeshArgs& mesh) {
   struct sigaction sa = {};
   sa.sa_handler = on_interrupt;
   sa.sa_flags = SA_RESETHAND;  // a second Ctrl-C kills as usual
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
-  TrainSummary s = train(o, &g_stop);
+  TrainSummary s;
+  if (on_mesh(mesh)) {  // all processes on the FSDP axis unless told otherwise
+    run_on_mesh(mesh, false, [&](const dist::Mesh& m) {
+      dist::TrainMesh dp(m);
+      s = train(o, &g_stop, &dp);
+    });
+  } else {
+    s = train(o, &g_stop);
+  }
   std::printf("%s\n", summary_line(s).c_str());
   if (s.interrupted) throw CLI::RuntimeError(130);
 }
@@ -41,6 +51,7 @@ void run(const TrainOptions& o) {
 void add_train(CLI::App& app) {
   auto o = std::make_shared<TrainOptions>();
   auto dtype = std::make_shared<std::string>("f32");
+  auto mesh = std::make_shared<MeshArgs>();
   CLI::App* cmd =
       app.add_subcommand("train", "Train or fine-tune a model on text or chat data")
           ->footer(
@@ -86,9 +97,10 @@ void add_train(CLI::App& app) {
       ->delimiter(',');
   cmd->add_option("--stop-at", o->stop_at,
                   "End this run after step N with a checkpoint, as if interrupted");
-  cmd->callback([o, dtype] {
+  add_mesh_options(cmd, mesh.get());
+  cmd->callback([o, dtype, mesh] {
     o->act = parse_compute_dtype(*dtype);
-    run(*o);
+    run(*o, *mesh);
   });
 }
 

@@ -29,6 +29,7 @@ KVCache init_kv(const Config& c, int64_t B, int64_t S) {
 }
 
 const Tensor& Model::w(const std::string& name) const {
+  if (on_use) on_use(name);
   auto it = weights.find(name);
   check(it != weights.end(), "model has no weight '", name, "'");
   return it->second;

@@ -6,6 +6,7 @@
 //   Tensor logits = m.logits(ids, &kv);  // ids I32 [B, T] -> [B, T, V]
 #pragma once
 
+#include <functional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -50,6 +51,9 @@ struct Model {
   DType act = DType::F32;             // dtype of activations between ops (F32 or BF16)
   std::vector<double> rope_inv_freq;  // from rope_theta and rope_scaling
   std::string dir;                    // where it was loaded from ("" for a fresh init)
+  // Called with a weight's name before each read of it; a mesh that shards weights over processes
+  // (dist/) gathers a layer here on demand. Empty for a model held whole.
+  std::function<void(const std::string& name)> on_use;
 
   const Tensor& w(const std::string& name) const;
   const Tensor& layer(int64_t l, const char* name) const;  // "model.layers.{l}." + name

@@ -1,10 +1,12 @@
 #include "purelm/ops/matmul.h"
 
+#include <optional>
 #include <vector>
 
 #include "purelm/ops/autograd.h"
 #include "purelm/ops/kernels/gemm.h"
 #include "purelm/ops/kernels/operand.h"
+#include "purelm/ops/parallel.h"
 #include "purelm/ops/rows.h"
 
 namespace purelm {
@@ -21,21 +23,32 @@ Tensor linear(const Tensor& x, const Tensor& w) {
   // Operands in their storage types: f32 activations stay f32 (a bf16 W is widened), and only bf16
   // activations against bf16 weights may use bf16 dot products (see kernels/gemm.h).
   kernels::TensorOperand xo(x), wo(w);
+  const SplitMark* mark = split_mark(w);
   if (y.dtype() == DType::F32) {
     kernels::gemm(M, N, K, xo.rows(K), wo.rows(K), y.data<float>(), N, false);
+    if (mark && mark->split == Split::In) mark->over(y.data<float>(), M * N);
   } else {
     std::vector<float> yf(static_cast<size_t>(M * N));
     kernels::gemm(M, N, K, xo.rows(K), wo.rows(K), yf.data(), N, false);
+    if (mark && mark->split == Split::In) mark->over(yf.data(), M * N);
     store_f32(y, 0, M * N, yf.data());
   }
   if (track(y, {&x, &w})) {
-    Tape::active()->record([x, w, y, M, N, K]() mutable {
+    std::optional<GroupSum> sum_dx;
+    if (mark && mark->split == Split::Out) sum_dx = mark->over;
+    Tape::active()->record([x, w, y, M, N, K, sum_dx]() mutable {
       if (!y.has_grad()) return;
       const float* dy = y.grad().data<float>();
       kernels::TensorOperand xo(x), wo(w);
-      if (x.requires_grad())  // dx[M, K] += dy[M, N] W[N, K]
+      if (x.requires_grad() && sum_dx) {  // this process's part of dx, summed over the group
+        std::vector<float> dx(static_cast<size_t>(M * K));
+        kernels::gemm(M, K, N, kernels::rows(dy, N), wo.cols(K), dx.data(), K, false);
+        (*sum_dx)(dx.data(), M * K);
+        accumulate_grad(x, dx.data());
+      } else if (x.requires_grad()) {  // dx[M, K] += dy[M, N] W[N, K]
         kernels::gemm(M, K, N, kernels::rows(dy, N), wo.cols(K), x.ensure_grad().data<float>(), K,
                       true);
+      }
       if (w.requires_grad())  // dW[N, K] += dy^T[N, M] x[M, K]
         kernels::gemm(N, K, M, kernels::cols(dy, N), xo.cols(K), w.ensure_grad().data<float>(), K,
                       true);

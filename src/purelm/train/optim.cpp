@@ -6,26 +6,28 @@
 
 namespace purelm {
 
-void apply_decay_rules(std::vector<Param>& params, const std::vector<std::string>& no_decay) {
-  for (Param& p : params) {
-    p.decay = p.value.rank() >= 2;
+void apply_decay_rules(std::vector<Param>& params, const std::vector<std::string>& no_decay,
+                       const std::vector<int>& ranks) {
+  for (size_t i = 0; i < params.size(); ++i) {
+    Param& p = params[i];
+    p.decay = (ranks.empty() ? p.value.rank() : ranks.at(i)) >= 2;
     for (const std::string& pattern : no_decay)
       if (!pattern.empty() && p.name.find(pattern) != std::string::npos) p.decay = false;
   }
 }
 
-double global_grad_norm(const std::vector<Param>& params) {
+double global_grad_norm(const std::vector<Param>& params, const SumOver& over) {
   double sum = 0;
   for (const Param& p : params) {
     if (!p.value.has_grad()) continue;
     const float* g = p.value.grad().data<float>();
     for (int64_t i = 0; i < p.value.numel(); ++i) sum += double(g[i]) * g[i];
   }
-  return std::sqrt(sum);
+  return std::sqrt(over ? over(sum) : sum);
 }
 
-double clip_grad_norm(const std::vector<Param>& params, double max_norm) {
-  double norm = global_grad_norm(params);
+double clip_grad_norm(const std::vector<Param>& params, double max_norm, const SumOver& sum) {
+  double norm = global_grad_norm(params, sum);
   double coef = max_norm / (norm + 1e-6);
   if (coef >= 1) return norm;
   for (const Param& p : params) {

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "purelm/io/hf_folder.h"
+#include "purelm/io/safetensors.h"
 #include "purelm/ops/autograd.h"
 #include "purelm/train/checkpoint.h"
 #include "purelm/train/data.h"
@@ -42,19 +43,22 @@ void validate(const TrainOptions& o) {
 
 // The model and tokenizer a run starts from: the checkpoint being resumed, a fresh random model
 // (ARCH:PRESET), or a checkpoint to fine-tune. `files` are what every checkpoint carries along.
+// On a mesh the model is not built here: `config` and `source` say what dp->build makes.
 struct Start {
   Model model;
   Tokenizer tok;
   FileSet files;
   std::string description;
+  Config config;
+  std::function<Tensor(const WeightInfo&)> source;
 };
 
-Start start_from(const TrainOptions& o, bool resumed) {
+Start start_from(const TrainOptions& o, bool resumed, bool on_mesh) {
   auto preset = parse_model_preset(o.model);
   std::string model_dir = resumed ? o.out : preset ? "" : resolve_model_dir(o.model);
   std::string tok_dir = resumed ? o.out : !o.tokenizer.empty() ? o.tokenizer : model_dir;
   check(!tok_dir.empty(), "a fresh model (", o.model, ") needs --tokenizer DIR");
-  Start s{Model{}, Tokenizer::load(tok_dir), read_tokenizer_files(tok_dir), ""};
+  Start s{Model{}, Tokenizer::load(tok_dir), read_tokenizer_files(tok_dir), "", Config{}, {}};
   if (tok_dir != model_dir) {  // generation_config.json belongs to the model, not the tokenizer
     s.files.erase("generation_config.json");
     if (!model_dir.empty()) {
@@ -63,7 +67,13 @@ Start start_from(const TrainOptions& o, bool resumed) {
         s.files["generation_config.json"] = from_model["generation_config.json"];
     }
   }
-  if (!model_dir.empty()) {
+  if (!model_dir.empty() && on_mesh) {
+    s.config = load_config(model_dir + "/config.json");
+    s.source = [store = TensorStore::open_dir(model_dir)](const WeightInfo& w) {
+      return store.get(w.name);
+    };
+    s.description = "fine-tuning " + model_dir;
+  } else if (!model_dir.empty()) {
     s.model = load_model(model_dir, o.act);
     s.description = (resumed ? "resuming " : "fine-tuning ") + model_dir;
   } else {
@@ -72,26 +82,48 @@ Start start_from(const TrainOptions& o, bool resumed) {
     c.bos_token_id = s.tok.bos_id();
     c.eos_token_ids.clear();
     if (auto eos = s.tok.eos_id()) c.eos_token_ids.push_back(*eos);
-    s.model = random_model(c, o.seed, o.act);
+    if (on_mesh)  // each weight a pure function of (seed, name): every process draws the same
+      s.source = [c, seed = o.seed](const WeightInfo& w) {
+        return init_weight(w, init_std(c), seed, c.torch_dtype);
+      };
+    else
+      s.model = random_model(c, o.seed, o.act);
+    s.config = c;
     s.description = "fresh " + o.model;
   }
-  check(s.tok.vocab_size() <= s.model.config.vocab_size, "the tokenizer has ", s.tok.vocab_size(),
-        " tokens but the model's vocabulary only ", s.model.config.vocab_size);
+  if (!on_mesh) s.config = s.model.config;
+  check(s.tok.vocab_size() <= s.config.vocab_size, "the tokenizer has ", s.tok.vocab_size(),
+        " tokens but the model's vocabulary only ", s.config.vocab_size);
   return s;
 }
 
+// This process's rows of a batch: all of it, or its share on a mesh.
+Batch local_batch(Batch b, const DataParallel* dp) {
+  if (!dp) return b;
+  b.ids = dp->rows(b.ids);
+  b.targets = dp->rows(b.targets);
+  b.counted = 0;
+  for (int64_t i = 0; i < b.targets.numel(); ++i) b.counted += b.targets.data<int32_t>()[i] >= 0;
+  return b;
+}
+
+double sum_over(const DataParallel* dp, double v) { return dp ? dp->sum(v) : v; }
+
 // Mean loss over the held-out batches (the same batches at every evaluation), weighted by targets.
-double evaluate(const Model& m, const TokenSplit& val, const TrainOptions& o) {
+double evaluate(const Model& m, const TokenSplit& val, const TrainOptions& o,
+                const DataParallel* dp) {
   NoGrad no_grad;
-  double sum = 0;
-  int64_t counted = 0;
+  double sum = 0, counted = 0;
   for (int64_t j = 0; j < o.eval_batches; ++j) {
-    Batch b = sample_batch(val, o.batch, o.seq, o.seed, kEvalStream, uint64_t(j));
-    if (b.counted == 0) continue;
+    Batch whole = sample_batch(val, o.batch, o.seq, o.seed, kEvalStream, uint64_t(j));
+    if (whole.counted == 0) continue;  // the same decision on every process
+    Batch b = local_batch(whole, dp);
     sum += double(lm_loss(m, b.ids, b.targets).item()) * double(b.counted);
-    counted += b.counted;
+    counted += double(b.counted);
   }
-  return counted ? sum / double(counted) : NAN;
+  sum = sum_over(dp, sum);
+  counted = sum_over(dp, counted);
+  return counted > 0 ? sum / counted : NAN;
 }
 
 void check_resumable(const nlohmann::json& state, const TrainOptions& o, const Dataset& d) {
@@ -148,7 +180,7 @@ std::string summary_line(const TrainSummary& s) {
   return buf;
 }
 
-TrainSummary train(const TrainOptions& o, const std::atomic<bool>* stop) {
+TrainSummary train(const TrainOptions& o, const std::atomic<bool>* stop, DataParallel* dp) {
   validate(o);
   const bool resumed = o.resume && has_checkpoint(o.out);
   std::error_code ec;
@@ -157,11 +189,17 @@ TrainSummary train(const TrainOptions& o, const std::atomic<bool>* stop) {
   if (o.resume && !resumed)
     std::fprintf(stderr, "no checkpoint in %s yet: starting a new run\n", o.out.c_str());
 
-  Start s = start_from(o, resumed);
-  Model& m = s.model;
-  std::vector<Param> params = make_trainable(m);
-  apply_decay_rules(params, o.no_decay);
-  AdamW opt(params, {o.lr, o.beta1, o.beta2, o.eps, o.weight_decay});
+  check(!(dp && resumed), "--resume on a mesh is not supported yet: resume on one process");
+  Start s = start_from(o, resumed, dp != nullptr);
+  Model& m = dp ? dp->build(s.config, s.source, o.act) : s.model;
+  std::vector<Param> params = dp ? dp->make_trainable() : make_trainable(m);
+  std::vector<int> ranks;  // as the model uses them: mesh shards are flat
+  for (const WeightInfo& w : m.family->weights(m.config)) ranks.push_back(int(w.shape.size()));
+  apply_decay_rules(params, o.no_decay, ranks);
+  const AdamWConfig adamw{o.lr, o.beta1, o.beta2, o.eps, o.weight_decay};
+  AdamW opt(params, adamw);
+  SumOver sum_params;
+  if (dp) sum_params = [dp](double v) { return dp->sum(v); };
 
   std::fprintf(stderr, "tokenizing %s\n", o.data.c_str());
   Dataset d = load_dataset(o.data, s.tok, o.val_fraction);
@@ -204,12 +242,22 @@ TrainSummary train(const TrainOptions& o, const std::atomic<bool>* stop) {
           {"val_bytes", d.val.bytes},
           {"windows_drawn", step * o.grad_accum * o.batch}}},
         {"run", options_to_json(o)}};
-    save_checkpoint(o.out,
-                    {&m.config, &params, &opt, state, history, s.files,
-                     "purelm train: " + o.model + " on " + fs::path(o.data).filename().string()});
+    std::string title = "purelm train: " + o.model + " on " + fs::path(o.data).filename().string();
+    if (!dp) {
+      save_checkpoint(o.out, {&m.config, &params, &opt, state, history, s.files, title});
+      return;
+    }
+    std::vector<Param> whole = dp->gather_params(params);  // the leader gets the model whole
+    std::vector<Tensor> m1 = dp->gather_moments(opt.m()), m2 = dp->gather_moments(opt.v());
+    if (!dp->leader()) return;
+    AdamW whole_opt(whole, adamw);
+    whole_opt.m() = m1;
+    whole_opt.v() = m2;
+    whole_opt.set_steps(opt.steps());
+    save_checkpoint(o.out, {&m.config, &whole, &whole_opt, state, history, s.files, title});
   };
   auto eval_row = [&](LogRow& row) {
-    row.val_loss = evaluate(m, d.val, o);
+    row.val_loss = evaluate(m, d.val, o, dp);
     if (!d.chat && d.val.bytes > 0)
       row.val_bpb =
           row.val_loss / std::log(2.0) * double(d.val.tokens.size()) / double(d.val.bytes);
@@ -238,15 +286,18 @@ TrainSummary train(const TrainOptions& o, const std::atomic<bool>* stop) {
     }
     check(counted > 0, o.data, ": no training targets in the batches of step ", step + 1);
     double loss_sum = 0;
-    for (const Batch& b : micro) {  // the step's loss is the mean over all its targets
-      if (b.counted == 0) continue;
+    for (const Batch& whole : micro) {   // the step's loss is the mean over all its targets
+      if (whole.counted == 0) continue;  // the same decision on every process
+      Batch b = local_batch(whole, dp);
       Tape tape;
       Tensor loss = lm_loss(m, b.ids, b.targets);
       loss_sum += double(loss.item()) * double(b.counted);
       tape.backward(loss, Tensor::from_f32({float(double(b.counted) / double(counted))}, {1}));
     }
-    if (o.clip > 0) clip_grad_norm(params, o.clip);
+    loss_sum = sum_over(dp, loss_sum);
+    if (o.clip > 0) clip_grad_norm(params, o.clip, sum_params);
     opt.step(lr);
+    if (dp) dp->after_step();
     ++step;
     const double dt = seconds_since(t0);
     step_seconds += dt;

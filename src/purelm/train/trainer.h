@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "purelm/core/dtype.h"
+#include "purelm/train/data_parallel.h"
 
 namespace purelm {
 
@@ -41,8 +42,10 @@ struct TrainSummary {
 };
 
 // Trains, writing checkpoints to o.out. Setting *stop (e.g. from a SIGINT handler) ends the run
-// after the current step with a checkpoint. Progress goes to stderr.
-TrainSummary train(const TrainOptions& o, const std::atomic<bool>* stop = nullptr);
+// after the current step with a checkpoint. Progress goes to stderr. With `dp`, this process is
+// one of a mesh that trains together (each on its rows of every batch); its leader writes.
+TrainSummary train(const TrainOptions& o, const std::atomic<bool>* stop = nullptr,
+                   DataParallel* dp = nullptr);
 
 std::string summary_line(const TrainSummary& s);
 nlohmann::json options_to_json(const TrainOptions& o);

@@ -1,0 +1,118 @@
+#include "purelm/dist/mesh_model.h"
+
+#include "purelm/dist/sharding.h"
+#include "purelm/io/hf_folder.h"
+#include "purelm/io/safetensors.h"
+
+namespace purelm::dist {
+
+namespace {
+
+void sum_over(void* group, float* data, int64_t n) {
+  static_cast<const Group*>(group)->all_reduce_sum(data, n);
+}
+
+}  // namespace
+
+MeshModel::MeshModel(const Mesh& mesh, const std::string& spec, DType act)
+    : MeshModel(
+          mesh, load_config(resolve_model_dir(spec) + "/config.json"),
+          [store = TensorStore::open_dir(resolve_model_dir(spec))](const WeightInfo& w) {
+            Tensor t = store.get(w.name);
+            check(t.shape() == w.shape, "weight '", w.name, "' has shape ", to_string(t.shape()),
+                  " but config.json implies ", to_string(w.shape));
+            return t;
+          },
+          act) {
+  model_.dir = resolve_model_dir(spec);
+}
+
+MeshModel::MeshModel(const Mesh& mesh, const Config& full, const WeightSource& source, DType act)
+    : mesh_(mesh), full_(full), table_(family_for(full.model_type).weights(full)) {
+  Config local = local_config(full_, mesh.tp().size());
+  auto slice = [&](size_t i) {
+    return tp_slice(source(table_[i]), tp_dim(table_[i]), mesh.tp().rank(), mesh.tp().size());
+  };
+  if (mesh.fsdp().size() > 1)
+    fsdp_ = std::make_unique<Fsdp>(mesh.fsdp(), family_for(local.model_type).weights(local), slice);
+  std::unordered_map<std::string, Tensor> weights;  // FSDP: the full buffers, not yet gathered
+  for (size_t i = 0; i < table_.size(); ++i)
+    weights[table_[i].name] = fsdp_ ? fsdp_->full_tensor(i) : slice(i);
+  model_ = make_model(local, std::move(weights), act);
+  if (fsdp_) fsdp_->attach(model_);
+  mark_tp();
+}
+
+MeshModel::~MeshModel() { clear_split_marks(); }
+
+void MeshModel::mark_tp() {
+  clear_split_marks();
+  marked_.clear();
+  if (mesh_.tp().size() == 1) return;
+  for (const WeightInfo& w : table_) {
+    std::optional<Split> s = tp_split(w);
+    if (!s) continue;
+    const Tensor& t = model_.weights.at(w.name);
+    mark_split(t, {*s, {sum_over, const_cast<Group*>(&mesh_.tp())}});
+    marked_.push_back(t);
+  }
+}
+
+Named MeshModel::make_trainable() {
+  if (fsdp_) {
+    fsdp_->set_trainable();
+    trainable_ = fsdp_->shards();
+    return trainable_;
+  }
+  for (const WeightInfo& w : table_) {
+    Tensor& t = model_.weights.at(w.name);
+    t = t.to(DType::F32);
+    t.set_requires_grad(true);
+    trainable_.push_back({w.name, t});
+  }
+  mark_tp();  // the float32 copies are new tensors
+  return trainable_;
+}
+
+void MeshModel::finish_grads() {
+  for (size_t i = 0; i < table_.size(); ++i) {
+    if (!tp_partial_grad(table_[i]) || mesh_.tp().size() == 1) continue;
+    const Tensor& t = trainable_.at(i).second;
+    mesh_.tp().all_reduce_sum(t.ensure_grad().data<float>(), t.numel());
+  }
+}
+
+void MeshModel::after_step() {
+  if (fsdp_) fsdp_->invalidate();
+}
+
+Named MeshModel::gather(const std::string& prefix,
+                        const std::function<Tensor(size_t)>& piece) const {
+  Named out;
+  const Group& tp = mesh_.tp();
+  for (size_t i = 0; i < table_.size(); ++i) {
+    Tensor mine = piece(i);  // every FSDP rank takes part in the unshard
+    if (fsdp_) mine = fsdp_->unshard(i, mine);
+    if (mesh_.fsdp().rank() != 0) continue;
+    mine = mine.to(DType::F32);
+    int dim = tp_dim(table_[i]);
+    if (dim < 0 || tp.size() == 1) {
+      if (mesh_.leader()) out.push_back({prefix + table_[i].name, mine});
+      continue;
+    }
+    std::vector<float> all(tp.rank() == 0 ? size_t(mine.numel() * tp.size()) : 0);
+    tp.gather(mine.data<float>(), all.data(), mine.numel());
+    if (mesh_.leader())
+      out.push_back({prefix + table_[i].name, tp_unslice(all, table_[i].shape, dim, tp.size())});
+  }
+  return out;
+}
+
+int64_t MeshModel::local_param_bytes() const {
+  if (fsdp_) return fsdp_->shard_bytes();
+  int64_t n = 0;
+  for (const auto& [name, t] : model_.weights) n += int64_t(t.nbytes());
+  return n;
+}
+
+}  // namespace purelm::dist

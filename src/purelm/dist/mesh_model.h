@@ -1,0 +1,58 @@
+// A model spread over a mesh. Each process reads from the memory-mapped checkpoint only its
+// tensor-parallel slice of every weight, and with fsdp > 1 keeps only its flat shard of that slice
+// (fsdp.h). The Model it exposes runs the family's forward unchanged on the local Config; `linear`
+// sums the split projections over the TP group (ops/parallel.h).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "purelm/dist/fsdp.h"
+#include "purelm/dist/mesh.h"
+#include "purelm/models/model.h"
+
+namespace purelm::dist {
+
+using Named = std::vector<std::pair<std::string, Tensor>>;
+// A weight of the checkpoint's table, whole (e.g. a view of the memory map, or a random init).
+using WeightSource = std::function<Tensor(const WeightInfo&)>;
+
+class MeshModel {
+ public:
+  MeshModel(const Mesh& mesh, const std::string& spec, DType act);  // a checkpoint folder or repo
+  MeshModel(const Mesh& mesh, const Config& full, const WeightSource& source, DType act);
+  ~MeshModel();
+  MeshModel(const MeshModel&) = delete;
+  MeshModel& operator=(const MeshModel&) = delete;
+
+  Model& model() { return model_; }
+  const Config& full_config() const { return full_; }
+  // Makes the weights trainable and returns what this process updates, in table order: float32
+  // FSDP shards, or (fsdp 1) float32 TP slices.
+  Named make_trainable();
+  // After the backward of a step (all its micro-batches): sums the gradients that each TP rank
+  // holds only partially (see tp_partial_grad).
+  void finish_grads();
+  void after_step();  // the updated parameters invalidate gathered copies
+  // Every parameter's `piece(i)` (this process's part of a value, gradient or AdamW moment, shaped
+  // as make_trainable's i-th tensor) made whole as `prefix + name` on the leader; the other
+  // processes take part and get an empty list.
+  Named gather(const std::string& prefix, const std::function<Tensor(size_t)>& piece) const;
+  int64_t local_param_bytes() const;  // what this process keeps of the parameters
+
+ private:
+  const Mesh& mesh_;
+  Config full_;
+  std::vector<WeightInfo> table_;  // the checkpoint's shapes
+  Model model_;
+  std::unique_ptr<Fsdp> fsdp_;
+  Named trainable_;
+  std::vector<Tensor> marked_;  // keeps the tensors ops/parallel.h keys its marks by alive
+
+  void mark_tp();
+};
+
+}  // namespace purelm::dist

@@ -1,0 +1,34 @@
+// Tensor parallelism inside `linear` (Megatron's f and g operators). A mesh (dist/) marks each
+// weight whose layer is split over a group of processes; this interface has no MPI in it.
+//   Split::Out  W's output rows are split (q/k/v/gate/up): each process computes its slice of y;
+//               its input gradient is a partial sum, summed over the group in the backward.
+//   Split::In   W's input columns are split (o_proj/down): each y is a partial sum, summed over
+//               the group in the forward; the backward needs nothing.
+#pragma once
+
+#include <cstdint>
+
+#include "purelm/core/tensor.h"
+
+namespace purelm {
+
+enum class Split { Out, In };
+
+// Sums `n` floats in place over a group of processes (an all-reduce).
+struct GroupSum {
+  void (*sum)(void* group, float* data, int64_t n);
+  void* group;
+  void operator()(float* data, int64_t n) const { sum(group, data, n); }
+};
+
+struct SplitMark {
+  Split split;
+  GroupSum over;
+};
+
+// Marks are keyed by the tensor's storage handle: the caller keeps marked tensors alive.
+void mark_split(const Tensor& w, SplitMark mark);
+void clear_split_marks();
+const SplitMark* split_mark(const Tensor& w);  // null when w is not marked
+
+}  // namespace purelm

@@ -1,0 +1,31 @@
+// What the training loop asks of a mesh of processes (dist/ implements it on MPI). Each process
+// trains on its rows of every batch; sums over processes turn per-process counts, losses and
+// squared gradient norms into the whole batch's, so the run matches one process to rounding.
+#pragma once
+
+#include <functional>
+#include <vector>
+
+#include "purelm/models/model.h"
+#include "purelm/train/adamw.h"
+
+namespace purelm {
+
+class DataParallel {
+ public:
+  virtual ~DataParallel() = default;
+  // Builds this process's part of the model from whole weights of the checkpoint's table.
+  virtual Model& build(const Config& c, const std::function<Tensor(const WeightInfo&)>& source,
+                       DType act) = 0;
+  // The float32 parameters this process updates, in table order (decay not yet decided).
+  virtual std::vector<Param> make_trainable() = 0;
+  virtual Tensor rows(const Tensor& batch) const = 0;  // this process's rows of a batch
+  virtual double sum(double v) const = 0;              // over the data-parallel processes
+  virtual void after_step() = 0;                       // the parameters changed
+  // Whole parameters (values, AdamW moments) on the leader for a checkpoint; others get none.
+  virtual std::vector<Param> gather_params(const std::vector<Param>& mine) const = 0;
+  virtual std::vector<Tensor> gather_moments(const std::vector<Tensor>& mine) const = 0;
+  virtual bool leader() const = 0;
+};
+
+}  // namespace purelm

@@ -1,0 +1,65 @@
+#include "purelm/mesh_options.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "purelm/core/error.h"
+
+namespace purelm::cli {
+
+namespace {
+
+// Peak resident memory of this process (VmHWM), in bytes.
+long long peak_rss() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
+  return 0;
+}
+
+void print_stats(const dist::Mesh& mesh, FILE* to) {
+  std::fprintf(to,
+               "[mesh rank %d/%d: tp %.3f s %.2f MB sent, fsdp %.3f s %.2f MB sent in collectives; "
+               "peak RSS %.1f MB]\n",
+               mesh.rank(), mesh.size(), mesh.tp().seconds(), double(mesh.tp().bytes()) / 1e6,
+               mesh.fsdp().seconds(), double(mesh.fsdp().bytes()) / 1e6, double(peak_rss()) / 1e6);
+}
+
+}  // namespace
+
+void add_mesh_options(CLI::App* cmd, MeshArgs* m) {
+  cmd->add_option("--tp", m->tp, "Tensor-parallel processes (under mpirun)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--fsdp", m->fsdp, "Fully sharded data-parallel processes (under mpirun)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--mesh-stats", m->stats,
+                "Print each process's time and bytes in collectives and its peak memory");
+}
+
+bool on_mesh(const MeshArgs& m) { return dist::Mesh::wanted(m.tp, m.fsdp); }
+
+void run_on_mesh(const MeshArgs& m, bool default_tp,
+                 const std::function<void(const dist::Mesh&)>& body) {
+  dist::Mesh mesh(m.tp, m.fsdp, default_tp);
+  FILE* err = stderr;
+  if (!mesh.leader()) {  // keep a handle on stderr for errors, silence the rest
+    err = fdopen(dup(STDERR_FILENO), "w");
+    check(std::freopen("/dev/null", "w", stdout) && std::freopen("/dev/null", "w", stderr),
+          "cannot silence the output of process ", mesh.rank());
+  }
+  try {
+    body(mesh);
+  } catch (const std::exception& e) {
+    std::fprintf(err, "purelm: error (process %d of %d): %s\n", mesh.rank(), mesh.size(), e.what());
+    std::fflush(err);
+    mesh.abort(1);
+  }
+  if (m.stats) print_stats(mesh, err);
+  if (err != stderr) std::fclose(err);
+}
+
+}  // namespace purelm::cli

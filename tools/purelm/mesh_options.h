@@ -1,0 +1,24 @@
+// --tp and --fsdp: running a command on a mesh of processes under mpirun (DESIGN.md section 8).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+
+#include "purelm/dist/mesh.h"
+
+namespace purelm::cli {
+
+struct MeshArgs {
+  int tp = 0, fsdp = 0;  // 0: the rest of the processes
+  bool stats = false;
+};
+
+void add_mesh_options(CLI::App* cmd, MeshArgs* m);
+bool on_mesh(const MeshArgs& m);  // under mpirun, or asked for more than one process
+// Runs `body` on a mesh (tp and fsdp unset: all processes on the `default_tp` axis or else FSDP).
+// Only the leader's stdout and stderr are shown, except errors: an error on any process is
+// printed and ends the whole job, since the others may be waiting for it in a collective.
+void run_on_mesh(const MeshArgs& m, bool default_tp,
+                 const std::function<void(const dist::Mesh&)>& body);
+
+}  // namespace purelm::cli
