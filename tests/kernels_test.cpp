@@ -1,9 +1,7 @@
 // The matrix kernels against double-precision references on every instruction set this CPU has
 // (forced with kernels::set_isa, down to the portable path), and the backward passes of linear()
-// and the fused cross-entropy against naive gradients. DISABLED_Bench prints throughput.
-#include <chrono>
+// and the fused cross-entropy against naive gradients.
 #include <cmath>
-#include <cstdio>
 #include <limits>
 #include <optional>
 #include <random>
@@ -256,51 +254,6 @@ INSTANTIATE_TEST_SUITE_P(Isas, EachIsa,
                            return s;
                          });
 
-// Seconds per call of f, best of a few runs after a warm-up.
-template <class F>
-double seconds(F f) {
-  f();
-  double best = 1e30;
-  for (int rep = 0; rep < 5; ++rep) {
-    auto t0 = std::chrono::steady_clock::now();
-    f();
-    best = std::min(best,
-                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  return best;
-}
-
-// Not a test: throughput of the best ISA, printed. Run with --gtest_also_run_disabled_tests.
-TEST(Kernels, DISABLED_Bench) {
-  std::mt19937 rng(1);
-  std::printf("isa %s\n", kernels::isa_name(kernels::isa()));
-  for (int threads : {1, 2}) {
-    set_num_threads(threads);
-    const int64_t n = 1024;
-    Operand a(n, n, false, false, rng), b(n, n, false, false, rng), bh(n, n, false, true, rng),
-        ah(n, n, false, true, rng), dy(n, n, false, false, rng), wc(n, n, true, false, rng);
-    std::vector<float> c(n * n);
-    auto gflops = [&](const Operand& x, const Operand& y) {
-      return 2e-9 * n * n * n /
-             seconds([&] { kernels::gemm(n, n, n, x.mat, y.mat, c.data(), n, true); });
-    };
-    std::printf(
-        "%d thread(s), 1024^3 GFLOP/s: f32 NT %.0f, NN %.0f, TN %.0f, f32 x bf16-W %.0f, bf16 x "
-        "bf16 %.0f\n",
-        threads, gflops(a, b), gflops(dy, wc), gflops(Operand(n, n, true, false, rng), wc),
-        gflops(a, bh), gflops(ah, bh));
-    for (auto [N, K] : {std::pair<int64_t, int64_t>{3072, 1024}, {1024, 3072}, {151936, 1024}})
-      for (int64_t M : {1, 4}) {
-        Operand x(M, K, false, false, rng), w(N, K, false, true, rng);
-        std::vector<float> y(M * N);
-        double s = seconds([&] { kernels::gemm(M, N, K, x.mat, w.mat, y.data(), N, false); });
-        std::printf("%d thread(s), bf16 GEMV M=%ld W %ldx%ld: %.1f GB/s\n", threads, long(M),
-                    long(N), long(K), 2e-9 * N * K / s);
-      }
-  }
-  set_num_threads(0);
-}
-
 TEST(Kernels, ExpShiftedMatchesLibm) {
   std::vector<float> z, expect;
   for (float x = -90.0f; x <= 10.0f; x += 0.01234f) z.push_back(x);
@@ -309,7 +262,7 @@ TEST(Kernels, ExpShiftedMatchesLibm) {
   double sum = 0;
   for (float x : z) {
     double e = std::exp(double(x - shift));  // the shift is subtracted in float, as the kernel does
-    sum += e < 1e-38 ? 0.0 : e;  // exp_shifted flushes below exp(-87)
+    sum += e < 1e-38 ? 0.0 : e;              // exp_shifted flushes below exp(-87)
     expect.push_back(float(e * scale));
   }
   float got_sum = kernels::exp_shifted(z.data(), int64_t(z.size()), shift, scale);

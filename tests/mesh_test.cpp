@@ -3,6 +3,7 @@
 // tolerances, and sizes a mesh cannot split must be refused with a clear message.
 #include <cmath>
 #include <fstream>
+#include <ostream>
 #include <sstream>
 
 #include "purelm/io/safetensors.h"
@@ -41,6 +42,10 @@ struct MeshCase {
   int np;
   const char* layout;  // extra flags
 };
+
+void PrintTo(const MeshCase& c, std::ostream* os) {
+  *os << c.fixture << " on " << c.np << " processes " << c.layout;
+}
 
 class MeshForward : public ::testing::TestWithParam<MeshCase> {};
 
