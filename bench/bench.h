@@ -11,10 +11,10 @@
 namespace purelm::bench {
 
 struct Options {
-  std::string model;           // checkpoint folder, HuggingFace repo id, or ARCH:PRESET
-  std::string tokenizer;       // tokenizer folder ("" = the model's folder, when it has one)
-  std::string tokenizer_text;  // a file to time the tokenizer on ("" = skip)
-  bool quick = false;          // shorter time budgets (fewer repetitions), same workloads
+  std::string model;      // checkpoint folder, HuggingFace repo id, or ARCH:PRESET
+  std::string tokenizer;  // tokenizer folder ("" = the model's folder, when it has one)
+  std::vector<std::string> tokenizer_texts;  // files to time the tokenizer on (none = skip)
+  bool quick = false;  // shorter time budgets (fewer repetitions), same workloads
   bool train = true;
   std::vector<int64_t> decode_batches = {1, 8, 32};
   int64_t decode_context = 128, decode_steps = 16, prefill_tokens = 512;

@@ -81,10 +81,11 @@ nlohmann::ordered_json run(const Options& o) {
   const std::string tok = tokenizer_dir(o, m);
   if (tok.empty())
     std::fprintf(stderr, "bench: no tokenizer (give --tokenizer DIR): skipping it\n");
-  else if (o.tokenizer_text.empty())
+  else if (o.tokenizer_texts.empty())
     std::fprintf(stderr, "bench: no text to tokenize (give --tokenizer-text FILE): skipping it\n");
   else
-    r["tokenizer"] = bench_tokenizer(tok, o.tokenizer_text, b.tokenizer);
+    for (const std::string& text : o.tokenizer_texts)
+      r["tokenizer"].push_back(bench_tokenizer(tok, text, b.tokenizer));
   if (o.train) r["train"] = bench_train(m, o.train_batch, o.train_seq, b.train, lim.f32_gflops);
   return r;
 }

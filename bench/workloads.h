@@ -25,8 +25,8 @@ nlohmann::ordered_json bench_prefill(const Model& m, int64_t T, double budget, d
 nlohmann::ordered_json bench_train(Model& m, int64_t B, int64_t T, double budget,
                                    double f32_gflops);
 
-// Encoding a text file on one thread: the first pass, and the best pass once the tokenizer's word
-// cache is warm.
+// Encoding a text file on one thread (one row of the tokenizer table): the first pass, and the best
+// pass once the tokenizer's word cache is warm.
 nlohmann::ordered_json bench_tokenizer(const std::string& tokenizer_dir,
                                        const std::string& text_path, double budget);
 

@@ -17,7 +17,8 @@ const std::vector<std::string> kQuickTiny = {"bench",
                                              "--tokenizer",
                                              testing::shared("tokenizers/qwen3"),
                                              "--tokenizer-text",
-                                             testing::shared("data/tinyshakespeare.txt")};
+                                             testing::shared("data/tinyshakespeare.txt"),
+                                             testing::repo("data/mixed_scripts.txt")};
 
 // Every number positive, every string non-empty, at any depth.
 void expect_all_positive(const nlohmann::json& j, const std::string& path) {
@@ -51,8 +52,9 @@ TEST(Bench, JsonHoldsEveryFigure) {
     EXPECT_TRUE(j["prefill"].contains(key)) << key;
     EXPECT_TRUE(j["train"].contains(key)) << key;
   }
-  for (const char* key : {"mb", "tokens", "mb_s_first", "mb_s", "tok_s"})
-    EXPECT_TRUE(j["tokenizer"].contains(key)) << key;
+  ASSERT_EQ(j["tokenizer"].size(), 2u);
+  for (const char* key : {"file", "mb", "tokens", "mb_s_first", "mb_s", "tok_s"})
+    for (const auto& row : j["tokenizer"]) EXPECT_TRUE(row.contains(key)) << key;
   expect_all_positive(j, "");
 }
 

@@ -11,9 +11,11 @@
 
 namespace purelm::testing {
 
+// A file of ../shared (fixtures, tokenizers, models), or of this repository.
 inline std::string shared(const std::string& rel) {
   return std::string(PURELM_SHARED_DIR) + "/" + rel;
 }
+inline std::string repo(const std::string& rel) { return std::string(PURELM_REPO_DIR) + "/" + rel; }
 
 // A fresh temporary folder, removed when the object dies.
 class TempDir {

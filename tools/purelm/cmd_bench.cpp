@@ -11,7 +11,8 @@ namespace purelm::cli {
 
 namespace {
 
-constexpr const char* kDefaultText = "data/tinyshakespeare.txt";
+// English prose, and a page of many scripts, emoji, combining marks and code (both in the repo).
+const char* const kDefaultTexts[] = {"data/tinyshakespeare.txt", "data/mixed_scripts.txt"};
 
 struct BenchArgs {
   bench::Options opt;
@@ -22,7 +23,9 @@ struct BenchArgs {
 void run(BenchArgs a, bool text_given) {
   set_num_threads(a.threads);
   a.opt.train = !a.no_train;
-  if (!text_given && std::filesystem::exists(kDefaultText)) a.opt.tokenizer_text = kDefaultText;
+  if (!text_given)
+    for (const char* text : kDefaultTexts)
+      if (std::filesystem::exists(text)) a.opt.tokenizer_texts.push_back(text);
   nlohmann::ordered_json report = bench::run(a.opt);
   if (a.json)
     std::printf("%s\n", report.dump(2).c_str());
@@ -38,9 +41,8 @@ void add_bench(CLI::App& app) {
       app.add_subcommand("bench", "Measure the machine's limits and a model's speed against them")
           ->footer(
               "Presets (ARCH:PRESET, e.g. qwen3:0.6B) are initialised in memory in bf16; nothing "
-              "is "
-              "written.\nThe text for the tokenizer defaults to data/tinyshakespeare.txt when it "
-              "exists.");
+              "is written.\nThe tokenizer is timed on data/tinyshakespeare.txt and "
+              "data/mixed_scripts.txt when they exist.");
   cmd->add_option("--model", a->opt.model, "Checkpoint folder, HuggingFace repo id or ARCH:PRESET")
       ->required();
   cmd->add_option("--threads", a->threads, "Threads (default: all cores)")
@@ -50,8 +52,8 @@ void add_bench(CLI::App& app) {
   cmd->add_flag("--no-train", a->no_train, "Skip the training step");
   cmd->add_option("--tokenizer", a->opt.tokenizer,
                   "Tokenizer folder to time (default: the checkpoint's, if any)");
-  CLI::Option* text =
-      cmd->add_option("--tokenizer-text", a->opt.tokenizer_text, "Text file to time encoding on");
+  CLI::Option* text = cmd->add_option("--tokenizer-text", a->opt.tokenizer_texts,
+                                      "Text file(s) to time encoding on");
   cmd->callback([a, text] { run(*a, text->count() > 0); });
 }
 
