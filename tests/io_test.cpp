@@ -593,6 +593,7 @@ TEST(Config, Defaults) {
   EXPECT_FALSE(q.tie_word_embeddings);
   EXPECT_FALSE(q.bos_token_id);
   EXPECT_TRUE(q.eos_token_ids.empty());
+  EXPECT_EQ(q.attention_dropout, 0.0);
 
   json lj = minimal("llama");
   lj["head_dim"] = nullptr;
@@ -671,6 +672,8 @@ TEST(Config, Errors) {
   EXPECT_HAS(with(minimal("llama"), "rms_norm_eps", -1), "'rms_norm_eps' must be positive");
   EXPECT_HAS(with(minimal("llama"), "num_key_value_heads", 3), "multiple of num_key_value_heads");
   EXPECT_HAS(with(minimal("qwen3"), "head_dim", 15), "head_dim must be even");
+  EXPECT_HAS(with(minimal("qwen3"), "attention_dropout", 1.0),
+             "attention_dropout must be in [0, 1)");
   EXPECT_HAS(with(minimal("llama"), "num_attention_heads", 3), "multiple of num_attention_heads");
   EXPECT_HAS(with(minimal("qwen3_moe"), "num_experts_per_tok", 9), "exceeds num_experts");
   EXPECT_HAS(with(minimal("qwen3_moe"), "mlp_only_layers", 1), "'mlp_only_layers' must be a list");

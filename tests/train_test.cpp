@@ -106,24 +106,31 @@ std::vector<std::string> loss_column(const std::string& csv_path) {
 
 std::string bytes_of(const std::string& path) { return read_text_file(path); }
 
+// With attention dropout on, so that its randomness must resume too; the resumed run takes the
+// dropout rate from the checkpoint's config.json.
 TEST(Train, ResumeContinuesTheSameLossCurve) {
   TempDir tmp;
   const std::string data = write_corpus(tmp);
-  TrainSummary whole = train(tiny_run(data, tmp.path("whole")));
+  TrainOptions whole_run = tiny_run(data, tmp.path("whole"));
+  whole_run.attention_dropout = 0.2;
+  TrainSummary whole = train(whole_run);
   EXPECT_EQ(whole.steps, 8);
   EXPECT_TRUE(std::isfinite(whole.val_loss));
 
   TrainOptions first = tiny_run(data, tmp.path("split"));
+  first.attention_dropout = 0.2;
   first.stop_at = 3;
   EXPECT_EQ(train(first).steps, 3);
   TrainOptions rest = tiny_run(data, tmp.path("split"));
   rest.resume = true;
   EXPECT_EQ(train(rest).steps, 8);
+  train(tiny_run(data, tmp.path("no_dropout")));
 
   std::vector<std::string> a = loss_column(tmp.path("whole/train_log.csv"));
   std::vector<std::string> b = loss_column(tmp.path("split/train_log.csv"));
   ASSERT_EQ(a.size(), 8u);
   EXPECT_EQ(a, b);
+  EXPECT_NE(a, loss_column(tmp.path("no_dropout/train_log.csv")));
   EXPECT_EQ(bytes_of(tmp.path("whole/model.safetensors")),
             bytes_of(tmp.path("split/model.safetensors")));
   EXPECT_EQ(bytes_of(tmp.path("whole/optimizer.safetensors")),

@@ -78,6 +78,9 @@ void add_train(CLI::App& app) {
   cmd->add_option("--beta1", o->beta1, "AdamW beta1")->capture_default_str();
   cmd->add_option("--beta2", o->beta2, "AdamW beta2")->capture_default_str();
   cmd->add_option("--eps", o->eps, "AdamW epsilon")->capture_default_str();
+  cmd->add_option("--attention-dropout", o->attention_dropout,
+                  "Dropout on the attention weights while training (default: the config's "
+                  "attention_dropout; written into the checkpoint's config)");
   cmd->add_option("--clip", o->clip, "Clip the global gradient norm to this (0 = off)")
       ->capture_default_str();
   cmd->add_option("--eval-every", o->eval_every, "Evaluate every N steps (0 = only at the end)")

@@ -208,6 +208,9 @@ Config parse_config(const nlohmann::json& j, const std::string& origin) {
       f.positive("max_position_embeddings", f.integer("max_position_embeddings", 2048));
   c.rms_norm_eps =
       f.positive("rms_norm_eps", f.number("rms_norm_eps", c.model_type == "olmo2" ? 1e-5 : 1e-6));
+  c.attention_dropout = f.number("attention_dropout", 0.0);
+  if (c.attention_dropout < 0 || c.attention_dropout >= 1)
+    f.error("attention_dropout must be in [0, 1), got " + std::to_string(c.attention_dropout));
 
   // Classic spelling: rope_theta + rope_scaling; transformers v5: rope_parameters holds both.
   c.rope_theta = f.number("rope_theta", qwen ? 1e6 : 10000);
@@ -294,6 +297,7 @@ nlohmann::json config_to_json(const Config& c) {
   j["head_dim"] = c.head_dim;
   j["max_position_embeddings"] = c.max_position_embeddings;
   j["rms_norm_eps"] = c.rms_norm_eps;
+  j["attention_dropout"] = c.attention_dropout;
   j["tie_word_embeddings"] = c.tie_word_embeddings;
   j["bos_token_id"] = c.bos_token_id ? json(*c.bos_token_id) : json(nullptr);
   const bool eos_list =

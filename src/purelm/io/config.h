@@ -27,6 +27,7 @@ struct Config {
   int64_t head_dim = 0;             // H
   int64_t max_position_embeddings = 0;
   double rms_norm_eps = 1e-6;
+  double attention_dropout = 0;  // on the attention weights, in training only (as HF)
   double rope_theta = 10000;
   std::optional<RopeScaling> rope_scaling;
   bool tie_word_embeddings = false;

@@ -31,6 +31,31 @@ struct Dims {
   int64_t kv_stride() const { return K * H; }
 };
 
+// Attention dropout (training only): the weight of key j for query position t of row b, head n is
+// dropped when a hash of (seed, b, n, t, j) falls below p, and kept ones are scaled by 1 / (1 - p).
+// The backward pass recomputes the mask from the hash instead of storing it.
+struct Dropout {
+  float p = 0;
+  uint64_t seed = 0;
+  bool on() const { return p > 0; }
+  // Applies the mask to the weights w[0, nb) of keys j0 .. j0 + nb - 1.
+  void apply(const Dims& d, int64_t b, int64_t n, int64_t t, int64_t j0, float* w,
+             int64_t nb) const {
+    uint64_t h = seed ^ ((uint64_t(b * d.N + n) << 32) | uint64_t(t));
+    h = (h ^ (h >> 33)) * 0xFF51AFD7ED558CCDull;
+    h = (h ^ (h >> 33)) * 0xC4CEB9FE1A85EC53ull;
+    const uint32_t base = uint32_t(h ^ (h >> 32)), threshold = uint32_t(double(p) * 4294967296.0);
+    const float keep = 1.0f / (1.0f - p);
+    for (int64_t j = 0; j < nb; ++j) {  // murmur3's finaliser over base + j * golden ratio
+      uint32_t x = base + uint32_t(j0 + j) * 0x9E3779B9u;
+      x = (x ^ (x >> 16)) * 0x85EBCA6Bu;
+      x = (x ^ (x >> 13)) * 0xC2B2AE35u;
+      x ^= x >> 16;
+      w[j] = x >= threshold ? w[j] * keep : 0.0f;
+    }
+  }
+};
+
 // The tile of queries [t0, t0 + tq) of row b: query t sees keys [0, pos0 + t].
 struct Tile {
   int64_t b, n, t0, tq, pos0;
@@ -50,9 +75,10 @@ void scores(const Dims& d, const Tile& tl, const float* q, const float* k, int64
   }
 }
 
-// Online softmax over key blocks: out rows of the tile and the log-sum-exp of each query.
+// Online softmax over key blocks: out rows of the tile and the log-sum-exp of each query (of the
+// weights before dropout, which only masks what reaches the values).
 void forward_tile(const Dims& d, const Tile& tl, const float* q, const float* k, const float* v,
-                  float scale, float* out, float* lse) {
+                  float scale, const Dropout& drop, float* out, float* lse) {
   float s[kQTile * kKeyBlock], m[kQTile], l[kQTile];
   const int64_t H = d.H;
   std::vector<float> o(size_t(tl.tq * H), 0.0f);
@@ -72,6 +98,7 @@ void forward_tile(const Dims& d, const Tile& tl, const float* q, const float* k,
       l[r] = l[r] * correction + kernels::exp_shifted(sr, nb, bm);
       for (int64_t h = 0; h < H; ++h) o[r * H + h] *= correction;
       m[r] = bm;
+      if (drop.on()) drop.apply(d, tl.b, tl.n, tl.pos0 + tl.t0 + r, j0, sr, nb);
     }
     kernels::gemm(tl.tq, H, nb, rows(s, nb),
                   cols(v + d.kv_at(tl.b, j0, tl.n / d.G()), d.kv_stride()), o.data(), H, true);
@@ -86,9 +113,9 @@ void forward_tile(const Dims& d, const Tile& tl, const float* q, const float* k,
 // Gradients of one tile: dq of its queries, and dk, dv of the keys it sees (the caller owns the kv
 // head, so no other thread writes them).
 void backward_tile(const Dims& d, const Tile& tl, const float* q, const float* k, const float* v,
-                   const float* out, const float* dO, const float* lse, float scale, float* dq,
-                   float* dk, float* dv) {
-  float p[kQTile * kKeyBlock], dp[kQTile * kKeyBlock], delta[kQTile];
+                   const float* out, const float* dO, const float* lse, float scale,
+                   const Dropout& drop, float* dq, float* dk, float* dv) {
+  float p[kQTile * kKeyBlock], dp[kQTile * kKeyBlock], pd[kQTile * kKeyBlock], delta[kQTile];
   const int64_t H = d.H, kh = tl.n / d.G(), qs = d.q_stride(), ks = d.kv_stride();
   const int64_t q0 = d.q_at(tl.b, tl.t0, tl.n);
   for (int64_t r = 0; r < tl.tq; ++r) {  // delta = rowsum(dO * O)
@@ -100,9 +127,20 @@ void backward_tile(const Dims& d, const Tile& tl, const float* q, const float* k
     scores(d, tl, q, k, j0, nb, scale, p);
     for (int64_t r = 0; r < tl.tq; ++r)  // P = exp(S - lse): the forward's weights, recomputed
       kernels::exp_shifted(p + r * nb, nb, lse[(tl.b * d.T + tl.t0 + r) * d.N + tl.n]);
-    // dV += P^T dO;  dP = dO V^T;  dS = P (dP - delta) scale;  dQ += dS K;  dK += dS^T Q
-    kernels::gemm(nb, H, tl.tq, cols(p, nb), cols(dO + q0, qs), dv + k0, ks, true);
+    // With dropout mask M: dV += (P M)^T dO and dP = (dO V^T) M, where delta = rowsum(dO * O) is
+    // still rowsum(P * dP). Then dS = P (dP - delta) scale;  dQ += dS K;  dK += dS^T Q.
+    const float* pv = p;
+    if (drop.on()) {
+      std::copy(p, p + tl.tq * nb, pd);
+      for (int64_t r = 0; r < tl.tq; ++r)
+        drop.apply(d, tl.b, tl.n, tl.pos0 + tl.t0 + r, j0, pd + r * nb, nb);
+      pv = pd;
+    }
+    kernels::gemm(nb, H, tl.tq, cols(pv, nb), cols(dO + q0, qs), dv + k0, ks, true);
     kernels::gemm(tl.tq, nb, H, rows(dO + q0, qs), rows(v + k0, ks), dp, nb, false);
+    if (drop.on())
+      for (int64_t r = 0; r < tl.tq; ++r)
+        drop.apply(d, tl.b, tl.n, tl.pos0 + tl.t0 + r, j0, dp + r * nb, nb);
     for (int64_t r = 0; r < tl.tq; ++r)
       for (int64_t j = 0; j < nb; ++j)
         dp[r * nb + j] = p[r * nb + j] * (dp[r * nb + j] - delta[r]) * scale;
@@ -114,7 +152,7 @@ void backward_tile(const Dims& d, const Tile& tl, const float* q, const float* k
 }  // namespace
 
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
-                 const std::vector<int64_t>& pos0) {
+                 const std::vector<int64_t>& pos0, double dropout) {
   check_float(q, "attention", "q");
   check_float(k, "attention", "k");
   check_float(v, "attention", "v");
@@ -129,7 +167,12 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
     check(pos0[b] >= 0 && pos0[b] + d.T <= d.S, "attention: row ", std::to_string(b),
           " reaches position ", std::to_string(pos0[b] + d.T), " beyond the ", std::to_string(d.S),
           " keys");
+  check(dropout >= 0 && dropout < 1, "attention: dropout must be in [0, 1)");
   const float scale = 1.0f / std::sqrt(float(d.H));
+  Dropout drop;
+  if (dropout > 0 && Tape::active() &&
+      (q.requires_grad() || k.requires_grad() || v.requires_grad()))
+    drop = {float(dropout), Tape::active()->next_random()};
   const int64_t tiles = (d.T + kQTile - 1) / kQTile;
   F32View qf(q), kf(k), vf(v);
   std::vector<float> out(static_cast<size_t>(q.numel()));
@@ -138,13 +181,13 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
     for (int64_t i = i0; i < i1; ++i) {
       int64_t b = i / (d.N * tiles), n = (i / tiles) % d.N, t = i % tiles;
       Tile tl{b, n, t * kQTile, std::min(kQTile, d.T - t * kQTile), pos0[b]};
-      forward_tile(d, tl, qf.data(), kf.data(), vf.data(), scale, out.data(), lse->data());
+      forward_tile(d, tl, qf.data(), kf.data(), vf.data(), scale, drop, out.data(), lse->data());
     }
   });
   Tensor y = Tensor::empty(q.shape(), q.dtype());
   store_f32(y, 0, y.numel(), out.data());
   if (track(y, {&q, &k, &v})) {
-    Tape::active()->record([q, k, v, y, pos0, d, scale, tiles, lse, out = std::move(out)]() {
+    Tape::active()->record([q, k, v, y, pos0, d, scale, drop, tiles, lse, out = std::move(out)]() {
       if (!y.has_grad()) return;
       const float* dO = y.grad().data<float>();
       F32View qf(q), kf(k), vf(v);
@@ -159,7 +202,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
             for (int64_t t = 0; t < tiles; ++t) {
               Tile tl{b, n, t * kQTile, std::min(kQTile, d.T - t * kQTile), pos0[b]};
               backward_tile(d, tl, qf.data(), kf.data(), vf.data(), out.data(), dO, lse->data(),
-                            scale, dq.data(), dk.data(), dv.data());
+                            scale, drop, dq.data(), dk.data(), dv.data());
             }
           }
         }

@@ -11,8 +11,9 @@ namespace purelm {
 
 // q [B, T, N, H]; k, v [B, S, K, H] with N % K == 0 (query head n reads kv head n / (N / K)).
 // Row b's query t sits at position pos0[b] + t and sees keys 0 ..= that position (< S).
-// Returns [B, T, N, H] in q's dtype. Scale 1 / sqrt(H).
+// Returns [B, T, N, H] in q's dtype. Scale 1 / sqrt(H). `dropout` drops attention weights with
+// that probability while training (a tape records and an input needs a gradient), never otherwise.
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
-                 const std::vector<int64_t>& pos0);
+                 const std::vector<int64_t>& pos0, double dropout = 0);
 
 }  // namespace purelm

@@ -10,6 +10,13 @@ Tape::Tape() : previous_(t_active) { t_active = this; }
 Tape::~Tape() { t_active = previous_; }
 Tape* Tape::active() { return t_active; }
 
+uint64_t Tape::next_random() {  // splitmix64
+  uint64_t z = (rng_ += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
 void Tape::backward(Tensor& loss) {
   check(loss.numel() == 1, "backward needs a scalar loss, got shape ", to_string(loss.shape()));
   backward(loss, Tensor::from_f32({1.0f}, loss.shape()));

@@ -4,6 +4,7 @@
 // is recorded) and training. Gradients are float32 and accumulate in Tensor::grad().
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <initializer_list>
 #include <vector>
@@ -20,6 +21,11 @@ class Tape {
   Tape& operator=(const Tape&) = delete;
 
   static Tape* active();
+  // Randomness of training-only ops (dropout): each call draws the next of a sequence fixed by
+  // `seed`, so a step is reproducible from its seed (and a resumed run equals an uninterrupted
+  // one).
+  void seed(uint64_t s) { rng_ = s; }
+  uint64_t next_random();
   void record(std::function<void()> backward) { nodes_.push_back(std::move(backward)); }
   // Seeds d(loss)/d(loss) = 1 and runs the recorded closures newest first, freeing each after use.
   void backward(Tensor& loss);
@@ -29,6 +35,7 @@ class Tape {
  private:
   std::vector<std::function<void()>> nodes_;
   Tape* previous_;
+  uint64_t rng_ = 0;
 };
 
 // Suspends recording in a scope (e.g. evaluation inside a training step).

@@ -92,6 +92,11 @@ Start start_from(const TrainOptions& o, bool resumed, bool on_mesh) {
     s.description = "fresh " + o.model;
   }
   if (!on_mesh) s.config = s.model.config;
+  if (o.attention_dropout) {
+    check(*o.attention_dropout >= 0 && *o.attention_dropout < 1,
+          "--attention-dropout must be in [0, 1)");
+    s.config.attention_dropout = s.model.config.attention_dropout = *o.attention_dropout;
+  }
   check(s.tok.vocab_size() <= s.config.vocab_size, "the tokenizer has ", s.tok.vocab_size(),
         " tokens but the model's vocabulary only ", s.config.vocab_size);
   return s;
@@ -165,6 +170,8 @@ nlohmann::json options_to_json(const TrainOptions& o) {
           {"eval_every", o.eval_every},
           {"eval_batches", o.eval_batches},
           {"val_fraction", o.val_fraction},
+          {"attention_dropout",
+           o.attention_dropout ? nlohmann::json(*o.attention_dropout) : nlohmann::json(nullptr)},
           {"save_every", o.save_every},
           {"dtype", o.act == DType::BF16 ? "bf16" : "f32"},
           {"seed", o.seed},
@@ -286,10 +293,12 @@ TrainSummary train(const TrainOptions& o, const std::atomic<bool>* stop, DataPar
     }
     check(counted > 0, o.data, ": no training targets in the batches of step ", step + 1);
     double loss_sum = 0;
-    for (const Batch& whole : micro) {   // the step's loss is the mean over all its targets
+    for (size_t i = 0; i < micro.size(); ++i) {  // the step's loss is the mean over all targets
+      const Batch& whole = micro[i];
       if (whole.counted == 0) continue;  // the same decision on every process
       Batch b = local_batch(whole, dp);
       Tape tape;
+      tape.seed(o.seed * 0x9E3779B97F4A7C15ull + uint64_t(step * o.grad_accum) + i);  // dropout
       Tensor loss = lm_loss(m, b.ids, b.targets);
       loss_sum += double(loss.item()) * double(b.counted);
       tape.backward(loss, Tensor::from_f32({float(double(b.counted) / double(counted))}, {1}));

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,8 +27,9 @@ struct TrainOptions {
   double weight_decay = 0.1, beta1 = 0.9, beta2 = 0.95, eps = 1e-8, clip = 1.0;  // clip 0: off
   int64_t eval_every = 100, eval_batches = 20;  // eval_every 0: only at the end
   double val_fraction = 0.1;
-  int64_t save_every = 0;  // 0: only at the end (and when interrupted)
-  DType act = DType::F32;  // dtype of activations
+  std::optional<double> attention_dropout;  // overrides the config's (HF attention_dropout)
+  int64_t save_every = 0;                   // 0: only at the end (and when interrupted)
+  DType act = DType::F32;                   // dtype of activations
   uint64_t seed = 0;
   bool resume = false;                // continue from the checkpoint in `out` if there is one
   std::vector<std::string> no_decay;  // name substrings exempt from weight decay
