@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "purelm/commands.h"
+#include "purelm/io/text_file.h"
 #include "purelm/models/model.h"
 #include "purelm/options.h"
 #include "purelm/sample/generate.h"
@@ -24,7 +25,7 @@ std::atomic<bool> g_interrupted{false};
 void on_sigint(int) { g_interrupted = true; }
 
 struct ChatArgs {
-  std::string model, system, dtype = "f32";
+  std::string model, system, chat_template, dtype = "f32";
   int64_t max_tokens = 1024;
   bool no_think = false;
   float temperature = -1;
@@ -34,10 +35,12 @@ struct ChatArgs {
 void run(const ChatArgs& a) {
   Model m = load_model(a.model, parse_compute_dtype(a.dtype));
   Tokenizer tok = Tokenizer::load(m.dir);
-  check(!tok.chat_template().empty(), m.dir,
-        " has no chat template (tokenizer_config.json chat_template or ",
-        "chat_template.jinja); use `purelm generate` for plain continuation");
-  ChatTemplate tpl(tok.chat_template());
+  const std::string source =
+      a.chat_template.empty() ? tok.chat_template() : read_text_file(a.chat_template);
+  check(!source.empty(), m.dir, " has no chat template (tokenizer_config.json chat_template or ",
+        "chat_template.jinja): give one with --chat-template FILE, or use `purelm generate` for "
+        "plain continuation");
+  ChatTemplate tpl(source);
   std::vector<int64_t> tok_eos;
   if (tok.eos_id()) tok_eos.push_back(*tok.eos_id());
   GenerationDefaults d = generation_defaults(m, tok_eos);
@@ -103,6 +106,10 @@ void add_chat(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("chat", "Talk with a model through its chat template");
   cmd->add_option("--model", a->model, "Checkpoint folder or HuggingFace repo id")->required();
   cmd->add_option("--system", a->system, "System prompt");
+  cmd->add_option(
+         "--chat-template", a->chat_template,
+         "A Jinja chat template file to use instead of the model's (e.g. for a base model)")
+      ->check(CLI::ExistingFile);
   cmd->add_flag("--no-think", a->no_think,
                 "Qwen3: answer without a thinking section (enable_thinking=false)");
   cmd->add_option("--max-tokens", a->max_tokens, "Most tokens per answer")->capture_default_str();
