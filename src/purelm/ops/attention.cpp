@@ -44,15 +44,8 @@ struct Dropout {
     uint64_t h = seed ^ ((uint64_t(b * d.N + n) << 32) | uint64_t(t));
     h = (h ^ (h >> 33)) * 0xFF51AFD7ED558CCDull;
     h = (h ^ (h >> 33)) * 0xC4CEB9FE1A85EC53ull;
-    const uint32_t base = uint32_t(h ^ (h >> 32)), threshold = uint32_t(double(p) * 4294967296.0);
-    const float keep = 1.0f / (1.0f - p);
-    for (int64_t j = 0; j < nb; ++j) {  // murmur3's finaliser over base + j * golden ratio
-      uint32_t x = base + uint32_t(j0 + j) * 0x9E3779B9u;
-      x = (x ^ (x >> 16)) * 0x85EBCA6Bu;
-      x = (x ^ (x >> 13)) * 0xC2B2AE35u;
-      x ^= x >> 16;
-      w[j] = x >= threshold ? w[j] * keep : 0.0f;
-    }
+    kernels::hash_dropout(w, nb, uint32_t(h ^ (h >> 32)), j0, uint32_t(double(p) * 4294967296.0),
+                          1.0f / (1.0f - p));
   }
 };
 

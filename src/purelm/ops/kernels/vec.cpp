@@ -23,6 +23,17 @@ PURELM_MULTIVERSION void axpy(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
+PURELM_MULTIVERSION void hash_dropout(float* w, int64_t n, uint32_t base, int64_t j0,
+                                      uint32_t threshold, float keep) {
+  for (int64_t j = 0; j < n; ++j) {
+    uint32_t x = base + uint32_t(j0 + j) * 0x9E3779B9u;
+    x = (x ^ (x >> 16)) * 0x85EBCA6Bu;
+    x = (x ^ (x >> 13)) * 0xC2B2AE35u;
+    x ^= x >> 16;
+    w[j] = x >= threshold ? w[j] * keep : 0.0f;
+  }
+}
+
 namespace {
 
 // exp(x) = 2^k exp(r) with k = round(x / ln 2) and |r| <= ln(2) / 2, ln 2 split in two parts so

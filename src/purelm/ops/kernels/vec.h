@@ -15,4 +15,9 @@ void axpy(float a, const float* x, float* y, int64_t n);  // y += a * x
 // call to libm's expf per element would not; inputs below -87 give 0, above 88 give exp(88).
 float exp_shifted(float* z, int64_t n, float shift, float scale = 1.0f);
 
+// Dropout by hash: w[j] becomes 0 where murmur3's 32-bit finaliser of base + (j0 + j) * golden
+// ratio falls below `threshold`, else w[j] * keep. A pure function of its arguments, so a backward
+// pass recomputes the mask instead of storing it.
+void hash_dropout(float* w, int64_t n, uint32_t base, int64_t j0, uint32_t threshold, float keep);
+
 }  // namespace purelm::kernels
