@@ -21,26 +21,7 @@ class Golden : public ::testing::TestWithParam<const char*> {
 
 TEST_P(Golden, LogitsLossGradientsAndAdamW) {
   TempDir tmp;
-  auto r = run_cli({"forward",
-                    "--model",
-                    dir(),
-                    "--input",
-                    golden_path(),
-                    "--output",
-                    tmp.path("out.safetensors"),
-                    "--grad",
-                    "--adamw-steps",
-                    "3",
-                    "--lr",
-                    "0.01",
-                    "--beta1",
-                    "0.9",
-                    "--beta2",
-                    "0.95",
-                    "--eps",
-                    "1e-8",
-                    "--weight-decay",
-                    "0.1"});
+  auto r = run_cli(golden_forward_args(dir(), tmp.path("out.safetensors")));
   ASSERT_EQ(r.status, 0) << r.err;
   expect_forward_matches_golden(tmp.path("out.safetensors"), dir());
 }

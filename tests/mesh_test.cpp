@@ -14,29 +14,6 @@ namespace {
 
 std::string fixture(const std::string& name) { return shared("fixtures/") + name; }
 
-std::vector<std::string> forward_args(const std::string& dir, const std::string& out) {
-  return {"forward",
-          "--model",
-          dir,
-          "--input",
-          dir + "/golden.safetensors",
-          "--output",
-          out,
-          "--grad",
-          "--adamw-steps",
-          "3",
-          "--lr",
-          "0.01",
-          "--beta1",
-          "0.9",
-          "--beta2",
-          "0.95",
-          "--eps",
-          "1e-8",
-          "--weight-decay",
-          "0.1"};
-}
-
 struct MeshCase {
   const char* fixture;
   int np;
@@ -52,7 +29,8 @@ class MeshForward : public ::testing::TestWithParam<MeshCase> {};
 TEST_P(MeshForward, MatchesGoldens) {
   const MeshCase& c = GetParam();
   TempDir tmp;
-  std::vector<std::string> args = forward_args(fixture(c.fixture), tmp.path("out.safetensors"));
+  std::vector<std::string> args =
+      golden_forward_args(fixture(c.fixture), tmp.path("out.safetensors"));
   std::string layout = c.layout;
   for (size_t i = 0; i < layout.size();) {
     size_t j = layout.find(' ', i);

@@ -48,6 +48,29 @@ RunResult run_command(std::string cmd, const std::vector<std::string>& args) {
 }
 }  // namespace
 
+std::vector<std::string> golden_forward_args(const std::string& dir, const std::string& out) {
+  return {"forward",
+          "--model",
+          dir,
+          "--input",
+          dir + "/golden.safetensors",
+          "--output",
+          out,
+          "--grad",
+          "--adamw-steps",
+          "3",
+          "--lr",
+          "0.01",
+          "--beta1",
+          "0.9",
+          "--beta2",
+          "0.95",
+          "--eps",
+          "1e-8",
+          "--weight-decay",
+          "0.1"};
+}
+
 RunResult run_cli(const std::vector<std::string>& args) {
   return run_command(quote(PURELM_CLI), args);
 }

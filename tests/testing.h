@@ -37,8 +37,12 @@ RunResult run_cli(const std::vector<std::string>& args);
 // The same as `np` processes under mpirun.
 RunResult run_mpi(int np, const std::vector<std::string>& args);
 
-// Checks the results of `purelm forward --grad --adamw-steps 3` against a fixture's goldens with
-// the fixtures README's float32 tolerances.
+// `purelm forward --grad --adamw-steps 3` on a fixture's golden inputs with the AdamW settings
+// its goldens were made with (fixtures README), writing `out`.
+std::vector<std::string> golden_forward_args(const std::string& fixture_dir,
+                                             const std::string& out);
+// Checks the results of that command against a fixture's goldens with the fixtures README's
+// float32 tolerances.
 void expect_forward_matches_golden(const std::string& out_path, const std::string& fixture_dir);
 
 // max|a - b| / max|b|
