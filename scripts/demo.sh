@@ -10,13 +10,13 @@ cmake --build build -j "$(nproc)"
 
 run=runs/shakespeare
 data=data/tinyshakespeare.txt
-steps=${STEPS:-1200}
+steps=${STEPS:-2000}
 if [ ! -f "$run/tokenizer/tokenizer.json" ]; then
   build/purelm train-tokenizer --data "$data" --vocab-size 1024 --out "$run/tokenizer"
 fi
 build/purelm train --model qwen3:small --tokenizer "$run/tokenizer" --data "$data" --out "$run/model" \
-  --steps "$steps" --batch 16 --seq 128 --warmup 50 --lr 6e-3 --min-lr 3e-4 --eval-every 200 \
-  --eval-batches 20 --resume
+  --steps "$steps" --batch 16 --seq 128 --warmup 50 --lr 6e-3 --min-lr 3e-4 --weight-decay 1.0 \
+  --attention-dropout 0.1 --eval-every 250 --eval-batches 20 --resume
 echo
 echo "--- sampled from $run/model (temperature 0.8) ---"
 prompt=$'ROMEO:\n'
