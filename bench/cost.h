@@ -25,8 +25,8 @@ double attention_flops(const Config& c, int64_t T);
 double forward_flops(const Config& c, int64_t T);
 
 // A training step on B sequences of T tokens: 3 x forward (the backward pass costs twice the
-// forward), i.e. 6 * matmul_params per token + 3 x attention. Recomputation inside the backward
-// pass (attention's scores) is not counted.
+// forward), i.e. 6 * matmul_params per token + 3 x attention. Recomputation is not counted:
+// neither attention's scores in the backward nor the layers re-run under --recompute.
 double train_flops(const Config& c, int64_t B, int64_t T);
 
 // Bytes of weights one decode step of B rows reads: every weight once, but the embedding table

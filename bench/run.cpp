@@ -86,7 +86,10 @@ nlohmann::ordered_json run(const Options& o) {
   else
     for (const std::string& text : o.tokenizer_texts)
       r["tokenizer"].push_back(bench_tokenizer(tok, text, b.tokenizer));
-  if (o.train) r["train"] = bench_train(m, o.train_batch, o.train_seq, b.train, lim.f32_gflops);
+  if (o.train)
+    for (bool recompute : {false, true})
+      r[recompute ? "train_recompute" : "train"] =
+          bench_train(m, o.train_batch, o.train_seq, recompute, b.train, lim.f32_gflops);
   return r;
 }
 

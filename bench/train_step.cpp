@@ -8,10 +8,12 @@
 
 namespace purelm::bench {
 
-nlohmann::ordered_json bench_train(Model& m, int64_t B, int64_t T, double budget,
+nlohmann::ordered_json bench_train(Model& m, int64_t B, int64_t T, bool recompute, double budget,
                                    double f32_gflops) {
-  std::fprintf(stderr, "bench: training step, B = %lld, T = %lld\n", (long long)B, (long long)T);
+  std::fprintf(stderr, "bench: training step, B = %lld, T = %lld%s\n", (long long)B, (long long)T,
+               recompute ? ", recomputing activations" : "");
   m.act = DType::F32;  // purelm train's default: f32 master weights and activations
+  m.recompute = recompute;
   AdamW opt(make_trainable(m), {});
   Tensor ids = random_ids(m.config.vocab_size, B, T, 3), targets = next_token_targets(ids);
   double seconds = best_seconds(budget, [&] {  // as trainer.cpp takes a step, without clipping
@@ -24,6 +26,7 @@ nlohmann::ordered_json bench_train(Model& m, int64_t B, int64_t T, double budget
   const double gflops = train_flops(m.config, B, T) / seconds / 1e9;
   return {{"batch", B},
           {"seq", T},
+          {"recompute", recompute},
           {"seconds", seconds},
           {"tok_s", double(B * T) / seconds},
           {"gflops", gflops},

@@ -20,9 +20,10 @@ nlohmann::ordered_json bench_decode(const Model& m, const std::vector<int64_t>& 
 nlohmann::ordered_json bench_prefill(const Model& m, int64_t T, double budget, double peak_gflops,
                                      const char* peak);
 
-// Forward, backward and AdamW on B x T tokens, as `purelm train` takes a step. Turns m's weights
-// into float32 master copies, so it runs last. MFU against the f32 matmul peak.
-nlohmann::ordered_json bench_train(Model& m, int64_t B, int64_t T, double budget,
+// Forward, backward and AdamW on B x T tokens, as `purelm train [--recompute]` takes a step. Turns
+// m's weights into float32 master copies, so it runs last. MFU against the f32 matmul peak, of
+// the model's FLOPs (cost.h: train_flops), so the recomputed forward lowers it.
+nlohmann::ordered_json bench_train(Model& m, int64_t B, int64_t T, bool recompute, double budget,
                                    double f32_gflops);
 
 // Encoding a text file on one thread (one row of the tokenizer table): the first pass, and the best

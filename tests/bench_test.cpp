@@ -20,7 +20,7 @@ const std::vector<std::string> kQuickTiny = {"bench",
                                              testing::shared("data/tinyshakespeare.txt"),
                                              testing::repo("data/mixed_scripts.txt")};
 
-// Every number positive, every string non-empty, at any depth.
+// Every number positive, every string non-empty, at any depth (flags may be either).
 void expect_all_positive(const nlohmann::json& j, const std::string& path) {
   if (j.is_object() || j.is_array()) {
     EXPECT_FALSE(j.empty()) << path;
@@ -28,7 +28,7 @@ void expect_all_positive(const nlohmann::json& j, const std::string& path) {
       expect_all_positive(*it, path + "/" + (j.is_object() ? it.key() : "[]"));
   } else if (j.is_number()) {
     EXPECT_GT(j.get<double>(), 0) << path;
-  } else {
+  } else if (!j.is_boolean()) {
     ASSERT_TRUE(j.is_string()) << path << " = " << j.dump();
     EXPECT_FALSE(j.get<std::string>().empty()) << path;
   }
@@ -51,7 +51,10 @@ TEST(Bench, JsonHoldsEveryFigure) {
   for (const char* key : {"tok_s", "gflops", "mfu"}) {
     EXPECT_TRUE(j["prefill"].contains(key)) << key;
     EXPECT_TRUE(j["train"].contains(key)) << key;
+    EXPECT_TRUE(j["train_recompute"].contains(key)) << key;
   }
+  EXPECT_EQ(j["train"]["recompute"], false);
+  EXPECT_EQ(j["train_recompute"]["recompute"], true);
   ASSERT_EQ(j["tokenizer"].size(), 2u);
   for (const char* key : {"file", "mb", "tokens", "mb_s_first", "mb_s", "tok_s"})
     for (const auto& row : j["tokenizer"]) EXPECT_TRUE(row.contains(key)) << key;

@@ -92,6 +92,9 @@ void add_train(CLI::App& app) {
   cmd->add_option("--save-every", o->save_every, "Checkpoint every N steps (0 = only at the end)")
       ->capture_default_str();
   add_dtype_option(cmd, dtype.get());
+  cmd->add_flag("--recompute", o->recompute,
+                "Keep only each layer's input through the forward and re-run the layer in the "
+                "backward: less memory for about a third more time, the same gradients");
   cmd->add_option("--seed", o->seed, "Seed of the init and of the batches")->capture_default_str();
   cmd->add_flag("--resume", o->resume, "Continue from the checkpoint in --out (if there is one)");
   cmd->add_option("--no-decay", o->no_decay,

@@ -85,7 +85,7 @@ void Fsdp::use(const std::string& name) {
   auto it = group_of_.find(name);
   if (it == group_of_.end()) return;
   const int g = it->second;
-  Tape* tape = trainable_ ? Tape::active() : nullptr;
+  Tape* tape = trainable_ ? Tape::recording() : nullptr;
   if (g != 0 && g != current_) {
     if (current_ > 0 && groups_[size_t(current_)].resident) {
       release(current_);

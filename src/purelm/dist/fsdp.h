@@ -4,8 +4,11 @@
 // all-gathered into a full buffer when the model first reads one of its weights, and released
 // (its pages handed back to the OS, the addresses kept) when the forward moves to the next layer.
 // While a Tape records, the layer is gathered again just before its backward runs, and after it
-// its gradients are reduce-scattered onto the shards and freed. The embedding, final norm and
-// lm_head form one group that stays gathered through a step (the forward reads it first and last).
+// its gradients are reduce-scattered onto the shards and freed. With activation recomputation
+// (ops/autograd.h: checkpoint) the forward records nothing per layer; the replay in the backward
+// reads the layer again, which gathers it and records its reduce-scatter. The embedding, final norm
+// and lm_head form one group that stays gathered through a step (the forward reads it first and
+// last).
 #pragma once
 
 #include <functional>

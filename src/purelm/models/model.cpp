@@ -4,6 +4,7 @@
 
 #include "purelm/io/hf_folder.h"
 #include "purelm/io/safetensors.h"
+#include "purelm/ops/autograd.h"
 #include "purelm/ops/matmul.h"
 #include "purelm/ops/rope.h"
 #include "purelm/ops/rows.h"
@@ -45,6 +46,10 @@ const Tensor& Model::output_weight() const {
 
 Tensor Model::logits(const Tensor& ids, KVCache* kv) const {
   return linear(hidden(ids, kv), output_weight());
+}
+
+Tensor Model::block(const Tensor& x, std::function<Tensor(Tensor)> body) const {
+  return recompute ? checkpoint(x, std::move(body)) : body(x);
 }
 
 Model make_model(const Config& c, std::unordered_map<std::string, Tensor> weights, DType act) {

@@ -49,6 +49,7 @@ struct Model {
   std::unordered_map<std::string, Tensor> weights;
   const Family* family = nullptr;
   DType act = DType::F32;             // dtype of activations between ops (F32 or BF16)
+  bool recompute = false;             // training keeps only each layer's input (see block)
   std::vector<double> rope_inv_freq;  // from rope_theta and rope_scaling
   std::string dir;                    // where it was loaded from ("" for a fresh init)
   // Called with a weight's name before each read of it; a mesh that shards weights over processes
@@ -62,6 +63,9 @@ struct Model {
     return family->forward(*this, ids, kv);
   }
   Tensor logits(const Tensor& ids, KVCache* kv = nullptr) const;
+  // One decoder layer, x -> body(x). With `recompute` it is a checkpoint (ops/autograd.h), re-run
+  // in the backward, so body captures by value (all but the model and its config).
+  Tensor block(const Tensor& x, std::function<Tensor(Tensor)> body) const;
 };
 
 // Reads config.json and the safetensors weights (memory-mapped, not copied) of a folder or a repo

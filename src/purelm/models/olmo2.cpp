@@ -38,19 +38,23 @@ Tensor forward(const Model& m, const Tensor& ids, KVCache* kv) {
   std::vector<int64_t> pos = start_positions(kv, B);
   Tensor x = embedding(m.w("model.embed_tokens.weight"), ids, m.act);
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    auto w = [&](const char* name) -> const Tensor& { return m.layer(l, name); };
-    Tensor q = rmsnorm(linear(x, w("self_attn.q_proj.weight")), w("self_attn.q_norm.weight"), eps);
-    Tensor k = rmsnorm(linear(x, w("self_attn.k_proj.weight")), w("self_attn.k_norm.weight"), eps);
-    Tensor v = reshape(linear(x, w("self_attn.v_proj.weight")), {B, T, K, H});
-    q = rope(reshape(q, {B, T, N, H}), m.rope_inv_freq, pos);
-    k = rope(reshape(k, {B, T, K, H}), m.rope_inv_freq, pos);
-    auto [ks, vs] = cache_kv(kv, l, k, v);
-    Tensor a = reshape(attention(q, ks, vs, pos, c.attention_dropout), {B, T, N * H});
-    x = add(x, rmsnorm(linear(a, w("self_attn.o_proj.weight")),
-                       w("post_attention_layernorm.weight"), eps));
-    Tensor gate = linear(x, w("mlp.gate_proj.weight")), up = linear(x, w("mlp.up_proj.weight"));
-    Tensor mlp = linear(swiglu(gate, up), w("mlp.down_proj.weight"));
-    x = add(x, rmsnorm(mlp, w("post_feedforward_layernorm.weight"), eps));
+    x = m.block(x, [=, &m, &c](Tensor x) {  // decoder layer l
+      auto w = [&](const char* name) -> const Tensor& { return m.layer(l, name); };
+      Tensor q =
+          rmsnorm(linear(x, w("self_attn.q_proj.weight")), w("self_attn.q_norm.weight"), eps);
+      Tensor k =
+          rmsnorm(linear(x, w("self_attn.k_proj.weight")), w("self_attn.k_norm.weight"), eps);
+      Tensor v = reshape(linear(x, w("self_attn.v_proj.weight")), {B, T, K, H});
+      q = rope(reshape(q, {B, T, N, H}), m.rope_inv_freq, pos);
+      k = rope(reshape(k, {B, T, K, H}), m.rope_inv_freq, pos);
+      auto [ks, vs] = cache_kv(kv, l, k, v);
+      Tensor a = reshape(attention(q, ks, vs, pos, c.attention_dropout), {B, T, N * H});
+      x = add(x, rmsnorm(linear(a, w("self_attn.o_proj.weight")),
+                         w("post_attention_layernorm.weight"), eps));
+      Tensor gate = linear(x, w("mlp.gate_proj.weight")), up = linear(x, w("mlp.up_proj.weight"));
+      Tensor mlp = linear(swiglu(gate, up), w("mlp.down_proj.weight"));
+      return add(x, rmsnorm(mlp, w("post_feedforward_layernorm.weight"), eps));
+    });
   }
   advance(kv, T);
   return rmsnorm(x, m.w("model.norm.weight"), eps);

@@ -9,6 +9,7 @@ thread_local Tape* t_active = nullptr;
 Tape::Tape() : previous_(t_active) { t_active = this; }
 Tape::~Tape() { t_active = previous_; }
 Tape* Tape::active() { return t_active; }
+Tape* Tape::recording() { return t_active && t_active->keeps_ ? t_active : nullptr; }
 
 uint64_t Tape::next_random() {  // splitmix64
   uint64_t z = (rng_ += 0x9E3779B97F4A7C15ull);
@@ -36,6 +37,33 @@ void Tape::backward(Tensor& out, const Tensor& seed) {
 
 NoGrad::NoGrad() : saved_(t_active) { t_active = nullptr; }
 NoGrad::~NoGrad() { t_active = saved_; }
+
+Tensor checkpoint(const Tensor& x, std::function<Tensor(Tensor)> body) {
+  Tape* outer = Tape::recording();
+  if (!outer) return body(x);
+  const uint64_t rng = outer->rng_;
+  Tensor y;
+  {
+    Tape pass;
+    pass.keeps_ = false;
+    pass.rng_ = rng;
+    y = body(x);
+    outer->rng_ = pass.rng_;
+  }
+  if (!y.requires_grad()) return y;
+  outer->record([x, y, rng, body = std::move(body)] {
+    if (!y.has_grad()) return;
+    Tensor xr = x.view(x.shape());  // the same values, its own gradient slot
+    xr.set_requires_grad(x.requires_grad());
+    Tape replay;
+    replay.rng_ = rng;
+    Tensor yr = body(xr);
+    replay.backward(yr, y.grad());
+    if (xr.has_grad()) accumulate_grad(x, xr.grad().data<float>());
+    y.zero_grad();
+  });
+  return y;
+}
 
 bool track(Tensor& out, std::initializer_list<const Tensor*> inputs) {
   if (!t_active) return false;

@@ -21,12 +21,16 @@ class Tape {
   Tape& operator=(const Tape&) = delete;
 
   static Tape* active();
+  // The active tape if it keeps what is recorded: not a checkpoint's first pass (below).
+  static Tape* recording();
   // Randomness of training-only ops (dropout): each call draws the next of a sequence fixed by
   // `seed`, so a step is reproducible from its seed (and a resumed run equals an uninterrupted
   // one).
   void seed(uint64_t s) { rng_ = s; }
   uint64_t next_random();
-  void record(std::function<void()> backward) { nodes_.push_back(std::move(backward)); }
+  void record(std::function<void()> backward) {
+    if (keeps_) nodes_.push_back(std::move(backward));
+  }
   // Seeds d(loss)/d(loss) = 1 and runs the recorded closures newest first, freeing each after use.
   void backward(Tensor& loss);
   // The general form: seeds d(out) = seed (float32, out's shape), a vector-Jacobian product.
@@ -36,7 +40,20 @@ class Tape {
   std::vector<std::function<void()>> nodes_;
   Tape* previous_;
   uint64_t rng_ = 0;
+  bool keeps_ = true;
+
+  friend Tensor checkpoint(const Tensor& x, std::function<Tensor(Tensor)> body);
 };
+
+// Activation recomputation, as torch.utils.checkpoint: y = body(x), keeping for the backward only
+// x (and what body captures), not the activations inside body. While a tape records, body first
+// runs under a tape that draws the same random numbers but drops every closure, so its
+// intermediates are freed as in inference; one closure is recorded instead, which re-runs body on
+// x under a fresh tape from the same random state and backpropagates y's gradient through it.
+// The replay computes the same values in the same order, so gradients are bit-identical to
+// recording body directly. body runs twice: it must own its captures and be a pure function of x
+// and the weights it reads (it reads them again, so a sharded model gathers them again).
+Tensor checkpoint(const Tensor& x, std::function<Tensor(Tensor)> body);
 
 // Suspends recording in a scope (e.g. evaluation inside a training step).
 class NoGrad {

@@ -174,6 +174,7 @@ nlohmann::json options_to_json(const TrainOptions& o) {
            o.attention_dropout ? nlohmann::json(*o.attention_dropout) : nlohmann::json(nullptr)},
           {"save_every", o.save_every},
           {"dtype", o.act == DType::BF16 ? "bf16" : "f32"},
+          {"recompute", o.recompute},
           {"seed", o.seed},
           {"no_decay", o.no_decay}};
 }
@@ -199,6 +200,7 @@ TrainSummary train(const TrainOptions& o, const std::atomic<bool>* stop, DataPar
   check(!(dp && resumed), "--resume on a mesh is not supported yet: resume on one process");
   Start s = start_from(o, resumed, dp != nullptr);
   Model& m = dp ? dp->build(s.config, s.source, o.act) : s.model;
+  m.recompute = o.recompute;
   std::vector<Param> params = dp ? dp->make_trainable() : make_trainable(m);
   std::vector<int> ranks;  // as the model uses them: mesh shards are flat
   for (const WeightInfo& w : m.family->weights(m.config)) ranks.push_back(int(w.shape.size()));

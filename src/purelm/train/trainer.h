@@ -30,6 +30,7 @@ struct TrainOptions {
   std::optional<double> attention_dropout;  // overrides the config's (HF attention_dropout)
   int64_t save_every = 0;                   // 0: only at the end (and when interrupted)
   DType act = DType::F32;                   // dtype of activations
+  bool recompute = false;  // re-run each layer's forward in the backward instead of keeping it
   uint64_t seed = 0;
   bool resume = false;                // continue from the checkpoint in `out` if there is one
   std::vector<std::string> no_decay;  // name substrings exempt from weight decay
