@@ -123,17 +123,22 @@ void expect_same_run(const std::string& a, const std::string& b) {
     EXPECT_EQ(read_text_file(b + f), read_text_file(a + f)) << f;
 }
 
+// Also when a run is resumed with the flag (it is not part of what a resume must match).
 TEST(Train, RecomputeGivesTheSameRun) {
   TempDir tmp;
   const std::string data = write_corpus(tmp);
   std::vector<std::string> kept = train_args(data, tmp.path("kept")),
-                           replayed = train_args(data, tmp.path("replayed"));
+                           replayed = train_args(data, tmp.path("replayed")),
+                           first = train_args(data, tmp.path("resumed")), rest = first;
   replayed.push_back("--recompute");
-  for (const auto& args : {kept, replayed}) {
+  first.insert(first.end(), {"--stop-at", "2"});
+  rest.insert(rest.end(), {"--resume", "--recompute"});
+  for (const auto& args : {kept, replayed, first, rest}) {
     RunResult r = run_cli(args);
     ASSERT_EQ(r.status, 0) << r.err;
   }
   expect_same_run(tmp.path("kept"), tmp.path("replayed"));
+  expect_same_run(tmp.path("kept"), tmp.path("resumed"));
 }
 
 // Under FSDP the replay reads each layer again, which gathers it again.
