@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "purelm/core/dtype.h"
+
 namespace purelm::bench {
 
 struct Options {
@@ -16,6 +18,7 @@ struct Options {
   std::vector<std::string> tokenizer_texts;  // files to time the tokenizer on (none = skip)
   bool quick = false;  // shorter time budgets (fewer repetitions), same workloads
   bool train = true;
+  DType kv_dtype = DType::F32;  // of the decode benchmark's KV cache
   std::vector<int64_t> decode_batches = {1, 8, 32};
   int64_t decode_context = 128, decode_steps = 16, prefill_tokens = 512;
   int64_t train_batch = 4, train_seq = 256;

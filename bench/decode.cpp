@@ -13,7 +13,7 @@ namespace {
 // A cache of B rows, each holding `one`'s single row, with room for `S` positions. What the rows
 // hold does not change the work of a step, and prefilling B rows would cost B times as long.
 KVCache replicate(const Model& m, const KVCache& one, int64_t B, int64_t S) {
-  KVCache kv = init_kv(m.config, B, S);
+  KVCache kv = init_kv(m.config, B, S, one.k[0].dtype());
   const int64_t filled = one.len[0], row = one.k[0].numel() / one.capacity();
   std::vector<float> buf(static_cast<size_t>(filled * row));
   for (size_t l = 0; l < kv.k.size(); ++l)
@@ -28,11 +28,11 @@ KVCache replicate(const Model& m, const KVCache& one, int64_t B, int64_t S) {
 }  // namespace
 
 nlohmann::ordered_json bench_decode(const Model& m, const std::vector<int64_t>& batches,
-                                    int64_t context, int64_t steps, double budget,
+                                    int64_t context, int64_t steps, DType kv_dtype, double budget,
                                     double read_gbs) {
   NoGrad no_grad;
   const Config& c = m.config;
-  KVCache prompt = init_kv(c, 1, context);
+  KVCache prompt = init_kv(c, 1, context, kv_dtype);
   m.hidden(random_ids(c.vocab_size, 1, context, 1), &prompt);
   nlohmann::ordered_json rows = nlohmann::ordered_json::array();
   for (int64_t B : batches) {

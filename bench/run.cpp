@@ -73,8 +73,8 @@ nlohmann::ordered_json run(const Options& o) {
   Model m = bench_model(o.model);
   nlohmann::ordered_json r = {{"machine", machine_json(lim)}, {"model", model_json(o.model, m)}};
 
-  r["decode"] = bench_decode(m, o.decode_batches, o.decode_context, o.decode_steps, b.decode,
-                             lim.read_gbs_all);
+  r["decode"] = bench_decode(m, o.decode_batches, o.decode_context, o.decode_steps, o.kv_dtype,
+                             b.decode, lim.read_gbs_all);
   const bool bf16 = m.act == DType::BF16 && m.output_weight().dtype() == DType::BF16;
   r["prefill"] = bench_prefill(m, o.prefill_tokens, b.prefill,
                                bf16 ? lim.bf16_gflops : lim.f32_gflops, bf16 ? "bf16" : "f32");
@@ -86,10 +86,13 @@ nlohmann::ordered_json run(const Options& o) {
   else
     for (const std::string& text : o.tokenizer_texts)
       r["tokenizer"].push_back(bench_tokenizer(tok, text, b.tokenizer));
-  if (o.train)
-    for (bool recompute : {false, true})
-      r[recompute ? "train_recompute" : "train"] =
-          bench_train(m, o.train_batch, o.train_seq, recompute, b.train, lim.f32_gflops);
+  if (o.train) {  // purelm train's default (f32), then --dtype bf16 without and with --recompute
+    const std::pair<DType, bool> runs[] = {
+        {DType::F32, false}, {DType::BF16, false}, {DType::BF16, true}};
+    for (auto [act, recompute] : runs)
+      r["train"].push_back(bench_train(m, o.train_batch, o.train_seq, act, recompute, b.train,
+                                       act == DType::BF16 ? lim.bf16_gflops : lim.f32_gflops));
+  }
   return r;
 }
 

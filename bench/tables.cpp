@@ -84,18 +84,21 @@ std::string tokenizer(const Json& texts) {
 
 std::string train(const Json& rows) {
   std::string s =
-      "## Training step (forward + backward + AdamW)\n\n| B x T | recompute | s/step | tok/s | "
-      "GFLOP/s | MFU (f32 peak) |\n| ---: | --- | ---: | ---: | ---: | ---: |\n";
+      "## Training step (forward + backward + AdamW)\n\n| B x T | compute | recompute | s/step | "
+      "tok/s | GFLOP/s | MFU (of the compute dtype's peak) |\n| ---: | --- | --- | ---: | ---: | "
+      "---: | ---: |\n";
   for (const Json& t : rows)
-    s += fmt("| %lld x %lld | %s | %.3f | %.1f | %.1f | %.1f%% |\n", (long long)num(t, "batch"),
-             (long long)num(t, "seq"), t.at("recompute").get<bool>() ? "yes" : "no",
-             num(t, "seconds"), num(t, "tok_s"), num(t, "gflops"), 100 * num(t, "mfu"));
+    s += fmt("| %lld x %lld | %s | %s | %.3f | %.1f | %.1f | %.1f%% |\n",
+             (long long)num(t, "batch"), (long long)num(t, "seq"), str(t, "compute").c_str(),
+             t.at("recompute").get<bool>() ? "yes" : "no", num(t, "seconds"), num(t, "tok_s"),
+             num(t, "gflops"), 100 * num(t, "mfu"));
   return s +
          "\nFLOPs per token = 6 x matmul params + 3 x attention's forward (2*2*T/2*N*H*L) in both "
          "rows: recomputation is not counted (neither the layer forwards that purelm train "
          "--recompute runs again in the backward nor attention's scores in every backward), so "
-         "MFU is of the model's FLOPs and recomputation shows as time. f32 master weights and "
-         "activations, as purelm train.\n\n";
+         "MFU is of the model's FLOPs and recomputation shows as time. f32 master weights, as "
+         "purelm train; bf16 compute rounds the matmul operands to bf16 (purelm train --dtype "
+         "bf16).\n\n";
 }
 
 }  // namespace
@@ -103,7 +106,7 @@ std::string train(const Json& rows) {
 std::string format_tables(const nlohmann::ordered_json& r) {
   std::string s =
       header(r) + machine(r.at("machine")) + decode(r.at("decode")) + prefill(r.at("prefill"));
-  if (r.contains("train")) s += train({r.at("train"), r.at("train_recompute")});
+  if (r.contains("train")) s += train(r.at("train"));
   if (r.contains("tokenizer")) s += tokenizer(r.at("tokenizer"));
   return s;
 }

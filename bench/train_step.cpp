@@ -8,11 +8,12 @@
 
 namespace purelm::bench {
 
-nlohmann::ordered_json bench_train(Model& m, int64_t B, int64_t T, bool recompute, double budget,
-                                   double f32_gflops) {
-  std::fprintf(stderr, "bench: training step, B = %lld, T = %lld%s\n", (long long)B, (long long)T,
-               recompute ? ", recomputing activations" : "");
-  m.act = DType::F32;  // purelm train's default: f32 master weights and activations
+nlohmann::ordered_json bench_train(Model& m, int64_t B, int64_t T, DType act, bool recompute,
+                                   double budget, double peak_gflops) {
+  const char* compute = act == DType::BF16 ? "bf16" : "f32";
+  std::fprintf(stderr, "bench: training step, B = %lld, T = %lld, %s compute%s\n", (long long)B,
+               (long long)T, compute, recompute ? ", recomputing activations" : "");
+  m.act = act;  // float32 master weights either way, as purelm train --dtype
   m.recompute = recompute;
   AdamW opt(make_trainable(m), {});
   Tensor ids = random_ids(m.config.vocab_size, B, T, 3), targets = next_token_targets(ids);
@@ -26,12 +27,13 @@ nlohmann::ordered_json bench_train(Model& m, int64_t B, int64_t T, bool recomput
   const double gflops = train_flops(m.config, B, T) / seconds / 1e9;
   return {{"batch", B},
           {"seq", T},
+          {"compute", compute},
           {"recompute", recompute},
           {"seconds", seconds},
           {"tok_s", double(B * T) / seconds},
           {"gflops", gflops},
-          {"peak", "f32"},
-          {"mfu", gflops / f32_gflops}};
+          {"peak", compute},
+          {"mfu", gflops / peak_gflops}};
 }
 
 }  // namespace purelm::bench

@@ -12,19 +12,22 @@ namespace purelm::bench {
 
 // One token per row per step for each batch size, after `context` tokens of prompt; each step's
 // bytes (weights + KV cache read) over its time, against the read bandwidth `read_gbs`.
+// The KV cache is stored in `kv_dtype`.
 nlohmann::ordered_json bench_decode(const Model& m, const std::vector<int64_t>& batches,
-                                    int64_t context, int64_t steps, double budget, double read_gbs);
+                                    int64_t context, int64_t steps, DType kv_dtype, double budget,
+                                    double read_gbs);
 
 // One prompt of T tokens into an empty cache, logits at every position; MFU against
 // `peak_gflops`, the measured matmul peak for the operands' dtype named `peak`.
 nlohmann::ordered_json bench_prefill(const Model& m, int64_t T, double budget, double peak_gflops,
                                      const char* peak);
 
-// Forward, backward and AdamW on B x T tokens, as `purelm train [--recompute]` takes a step. Turns
-// m's weights into float32 master copies, so it runs last. MFU against the f32 matmul peak, of
-// the model's FLOPs (cost.h: train_flops), so the recomputed forward lowers it.
-nlohmann::ordered_json bench_train(Model& m, int64_t B, int64_t T, bool recompute, double budget,
-                                   double f32_gflops);
+// Forward, backward and AdamW on B x T tokens, as `purelm train --dtype [--recompute]` takes a
+// step with activations (and matmul products) in `act`. Turns m's weights into float32 master
+// copies, so it runs last. MFU against the matmul peak of `act`, of the model's FLOPs (cost.h:
+// train_flops), so the recomputed forward lowers it.
+nlohmann::ordered_json bench_train(Model& m, int64_t B, int64_t T, DType act, bool recompute,
+                                   double budget, double peak_gflops);
 
 // Encoding a text file on one thread (one row of the tokenizer table): the first pass, and the best
 // pass once the tokenizer's word cache is warm.

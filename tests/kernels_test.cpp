@@ -9,6 +9,7 @@
 
 #include "purelm/core/thread_pool.h"
 #include "purelm/ops/autograd.h"
+#include "purelm/ops/kernels/backend.h"
 #include "purelm/ops/kernels/gemm.h"
 #include "purelm/ops/kernels/isa.h"
 #include "purelm/ops/kernels/vec.h"
@@ -60,6 +61,7 @@ struct Operand {
 struct Case {
   int64_t m, n, k;
   bool a_cols, b_cols, a_bf16, b_bf16, accumulate;
+  bool bf16_products = false;
 };
 
 // Runs one product and compares every element of C (or those of `sample` rows and columns) with a
@@ -72,12 +74,19 @@ void check_gemm(const Case& t, std::mt19937& rng, int64_t sample = 0) {
   std::uniform_real_distribution<float> u(-1, 1);
   for (float& x : c) x = u(rng);
   std::vector<float> c0 = c;
-  kernels::gemm(t.m, t.n, t.k, a.mat, b.mat, c.data(), ldc, t.accumulate);
+  kernels::gemm(t.m, t.n, t.k, a.mat, b.mat, c.data(), ldc, t.accumulate, t.bf16_products);
+  // Where the product runs on bf16 pairs, the reference multiplies the operands rounded to bf16.
+  bool few_rows = t.m <= kernels::kGemvRows && a.mat.cs == 1 && b.mat.cs == 1;
+  bool rounds =
+      kernels::isa() >= Isa::Avx512Bf16 && !few_rows && (t.bf16_products || (t.a_bf16 && t.b_bf16));
+  auto value = [&](const Operand& o, int64_t i, int64_t k) {
+    return rounds ? double(round_bf16(float(o.at(i, k)))) : o.at(i, k);
+  };
   int failures = 0;
   auto check = [&](int64_t i, int64_t j) {
     double ref = t.accumulate ? c0[i * ldc + j] : 0.0, scale = std::fabs(ref);
     for (int64_t k = 0; k < t.k; ++k) {
-      double p = a.at(i, k) * b.at(j, k);
+      double p = value(a, i, k) * value(b, j, k);
       ref += p;
       scale += std::fabs(p);
     }
@@ -94,7 +103,8 @@ void check_gemm(const Case& t, std::mt19937& rng, int64_t sample = 0) {
   }
   EXPECT_EQ(failures, 0) << "m " << t.m << " n " << t.n << " k " << t.k << " a_cols " << t.a_cols
                          << " b_cols " << t.b_cols << " a_bf16 " << t.a_bf16 << " b_bf16 "
-                         << t.b_bf16 << " acc " << t.accumulate;
+                         << t.b_bf16 << " acc " << t.accumulate << " bf16_products "
+                         << t.bf16_products;
 }
 
 class EachIsa : public ::testing::TestWithParam<Isa> {
@@ -132,6 +142,24 @@ TEST_P(EachIsa, GemmAcrossCacheBlocks) {
     check_gemm({70, 300, 600, false, true, false, bf16, true}, rng_, 8);
     check_gemm({300, 70, 600, true, true, false, bf16, true}, rng_, 8);
   }
+}
+
+// bf16 products of f32 (and mixed) operands in every layout: rounded while packed on AVX512-BF16,
+// exact elsewhere.
+TEST_P(EachIsa, GemmBf16ProductsRoundOperands) {
+  const int64_t ms[] = {1, 5, 17, 64}, ns[] = {1, 33, 130}, ks[] = {1, 3, 65, 257};
+  const bool types[][2] = {{false, false}, {false, true}, {true, false}};
+  int i = 0;
+  for (int64_t m : ms)
+    for (int64_t n : ns)
+      for (int64_t k : ks)
+        for (int layout = 0; layout < 4; ++layout)
+          for (const auto& ty : types)
+            check_gemm(
+                {m, n, k, bool(layout & 1), bool(layout & 2), ty[0], ty[1], bool(++i % 2), true},
+                rng_);
+  check_gemm({340, 1100, 600, false, true, false, false, true, true}, rng_, 8);
+  check_gemm({300, 70, 1100, true, true, false, true, false, true}, rng_, 8);
 }
 
 // Each element of C is summed in the same order whichever thread computes it.
@@ -172,8 +200,10 @@ double rel_err(const std::vector<float>& got, const std::vector<double>& want) {
   return diff / scale;
 }
 
-// y = x W^T, dx = dy W, dW = dy^T x in double from the stored (possibly bf16-rounded) values.
+// y = x W^T, dx = dy W, dW = dy^T x in double from the stored (possibly bf16-rounded) values. With
+// bf16 activations on AVX512-BF16 the backward products round dy and f32 W to bf16 (autocast).
 TEST_P(EachIsa, LinearForwardAndBackwardMatchNaive) {
+  auto round = [](float v) { return double(round_bf16(v)); };
   for (DType xt : {DType::F32, DType::BF16})
     for (DType wt : {DType::F32, DType::BF16})
       for (int64_t M : {1, 3, 17})
@@ -186,14 +216,17 @@ TEST_P(EachIsa, LinearForwardAndBackwardMatchNaive) {
             Tape tape;
             Tensor y = linear(x, w);
             tape.backward(y, dy);
+            bool rounds = xt == DType::BF16 && GetParam() >= Isa::Avx512Bf16;
             std::vector<float> xv = x.to_vector(), wv = w.to_vector(), g = dy.to_vector();
             std::vector<double> ry(M * N, 0.0), rdx(M * K, 0.0), rdw(N * K, 0.0);
             for (int64_t m = 0; m < M; ++m)
               for (int64_t n = 0; n < N; ++n)
                 for (int64_t k = 0; k < K; ++k) {
+                  double gv = rounds ? round(g[m * N + n]) : g[m * N + n],
+                         wr = rounds ? round(wv[n * K + k]) : wv[n * K + k];
                   ry[m * N + n] += double(xv[m * K + k]) * wv[n * K + k];
-                  rdx[m * K + k] += double(g[m * N + n]) * wv[n * K + k];
-                  rdw[n * K + k] += double(g[m * N + n]) * xv[m * K + k];
+                  rdx[m * K + k] += gv * wr;
+                  rdw[n * K + k] += gv * xv[m * K + k];
                 }
             SCOPED_TRACE(std::string(dtype_name(xt)) + " x, " + std::string(dtype_name(wt)) +
                          " W, M " + std::to_string(M) + " N " + std::to_string(N) + " K " +
@@ -205,9 +238,10 @@ TEST_P(EachIsa, LinearForwardAndBackwardMatchNaive) {
           }
 }
 
-// The chunked loss (37 rows: past one chunk of 32), its dh and dW, against a double computation.
+// The chunked loss (70 rows over 5000 logits: two chunks of 52), its dh and dW, against a double
+// computation.
 TEST_P(EachIsa, CrossEntropyHeadMatchesNaive) {
-  const int64_t M = 37, D = 19, V = 50;
+  const int64_t M = 70, D = 19, V = 5000;
   for (DType wt : {DType::F32, DType::BF16}) {
     Tensor h = random_tensor({M, D}, DType::F32, rng_), w = random_tensor({V, D}, wt, rng_);
     std::vector<int32_t> tg(M);

@@ -3,6 +3,7 @@
 #include "purelm/models/model.h"
 
 #include <fstream>
+#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "purelm/io/safetensors.h"
@@ -14,14 +15,15 @@ namespace {
 
 class EachFixture : public ::testing::TestWithParam<const char*> {};
 
-TEST_P(EachFixture, KVCacheDecodingMatchesFullForward) {
-  std::string dir = shared("fixtures/") + GetParam();
+// Prefill 3 tokens, then one at a time, then the rest as a chunk: the logits of every position
+// with a KV cache stored in `kv_dtype`, against the full forward's.
+double cached_decoding_error(const std::string& fixture, DType kv_dtype) {
+  std::string dir = shared("fixtures/") + fixture;
   Model m = load_model(dir);
   Tensor ids = TensorStore::open_file(dir + "/golden.safetensors").get("input_ids");
   int64_t B = ids.dim(0), T = ids.dim(1), V = m.config.vocab_size;
   Tensor full = m.logits(ids);
-  // Prefill 3 tokens, then one at a time, then the rest as a chunk.
-  KVCache kv = init_kv(m.config, B, T);
+  KVCache kv = init_kv(m.config, B, T, kv_dtype);
   std::vector<float> got(static_cast<size_t>(B * T * V));
   auto run = [&](int64_t t0, int64_t n) {
     std::vector<int32_t> chunk;
@@ -34,7 +36,26 @@ TEST_P(EachFixture, KVCacheDecodingMatchesFullForward) {
   run(0, 3);
   for (int64_t t = 3; t < 8; ++t) run(t, 1);
   run(8, T - 8);
-  EXPECT_LE(rel_error(Tensor::from_f32(got, {B, T, V}), full), 1e-5);
+  return rel_error(Tensor::from_f32(got, {B, T, V}), full);
+}
+
+TEST_P(EachFixture, KVCacheDecodingMatchesFullForward) {
+  EXPECT_LE(cached_decoding_error(GetParam(), DType::F32), 1e-5);
+}
+
+// Keys and values rounded to bf16 move the logits by less than bf16 activations do, which round
+// the keys and values and every other activation too.
+TEST_P(EachFixture, Bf16KVCacheStaysCloseToFullForward) {
+  double e = cached_decoding_error(GetParam(), DType::BF16);
+  std::string dir = shared("fixtures/") + GetParam();
+  Model m = load_model(dir);
+  Tensor ids = TensorStore::open_file(dir + "/golden.safetensors").get("input_ids");
+  Tensor full = m.logits(ids);
+  m.act = DType::BF16;
+  double e_act = rel_error(m.logits(ids), full);
+  EXPECT_GT(e, 0.0);  // the cache did round
+  EXPECT_LE(e, e_act) << "bf16 activations: " << e_act;
+  std::cout << GetParam() << ": bf16 KV cache " << e << ", bf16 activations " << e_act << "\n";
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, EachFixture,

@@ -222,6 +222,25 @@ TEST(Ops, AttentionTilesMatchNaiveGqaWithOffsets) {
   EXPECT_LT(worst, 1e-5);
 }
 
+// A bf16 KV cache is read in place: the same output as float32 keys and values holding the same
+// (rounded) numbers, for a decode step (one query: the streaming path) and a prefill chunk.
+TEST(Ops, AttentionReadsBf16KeysAndValuesInPlace) {
+  const int B = 2, S = 100, N = 4, K = 2, H = 16;
+  std::mt19937 rng(5);
+  Tensor k = randn({B, S, K, H}, rng).to(DType::BF16), v = randn({B, S, K, H}, rng).to(DType::BF16);
+  NoGrad ng;
+  for (int T : {1, 37}) {
+    Tensor q = randn({B, T, N, H}, rng);
+    const std::vector<int64_t> pos0 = {S - T, 20};
+    std::vector<float> got = attention(q, k, v, pos0).to_vector(),
+                       want = attention(q, k.to(DType::F32), v.to(DType::F32), pos0).to_vector();
+    double worst = 0;
+    for (size_t i = 0; i < got.size(); ++i)
+      worst = std::max(worst, double(std::abs(got[i] - want[i])));
+    EXPECT_LT(worst, 1e-6) << "T " << T;
+  }
+}
+
 TEST(OpsGrad, Embedding) {
   std::mt19937 rng(9);
   Tensor ids = Tensor::from_i32({3, 0, 3, 2}, {2, 2});

@@ -6,6 +6,7 @@
 #include "bench/bench.h"
 #include "purelm/commands.h"
 #include "purelm/core/thread_pool.h"
+#include "purelm/options.h"
 
 namespace purelm::cli {
 
@@ -18,11 +19,13 @@ struct BenchArgs {
   bench::Options opt;
   int threads = 0;
   bool json = false, no_train = false;
+  std::string kv_cache = "f32";
 };
 
 void run(BenchArgs a, bool text_given) {
   set_num_threads(a.threads);
   a.opt.train = !a.no_train;
+  a.opt.kv_dtype = parse_compute_dtype(a.kv_cache);
   if (!text_given)
     for (const char* text : kDefaultTexts)
       if (std::filesystem::exists(text)) a.opt.tokenizer_texts.push_back(text);
@@ -50,6 +53,7 @@ void add_bench(CLI::App& app) {
   cmd->add_flag("--json", a->json, "Print the figures as one JSON object instead of tables");
   cmd->add_flag("--quick", a->opt.quick, "Fewer repetitions: rougher figures, sooner");
   cmd->add_flag("--no-train", a->no_train, "Skip the training step");
+  add_kv_cache_option(cmd, &a->kv_cache);
   cmd->add_option("--tokenizer", a->opt.tokenizer,
                   "Tokenizer folder to time (default: the checkpoint's, if any)");
   CLI::Option* text = cmd->add_option("--tokenizer-text", a->opt.tokenizer_texts,

@@ -25,7 +25,7 @@ std::atomic<bool> g_interrupted{false};
 void on_sigint(int) { g_interrupted = true; }
 
 struct ChatArgs {
-  std::string model, system, chat_template, dtype = "f32";
+  std::string model, system, chat_template, dtype = "f32", kv_cache = "f32";
   int64_t max_tokens = 1024;
   bool no_think = false;
   float temperature = -1;
@@ -47,6 +47,7 @@ void run(const ChatArgs& a) {
   GenerateOptions opt;
   opt.max_tokens = a.max_tokens;
   opt.sampler = d.sampler;
+  opt.kv_dtype = parse_compute_dtype(a.kv_cache);
   if (a.temperature >= 0) opt.sampler.temperature = a.temperature;
   opt.sampler.seed = a.seed;
   opt.eos_ids = d.eos_ids;
@@ -117,6 +118,7 @@ void add_chat(CLI::App& app) {
                   "Override the checkpoint's sampling temperature (0 = greedy)");
   cmd->add_option("--seed", a->seed, "Random seed")->capture_default_str();
   add_dtype_option(cmd, &a->dtype);
+  add_kv_cache_option(cmd, &a->kv_cache);
   cmd->callback([a] { run(*a); });
 }
 

@@ -20,7 +20,7 @@ namespace purelm::cli {
 namespace {
 
 struct GenerateArgs {
-  std::string model, tokenizer, prompt, prompt_ids, prompt_file, dtype = "f32";
+  std::string model, tokenizer, prompt, prompt_ids, prompt_file, dtype = "f32", kv_cache = "f32";
   int64_t max_tokens = 256;
   SamplerConfig sampler;
   std::vector<std::string> stop;
@@ -61,6 +61,7 @@ void run(const GenerateArgs& a, const Model& m) {
   GenerateOptions opt;
   opt.max_tokens = a.max_tokens;
   opt.sampler = d.sampler;
+  opt.kv_dtype = parse_compute_dtype(a.kv_cache);
   for (CLI::Option* o :
        a.sampler_flags) {  // flags the user gave override the checkpoint's defaults
     if (!o->count()) continue;
@@ -161,6 +162,7 @@ void add_generate(CLI::App& app) {
   cmd->add_flag("--no-special", a->no_special,
                 "Do not add the tokenizer's special tokens (e.g. BOS) to text prompts");
   add_dtype_option(cmd, &a->dtype);
+  add_kv_cache_option(cmd, &a->kv_cache);
   add_mesh_options(cmd, &a->mesh);
   cmd->callback([a] {
     int given = !a->prompt.empty() + !a->prompt_ids.empty() + !a->prompt_file.empty();

@@ -12,6 +12,13 @@ void add_dtype_option(CLI::App* cmd, std::string* dtype) {
 
 DType parse_compute_dtype(const std::string& s) { return s == "bf16" ? DType::BF16 : DType::F32; }
 
+void add_kv_cache_option(CLI::App* cmd, std::string* dtype) {
+  cmd->add_option("--kv-cache", *dtype,
+                  "Storage of the KV cache: f32, or bf16 (half the memory and decode reads)")
+      ->check(CLI::IsMember({"f32", "bf16"}))
+      ->capture_default_str();
+}
+
 std::vector<int32_t> parse_ids(const std::string& csv) {
   std::vector<int32_t> ids;
   size_t i = 0;

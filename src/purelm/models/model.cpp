@@ -19,11 +19,12 @@ const Family& family_for(const std::string& model_type) {
   fail("unsupported model_type '", model_type, "' (supported: qwen3, llama, olmo2, qwen3_moe)");
 }
 
-KVCache init_kv(const Config& c, int64_t B, int64_t S) {
+KVCache init_kv(const Config& c, int64_t B, int64_t S, DType dtype) {
+  check(dtype == DType::F32 || dtype == DType::BF16, "the KV cache is stored in F32 or BF16");
   KVCache kv;
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    kv.k.push_back(Tensor::zeros({B, S, c.num_key_value_heads, c.head_dim}, DType::F32));
-    kv.v.push_back(Tensor::zeros({B, S, c.num_key_value_heads, c.head_dim}, DType::F32));
+    kv.k.push_back(Tensor::zeros({B, S, c.num_key_value_heads, c.head_dim}, dtype));
+    kv.v.push_back(Tensor::zeros({B, S, c.num_key_value_heads, c.head_dim}, dtype));
   }
   kv.len.assign(static_cast<size_t>(B), 0);
   return kv;

@@ -26,13 +26,14 @@ struct WeightInfo {
   Init init = Init::Normal;
 };
 
-// The key/value cache: per layer [B, S, K, H]; len[b] positions of row b are filled.
+// The key/value cache: per layer [B, S, K, H]; len[b] positions of row b are filled. Stored in F32,
+// or in BF16 (half the memory and the bytes each decode step reads; keys and values are rounded).
 struct KVCache {
   std::vector<Tensor> k, v;
   std::vector<int64_t> len;
   int64_t capacity() const { return k.empty() ? 0 : k[0].dim(1); }
 };
-KVCache init_kv(const Config& c, int64_t B, int64_t S);
+KVCache init_kv(const Config& c, int64_t B, int64_t S, DType dtype = DType::F32);
 
 struct Model;
 

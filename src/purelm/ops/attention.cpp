@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "purelm/core/thread_pool.h"
 #include "purelm/ops/autograd.h"
@@ -15,6 +16,7 @@ namespace purelm {
 namespace {
 
 using kernels::cols;
+using kernels::Mat;
 using kernels::rows;
 
 // A tile of up to kQTile queries of one head meets blocks of kKeyBlock keys: scores, weights and
@@ -24,6 +26,7 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 struct Dims {
   int64_t B, T, S, N, K, H;
+  bool bf16;  // bf16 activations: the products round to bf16 like linear()'s
   int64_t G() const { return N / K; }
   int64_t q_at(int64_t b, int64_t t, int64_t n) const { return ((b * T + t) * N + n) * H; }
   int64_t kv_at(int64_t b, int64_t s, int64_t kh) const { return ((b * S + s) * K + kh) * H; }
@@ -49,6 +52,19 @@ struct Dropout {
   }
 };
 
+// Keys or values as GEMM operands: float32, or bf16 read in place (a bf16 KV cache is never
+// widened whole).
+struct KvMemory {
+  const void* data;
+  bool is_bf16;
+  const void* at(int64_t i) const {
+    return is_bf16 ? static_cast<const void*>(static_cast<const bf16*>(data) + i)
+                   : static_cast<const void*>(static_cast<const float*>(data) + i);
+  }
+  Mat rows(int64_t i, int64_t ld) const { return {at(i), is_bf16, ld, 1}; }
+  Mat cols(int64_t i, int64_t ld) const { return {at(i), is_bf16, 1, ld}; }
+};
+
 // The tile of queries [t0, t0 + tq) of row b: query t sees keys [0, pos0 + t].
 struct Tile {
   int64_t b, n, t0, tq, pos0;
@@ -57,10 +73,10 @@ struct Tile {
 };
 
 // Scores of the tile against keys [j0, j0 + nb), scaled; entries past a query's last key are -inf.
-void scores(const Dims& d, const Tile& tl, const float* q, const float* k, int64_t j0, int64_t nb,
-            float scale, float* s) {
+void scores(const Dims& d, const Tile& tl, const float* q, const KvMemory& k, int64_t j0,
+            int64_t nb, float scale, float* s) {
   kernels::gemm(tl.tq, nb, d.H, rows(q + d.q_at(tl.b, tl.t0, tl.n), d.q_stride()),
-                rows(k + d.kv_at(tl.b, j0, tl.n / d.G()), d.kv_stride()), s, nb, false);
+                k.rows(d.kv_at(tl.b, j0, tl.n / d.G()), d.kv_stride()), s, nb, false, d.bf16);
   for (int64_t r = 0; r < tl.tq; ++r) {
     int64_t visible = std::clamp<int64_t>(tl.keys(r) - j0, 0, nb);
     for (int64_t j = 0; j < visible; ++j) s[r * nb + j] *= scale;
@@ -70,8 +86,8 @@ void scores(const Dims& d, const Tile& tl, const float* q, const float* k, int64
 
 // Online softmax over key blocks: out rows of the tile and the log-sum-exp of each query (of the
 // weights before dropout, which only masks what reaches the values).
-void forward_tile(const Dims& d, const Tile& tl, const float* q, const float* k, const float* v,
-                  float scale, const Dropout& drop, float* out, float* lse) {
+void forward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory& k,
+                  const KvMemory& v, float scale, const Dropout& drop, float* out, float* lse) {
   float s[kQTile * kKeyBlock], m[kQTile], l[kQTile];
   const int64_t H = d.H;
   std::vector<float> o(size_t(tl.tq * H), 0.0f);
@@ -93,8 +109,8 @@ void forward_tile(const Dims& d, const Tile& tl, const float* q, const float* k,
       m[r] = bm;
       if (drop.on()) drop.apply(d, tl.b, tl.n, tl.pos0 + tl.t0 + r, j0, sr, nb);
     }
-    kernels::gemm(tl.tq, H, nb, rows(s, nb),
-                  cols(v + d.kv_at(tl.b, j0, tl.n / d.G()), d.kv_stride()), o.data(), H, true);
+    kernels::gemm(tl.tq, H, nb, rows(s, nb), v.cols(d.kv_at(tl.b, j0, tl.n / d.G()), d.kv_stride()),
+                  o.data(), H, true, d.bf16);
   }
   for (int64_t r = 0; r < tl.tq; ++r) {
     float* dst = out + d.q_at(tl.b, tl.t0 + r, tl.n);
@@ -105,9 +121,9 @@ void forward_tile(const Dims& d, const Tile& tl, const float* q, const float* k,
 
 // Gradients of one tile: dq of its queries, and dk, dv of the keys it sees (the caller owns the kv
 // head, so no other thread writes them).
-void backward_tile(const Dims& d, const Tile& tl, const float* q, const float* k, const float* v,
-                   const float* out, const float* dO, const float* lse, float scale,
-                   const Dropout& drop, float* dq, float* dk, float* dv) {
+void backward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory& k,
+                   const KvMemory& v, const float* out, const float* dO, const float* lse,
+                   float scale, const Dropout& drop, float* dq, float* dk, float* dv) {
   float p[kQTile * kKeyBlock], dp[kQTile * kKeyBlock], pd[kQTile * kKeyBlock], delta[kQTile];
   const int64_t H = d.H, kh = tl.n / d.G(), qs = d.q_stride(), ks = d.kv_stride();
   const int64_t q0 = d.q_at(tl.b, tl.t0, tl.n);
@@ -129,16 +145,16 @@ void backward_tile(const Dims& d, const Tile& tl, const float* q, const float* k
         drop.apply(d, tl.b, tl.n, tl.pos0 + tl.t0 + r, j0, pd + r * nb, nb);
       pv = pd;
     }
-    kernels::gemm(nb, H, tl.tq, cols(pv, nb), cols(dO + q0, qs), dv + k0, ks, true);
-    kernels::gemm(tl.tq, nb, H, rows(dO + q0, qs), rows(v + k0, ks), dp, nb, false);
+    kernels::gemm(nb, H, tl.tq, cols(pv, nb), cols(dO + q0, qs), dv + k0, ks, true, d.bf16);
+    kernels::gemm(tl.tq, nb, H, rows(dO + q0, qs), v.rows(k0, ks), dp, nb, false, d.bf16);
     if (drop.on())
       for (int64_t r = 0; r < tl.tq; ++r)
         drop.apply(d, tl.b, tl.n, tl.pos0 + tl.t0 + r, j0, dp + r * nb, nb);
     for (int64_t r = 0; r < tl.tq; ++r)
       for (int64_t j = 0; j < nb; ++j)
         dp[r * nb + j] = p[r * nb + j] * (dp[r * nb + j] - delta[r]) * scale;
-    kernels::gemm(tl.tq, H, nb, rows(dp, nb), cols(k + k0, ks), dq + q0, qs, true);
-    kernels::gemm(nb, H, tl.tq, cols(dp, nb), cols(q + q0, qs), dk + k0, ks, true);
+    kernels::gemm(tl.tq, H, nb, rows(dp, nb), k.cols(k0, ks), dq + q0, qs, true, d.bf16);
+    kernels::gemm(nb, H, tl.tq, cols(dp, nb), cols(q + q0, qs), dk + k0, ks, true, d.bf16);
   }
 }
 
@@ -153,7 +169,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
             q.dim(3) == k.dim(3) && k.dim(2) > 0 && q.dim(2) % k.dim(2) == 0,
         "attention: shapes q ", to_string(q.shape()), ", k ", to_string(k.shape()), ", v ",
         to_string(v.shape()), " are not [B, T, N, H], [B, S, K, H] with N a multiple of K");
-  Dims d{q.dim(0), q.dim(1), k.dim(1), q.dim(2), k.dim(2), q.dim(3)};
+  Dims d{q.dim(0), q.dim(1), k.dim(1), q.dim(2), k.dim(2), q.dim(3), q.dtype() == DType::BF16};
   check(int64_t(pos0.size()) == d.B, "attention: positions for ", std::to_string(pos0.size()),
         " rows, batch is ", std::to_string(d.B));
   for (int64_t b = 0; b < d.B; ++b)
@@ -167,14 +183,20 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
       (q.requires_grad() || k.requires_grad() || v.requires_grad()))
     drop = {float(dropout), Tape::active()->next_random()};
   const int64_t tiles = (d.T + kQTile - 1) / kQTile;
-  F32View qf(q), kf(k), vf(v);
+  F32View qf(q);
+  std::optional<F32View> kf, vf;
+  auto memory = [](const Tensor& t, std::optional<F32View>& view) -> KvMemory {
+    if (t.dtype() == DType::BF16) return {t.data<bf16>(), true};
+    return {view.emplace(t).data(), false};
+  };
+  const KvMemory km = memory(k, kf), vm = memory(v, vf);
   std::vector<float> out(static_cast<size_t>(q.numel()));
   auto lse = std::make_shared<std::vector<float>>(static_cast<size_t>(d.B * d.T * d.N));
   parallel_for(d.B * d.N * tiles, 1, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       int64_t b = i / (d.N * tiles), n = (i / tiles) % d.N, t = i % tiles;
       Tile tl{b, n, t * kQTile, std::min(kQTile, d.T - t * kQTile), pos0[b]};
-      forward_tile(d, tl, qf.data(), kf.data(), vf.data(), scale, drop, out.data(), lse->data());
+      forward_tile(d, tl, qf.data(), km, vm, scale, drop, out.data(), lse->data());
     }
   });
   Tensor y = Tensor::empty(q.shape(), q.dtype());
@@ -194,8 +216,8 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
           for (int64_t n = kh * d.G(); n < (kh + 1) * d.G(); ++n) {
             for (int64_t t = 0; t < tiles; ++t) {
               Tile tl{b, n, t * kQTile, std::min(kQTile, d.T - t * kQTile), pos0[b]};
-              backward_tile(d, tl, qf.data(), kf.data(), vf.data(), out.data(), dO, lse->data(),
-                            scale, drop, dq.data(), dk.data(), dv.data());
+              backward_tile(d, tl, qf.data(), {kf.data(), false}, {vf.data(), false}, out.data(),
+                            dO, lse->data(), scale, drop, dq.data(), dk.data(), dv.data());
             }
           }
         }

@@ -1,5 +1,9 @@
 #include "purelm/ops/autograd.h"
 
+#include "purelm/core/thread_pool.h"
+#include "purelm/ops/kernels/vec.h"
+#include "purelm/ops/rows.h"
+
 namespace purelm {
 
 namespace {
@@ -79,7 +83,8 @@ bool track(Tensor& out, std::initializer_list<const Tensor*> inputs) {
 void accumulate_grad(const Tensor& t, const float* g) {
   if (!t.requires_grad()) return;
   float* dst = t.ensure_grad().data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) dst[i] += g[i];
+  parallel_for(t.numel(), kElementGrain,
+               [&](int64_t i0, int64_t i1) { kernels::add(dst + i0, g + i0, dst + i0, i1 - i0); });
 }
 
 }  // namespace purelm

@@ -3,25 +3,25 @@
 #include <cmath>
 #include <vector>
 
+#include "purelm/core/thread_pool.h"
 #include "purelm/ops/autograd.h"
+#include "purelm/ops/kernels/vec.h"
 #include "purelm/ops/rows.h"
 
 namespace purelm {
-
-namespace {
-float sigmoid(float z) { return 1.0f / (1.0f + std::exp(-z)); }
-}  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b) {
   check_float(a, "add", "a");
   check_float(b, "add", "b");
   check(a.shape() == b.shape(), "add: shapes ", to_string(a.shape()), " and ", to_string(b.shape()),
         " differ");
-  F32View af(a), bf(b);
-  std::vector<float> out(static_cast<size_t>(a.numel()));
-  for (int64_t i = 0; i < a.numel(); ++i) out[i] = af.data()[i] + bf.data()[i];
   Tensor y = Tensor::empty(a.shape(), a.dtype());
-  store_f32(y, 0, y.numel(), out.data());
+  parallel_for(y.numel(), kElementGrain, [&](int64_t i0, int64_t i1) {
+    F32View af(a, i0, i1 - i0), bf(b, i0, i1 - i0);
+    F32Sink out(y, i0, i1 - i0);
+    kernels::add(af.data(), bf.data(), out.data(), i1 - i0);
+    out.commit();
+  });
   if (track(y, {&a, &b})) {
     Tape::active()->record([a, b, y]() mutable {
       if (!y.has_grad()) return;
@@ -38,24 +38,23 @@ Tensor swiglu(const Tensor& gate, const Tensor& up) {
   check_float(up, "swiglu", "up");
   check(gate.shape() == up.shape(), "swiglu: shapes ", to_string(gate.shape()), " and ",
         to_string(up.shape()), " differ");
-  F32View g(gate), u(up);
-  std::vector<float> out(static_cast<size_t>(gate.numel()));
-  for (int64_t i = 0; i < gate.numel(); ++i)
-    out[i] = g.data()[i] * sigmoid(g.data()[i]) * u.data()[i];
   Tensor y = Tensor::empty(gate.shape(), gate.dtype());
-  store_f32(y, 0, y.numel(), out.data());
+  parallel_for(y.numel(), kElementGrain, [&](int64_t i0, int64_t i1) {
+    F32View g(gate, i0, i1 - i0), u(up, i0, i1 - i0);
+    F32Sink out(y, i0, i1 - i0);
+    kernels::swiglu(g.data(), u.data(), out.data(), i1 - i0);
+    out.commit();
+  });
   if (track(y, {&gate, &up})) {
     Tape::active()->record([gate, up, y]() mutable {
       if (!y.has_grad()) return;
       const float* dy = y.grad().data<float>();
-      F32View g(gate), u(up);
       int64_t n = y.numel();
       std::vector<float> dg(static_cast<size_t>(n)), du(static_cast<size_t>(n));
-      for (int64_t i = 0; i < n; ++i) {
-        float z = g.data()[i], s = sigmoid(z);
-        du[i] = dy[i] * z * s;
-        dg[i] = dy[i] * u.data()[i] * s * (1 + z * (1 - s));
-      }
+      parallel_for(n, kElementGrain, [&](int64_t i0, int64_t i1) {
+        F32View g(gate, i0, i1 - i0), u(up, i0, i1 - i0);
+        kernels::swiglu_backward(g.data(), u.data(), dy + i0, &dg[i0], &du[i0], i1 - i0);
+      });
       accumulate_grad(gate, dg.data());
       accumulate_grad(up, du.data());
       y.zero_grad();

@@ -15,7 +15,9 @@ namespace purelm {
 
 namespace {
 
-constexpr int64_t kChunk = 32;
+// Rows of logits per chunk: about a megabyte of them, so the [M, V] logits are never held whole
+// while each product with W is still tall enough to pay for packing W.
+int64_t chunk_rows(int64_t V) { return std::max<int64_t>(32, (int64_t(1) << 18) / V); }
 
 // log(sum(exp(z))) of one row of logits; overwrites z with exp(z - max).
 float logsumexp(float* z, int64_t V) {
@@ -41,15 +43,18 @@ Tensor cross_entropy_head(const Tensor& h, const Tensor& w, const Tensor& target
     counted += tg[i] >= 0;
   }
   check(counted > 0, "cross_entropy: no position has a target");
-  // Hidden states in float32 (the loss stays in f32 whatever the compute dtype); W in place.
+  // Hidden states in float32 (the loss stays in f32 whatever the compute dtype); W in place. With
+  // bf16 hidden states the products with W are bf16 ones, as in linear().
+  bool bf16 = h.dtype() == DType::BF16;
   F32View hf(h);
   kernels::TensorOperand wo(w);
   std::vector<double> row_loss(static_cast<size_t>(M), 0.0);
-  std::vector<float> logits(static_cast<size_t>(kChunk * V));
-  for (int64_t r0 = 0; r0 < M; r0 += kChunk) {
-    int64_t n = std::min(kChunk, M - r0);
+  int64_t chunk = chunk_rows(V);
+  std::vector<float> logits(static_cast<size_t>(chunk * V));
+  for (int64_t r0 = 0; r0 < M; r0 += chunk) {
+    int64_t n = std::min(chunk, M - r0);
     kernels::gemm(n, V, D, kernels::rows(hf.data() + r0 * D, D), wo.rows(D), logits.data(), V,
-                  false);
+                  false, bf16);
     parallel_for(n, 1, [&](int64_t a, int64_t b) {
       for (int64_t r = a; r < b; ++r) {
         if (tg[r0 + r] < 0) continue;
@@ -62,18 +67,19 @@ Tensor cross_entropy_head(const Tensor& h, const Tensor& w, const Tensor& target
   for (double l : row_loss) total += l;
   Tensor loss = Tensor::from_f32({float(total / double(counted))}, {1});
   if (track(loss, {&h, &w})) {
-    Tape::active()->record([h, w, targets, loss, M, D, V, counted]() mutable {
+    Tape::active()->record([h, w, targets, loss, M, D, V, counted, bf16]() mutable {
       float dl = loss.grad().data<float>()[0] / float(counted);
       F32View hf(h);
       kernels::TensorOperand wo(w);
       const int32_t* tg = targets.data<int32_t>();
       std::vector<float> dh(static_cast<size_t>(M * D), 0.0f),
           dw(w.requires_grad() ? size_t(V * D) : 0, 0.0f);
-      std::vector<float> z(static_cast<size_t>(kChunk * V));
-      for (int64_t r0 = 0; r0 < M; r0 += kChunk) {
-        int64_t n = std::min(kChunk, M - r0);
+      int64_t chunk = chunk_rows(V);
+      std::vector<float> z(static_cast<size_t>(chunk * V));
+      for (int64_t r0 = 0; r0 < M; r0 += chunk) {
+        int64_t n = std::min(chunk, M - r0);
         const float* hc = hf.data() + r0 * D;
-        kernels::gemm(n, V, D, kernels::rows(hc, D), wo.rows(D), z.data(), V, false);
+        kernels::gemm(n, V, D, kernels::rows(hc, D), wo.rows(D), z.data(), V, false, bf16);
         parallel_for(n, 1, [&](int64_t a, int64_t b) {
           for (int64_t r = a; r < b; ++r) {  // z becomes d loss / d logits: softmax - one-hot
             float* zr = &z[r * V];
@@ -88,10 +94,10 @@ Tensor cross_entropy_head(const Tensor& h, const Tensor& w, const Tensor& target
           }
         });
         // dh[chunk] = dz W, dW += dz^T h[chunk]
-        kernels::gemm(n, D, V, kernels::rows(z.data(), V), wo.cols(D), &dh[r0 * D], D, false);
+        kernels::gemm(n, D, V, kernels::rows(z.data(), V), wo.cols(D), &dh[r0 * D], D, false, bf16);
         if (!dw.empty())
           kernels::gemm(V, D, n, kernels::cols(z.data(), V), kernels::cols(hc, D), dw.data(), D,
-                        true);
+                        true, bf16);
       }
       accumulate_grad(h, dh.data());
       if (!dw.empty()) accumulate_grad(w, dw.data());

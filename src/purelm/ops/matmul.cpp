@@ -20,38 +20,40 @@ Tensor linear(const Tensor& x, const Tensor& w) {
   Shape out_shape = x.shape();
   out_shape.back() = N;
   Tensor y = Tensor::empty(out_shape, x.dtype());
-  // Operands in their storage types: f32 activations stay f32 (a bf16 W is widened), and only bf16
-  // activations against bf16 weights may use bf16 dot products (see kernels/gemm.h).
+  // Operands in their storage types. f32 activations keep f32 products (a bf16 W is widened); bf16
+  // activations mean bf16 compute: all three products round their operands to bf16 (f32 master
+  // weights and gradients included) and sum in f32, as PyTorch's autocast does.
+  bool bf16 = x.dtype() == DType::BF16;
   kernels::TensorOperand xo(x), wo(w);
   const SplitMark* mark = split_mark(w);
   if (y.dtype() == DType::F32) {
-    kernels::gemm(M, N, K, xo.rows(K), wo.rows(K), y.data<float>(), N, false);
+    kernels::gemm(M, N, K, xo.rows(K), wo.rows(K), y.data<float>(), N, false, bf16);
     if (mark && mark->split == Split::In) mark->over(y.data<float>(), M * N);
   } else {
     std::vector<float> yf(static_cast<size_t>(M * N));
-    kernels::gemm(M, N, K, xo.rows(K), wo.rows(K), yf.data(), N, false);
+    kernels::gemm(M, N, K, xo.rows(K), wo.rows(K), yf.data(), N, false, bf16);
     if (mark && mark->split == Split::In) mark->over(yf.data(), M * N);
     store_f32(y, 0, M * N, yf.data());
   }
   if (track(y, {&x, &w})) {
     std::optional<GroupSum> sum_dx;
     if (mark && mark->split == Split::Out) sum_dx = mark->over;
-    Tape::active()->record([x, w, y, M, N, K, sum_dx]() mutable {
+    Tape::active()->record([x, w, y, M, N, K, sum_dx, bf16]() mutable {
       if (!y.has_grad()) return;
       const float* dy = y.grad().data<float>();
       kernels::TensorOperand xo(x), wo(w);
       if (x.requires_grad() && sum_dx) {  // this process's part of dx, summed over the group
         std::vector<float> dx(static_cast<size_t>(M * K));
-        kernels::gemm(M, K, N, kernels::rows(dy, N), wo.cols(K), dx.data(), K, false);
+        kernels::gemm(M, K, N, kernels::rows(dy, N), wo.cols(K), dx.data(), K, false, bf16);
         (*sum_dx)(dx.data(), M * K);
         accumulate_grad(x, dx.data());
       } else if (x.requires_grad()) {  // dx[M, K] += dy[M, N] W[N, K]
         kernels::gemm(M, K, N, kernels::rows(dy, N), wo.cols(K), x.ensure_grad().data<float>(), K,
-                      true);
+                      true, bf16);
       }
       if (w.requires_grad())  // dW[N, K] += dy^T[N, M] x[M, K]
         kernels::gemm(N, K, M, kernels::cols(dy, N), xo.cols(K), w.ensure_grad().data<float>(), K,
-                      true);
+                      true, bf16);
       y.zero_grad();
     });
   }

@@ -1,5 +1,6 @@
 #include "purelm/ops/norm.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -38,23 +39,34 @@ Tensor rmsnorm(const Tensor& x, const Tensor& w, float eps) {
     Tape::active()->record([x, w, y, eps, n, rows]() mutable {
       if (!y.has_grad()) return;
       const float* dy = y.grad().data<float>();
-      F32View xf(x), wf(w);
-      std::vector<float> dw(static_cast<size_t>(n), 0.0f);
+      F32View wf(w);
       float* dx = x.requires_grad() ? x.ensure_grad().data<float>() : nullptr;
-      for (int64_t r = 0; r < rows; ++r) {
-        const float* xr = xf.data() + r * n;
-        const float* g = dy + r * n;
-        float s = inv_rms(xr, n, eps);
-        double dot = 0;  // sum of dy * w * x
-        for (int64_t i = 0; i < n; ++i) {
-          dot += double(g[i]) * wf.data()[i] * xr[i];
-          dw[i] += g[i] * xr[i] * s;
+      // dw is summed per block of kRowBlock rows, then over the blocks in order: the same sums
+      // whatever the number of threads.
+      constexpr int64_t kRowBlock = 64;
+      int64_t blocks = (rows + kRowBlock - 1) / kRowBlock;
+      std::vector<float> part(static_cast<size_t>(blocks * n), 0.0f);
+      parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
+        std::vector<float> xr(static_cast<size_t>(n));
+        for (int64_t r = b0 * kRowBlock; r < std::min(rows, b1 * kRowBlock); ++r) {
+          load_f32(x, r * n, n, xr.data());
+          float* dwb = &part[(r / kRowBlock) * n];
+          const float* g = dy + r * n;
+          float s = inv_rms(xr.data(), n, eps);
+          double dot = 0;  // sum of dy * w * x
+          for (int64_t i = 0; i < n; ++i) {
+            dot += double(g[i]) * wf.data()[i] * xr[i];
+            dwb[i] += g[i] * xr[i] * s;
+          }
+          if (dx) {
+            float c = float(dot) * s * s * s / float(n);
+            for (int64_t i = 0; i < n; ++i) dx[r * n + i] += g[i] * wf.data()[i] * s - xr[i] * c;
+          }
         }
-        if (dx) {
-          float c = float(dot) * s * s * s / float(n);
-          for (int64_t i = 0; i < n; ++i) dx[r * n + i] += g[i] * wf.data()[i] * s - xr[i] * c;
-        }
-      }
+      });
+      std::vector<float> dw(static_cast<size_t>(n), 0.0f);
+      for (int64_t b = 0; b < blocks; ++b)
+        for (int64_t i = 0; i < n; ++i) dw[i] += part[b * n + i];
       accumulate_grad(w, dw.data());
       y.zero_grad();
     });

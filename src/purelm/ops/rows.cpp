@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "purelm/ops/kernels/vec.h"
+
 namespace purelm {
 
 void load_f32(const Tensor& t, int64_t offset, int64_t n, float* dst) {
@@ -9,11 +11,9 @@ void load_f32(const Tensor& t, int64_t offset, int64_t n, float* dst) {
     case DType::F32:
       std::memcpy(dst, t.data<float>() + offset, static_cast<size_t>(n) * 4);
       return;
-    case DType::BF16: {
-      const bf16* s = t.data<bf16>() + offset;
-      for (int64_t i = 0; i < n; ++i) dst[i] = to_f32(s[i]);
+    case DType::BF16:
+      kernels::widen(t.data<bf16>() + offset, dst, n);
       return;
-    }
     case DType::F16: {
       const uint16_t* s = t.data<uint16_t>() + offset;
       for (int64_t i = 0; i < n; ++i) dst[i] = f16_to_f32(s[i]);
@@ -29,11 +29,9 @@ void store_f32(Tensor& t, int64_t offset, int64_t n, const float* src) {
     case DType::F32:
       std::memcpy(t.data<float>() + offset, src, static_cast<size_t>(n) * 4);
       return;
-    case DType::BF16: {
-      bf16* d = t.data<bf16>() + offset;
-      for (int64_t i = 0; i < n; ++i) d[i] = to_bf16(src[i]);
+    case DType::BF16:
+      kernels::narrow(src, t.data<bf16>() + offset, n);
       return;
-    }
     case DType::F16: {
       uint16_t* d = t.data<uint16_t>() + offset;
       for (int64_t i = 0; i < n; ++i) d[i] = f32_to_f16(src[i]);
@@ -44,14 +42,27 @@ void store_f32(Tensor& t, int64_t offset, int64_t n, const float* src) {
   }
 }
 
-F32View::F32View(const Tensor& t) {
+F32View::F32View(const Tensor& t, int64_t offset, int64_t n) {
   if (t.dtype() == DType::F32) {
-    ptr_ = t.data<float>();
+    ptr_ = t.data<float>() + offset;
   } else {
-    copy_.resize(static_cast<size_t>(t.numel()));
-    load_f32(t, 0, t.numel(), copy_.data());
+    copy_.resize(static_cast<size_t>(n));
+    load_f32(t, offset, n, copy_.data());
     ptr_ = copy_.data();
   }
+}
+
+F32Sink::F32Sink(Tensor& t, int64_t offset, int64_t n) : t_(t), offset_(offset), n_(n) {
+  if (t.dtype() == DType::F32) {
+    ptr_ = t.data<float>() + offset;
+  } else {
+    buf_.resize(static_cast<size_t>(n));
+    ptr_ = buf_.data();
+  }
+}
+
+void F32Sink::commit() {
+  if (!buf_.empty()) store_f32(t_, offset_, n_, buf_.data());
 }
 
 bool is_float(DType t) { return t == DType::F32 || t == DType::BF16 || t == DType::F16; }

@@ -44,7 +44,7 @@ std::vector<std::vector<int32_t>> generate(const Model& m,
   check(int64_t(longest) < S, "prompt of ", std::to_string(longest),
         " tokens leaves no room in the context of ",
         std::to_string(m.config.max_position_embeddings));
-  KVCache kv = init_kv(m.config, B, S);
+  KVCache kv = init_kv(m.config, B, S, opt.kv_dtype);
   Sampler sampler(opt.sampler);
   std::vector<std::vector<int32_t>> out(prompts.size());
   std::vector<std::vector<int32_t>> history = prompts;

@@ -14,6 +14,7 @@ struct GenerateOptions {
   int64_t max_tokens = 128;
   SamplerConfig sampler;
   std::vector<int64_t> eos_ids;  // stop a row at any of these (the EOS token is not emitted)
+  DType kv_dtype = DType::F32;   // of the KV cache (init_kv)
 };
 
 struct GenerateStats {

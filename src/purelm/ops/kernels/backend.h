@@ -28,9 +28,12 @@ struct Backend {
 const Backend& portable_backend();
 const Backend& avx2_backend();
 const Backend& avx512_backend();
-const Backend& avx512_bf16_backend();  // both operands bf16 and k-contiguous
+const Backend& avx512_bf16_backend();  // products of bf16 pairs (any strides; rounds f32)
 
 // Scalar packing of single elements (kstep 1) for any strides; the vector backends fall back to it.
 void pack_portable(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int width, float* dst);
+// The same for pairs of bf16 (kstep 2), rounding float32 elements to nearest even.
+void pack_pairs_portable(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int width,
+                         float* dst);
 
 }  // namespace purelm::kernels

@@ -136,26 +136,78 @@ void pack(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int width, fl
   }
 }
 
-// bf16, k-contiguous: 32 bf16 of a row are 16 pairs, transposed as 32-bit lanes. An odd tail
-// leaves the upper half of the last pair zero.
-PURELM_AVX512 void pack_pairs(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int width,
-                              float* dst) {
-  const uint16_t* p = static_cast<const uint16_t*>(m.data);
+// Pairs of bf16 along k in 32-bit lanes: (k, k + 1) of one row or column, k even, the lower half
+// holding k. f32 operands are rounded to nearest even (vcvtne2ps2bf16); an odd tail leaves the
+// upper half of the last pair zero.
+
+// k-contiguous (cs == 1): 32 consecutive k of 16 rows as 16 lanes of pairs, transposed in
+// registers.
+template <bool Bf16>
+PURELM_AVX512_BF16 void pairs_transposed(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc,
+                                         int width, float* dst) {
   for (int g = 0; g < width; g += 16) {
     int rows = n - g;
     __mmask16 wmask = mask16(width - g);
     for (int64_t k = 0; k < kc; k += 32) {
       int kk = int(kc - k < 32 ? kc - k : 32);
-      __mmask32 kmask = kk == 32 ? ~__mmask32(0) : (__mmask32(1) << kk) - 1;
       __m512 r[16];
-      for (int t = 0; t < 16; ++t)
-        r[t] = t < rows ? _mm512_castsi512_ps(
-                              _mm512_maskz_loadu_epi16(kmask, p + (i0 + g + t) * m.rs + k0 + k))
-                        : _mm512_setzero_ps();
+      for (int t = 0; t < 16; ++t) {
+        if (t >= rows) {
+          r[t] = _mm512_setzero_ps();
+          continue;
+        }
+        int64_t at = (i0 + g + t) * m.rs + k0 + k;
+        if constexpr (Bf16) {
+          __mmask32 kmask = kk == 32 ? ~__mmask32(0) : (__mmask32(1) << kk) - 1;
+          r[t] = _mm512_castsi512_ps(
+              _mm512_maskz_loadu_epi16(kmask, static_cast<const uint16_t*>(m.data) + at));
+        } else {
+          __m512 lo = load16<false>(m.data, at, mask16(kk)),
+                 hi = load16<false>(m.data, at + 16, mask16(kk - 16));
+          r[t] = _mm512_castsi512_ps((__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+        }
+      }
       transpose16(r);
       for (int t = 0; t < (kk + 1) / 2; ++t)
         _mm512_mask_storeu_ps(dst + (k / 2 + t) * width + g, wmask, r[t]);
     }
+  }
+}
+
+// Contiguous along the panel (rs == 1): rows k and k + 1, 16 lanes each, rounded and interleaved.
+template <bool Bf16>
+PURELM_AVX512_BF16 void pairs_straight(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc,
+                                       int width, float* dst) {
+  // Lane j of the result takes 16-bit element j/2 of row k (j even) or of row k + 1 (j odd).
+  alignas(64) static constexpr uint16_t kZip[32] = {0,  16, 1,  17, 2,  18, 3,  19, 4,  20, 5,
+                                                    21, 6,  22, 7,  23, 8,  24, 9,  25, 10, 26,
+                                                    11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+  const __m512i zip = _mm512_load_si512(kZip);
+  for (int64_t k = 0; k < kc; k += 2, dst += width)
+    for (int g = 0; g < width; g += 16) {
+      __mmask16 nm = mask16(n - g);
+      __m512 r0 = load16<Bf16>(m.data, (k0 + k) * m.cs + i0 + g, nm);
+      __m512 r1 =
+          k + 1 < kc ? load16<Bf16>(m.data, (k0 + k + 1) * m.cs + i0 + g, nm) : _mm512_setzero_ps();
+      __m512i both = (__m512i)_mm512_cvtne2ps_pbh(r1, r0);
+      _mm512_mask_storeu_ps(dst + g, mask16(width - g),
+                            _mm512_castsi512_ps(_mm512_permutexvar_epi16(zip, both)));
+    }
+}
+
+void pack_pairs(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int width, float* dst) {
+  if (m.cs == 1) {
+    if (m.bf16)
+      pairs_transposed<true>(m, i0, n, k0, kc, width, dst);
+    else
+      pairs_transposed<false>(m, i0, n, k0, kc, width, dst);
+  } else if (m.rs == 1) {
+    if (m.bf16)
+      pairs_straight<true>(m, i0, n, k0, kc, width, dst);
+    else
+      pairs_straight<false>(m, i0, n, k0, kc, width, dst);
+  } else {
+    pack_pairs_portable(m, i0, n, k0, kc, width, dst);
   }
 }
 

@@ -1,5 +1,6 @@
 // Plain C++ kernels for CPUs without AVX2; the compiler vectorises them with the baseline ISA.
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "purelm/ops/kernels/backend.h"
@@ -51,6 +52,18 @@ void pack_portable(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int 
     for (int i = 0; i < n; ++i) dst[i] = element(m, i0 + i, k0 + k);
     std::fill(dst + n, dst + width, 0.0f);
   }
+}
+
+void pack_pairs_portable(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int width,
+                         float* dst) {
+  for (int64_t k = 0; k < kc; k += 2, dst += width)
+    for (int i = 0; i < width; ++i) {
+      auto half = [&](int64_t kk) -> uint32_t {
+        return i < n && kk < kc ? to_bf16(element(m, i0 + i, k0 + kk)).bits : 0;
+      };
+      uint32_t pair = half(k) | half(k + 1) << 16;
+      std::memcpy(dst + i, &pair, 4);
+    }
 }
 
 const Backend& portable_backend() {

@@ -102,7 +102,8 @@ void few_rows(const Backend& be, int64_t M, int64_t N, int64_t K, const Mat& a, 
 
 }  // namespace
 
-void gemm(int64_t M, int64_t N, int64_t K, Mat a, Mat b, float* c, int64_t ldc, bool accumulate) {
+void gemm(int64_t M, int64_t N, int64_t K, Mat a, Mat b, float* c, int64_t ldc, bool accumulate,
+          bool bf16_products) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     if (!accumulate)
@@ -113,7 +114,7 @@ void gemm(int64_t M, int64_t N, int64_t K, Mat a, Mat b, float* c, int64_t ldc, 
   const Backend& be = backend_for(level);
   if (M <= kGemvRows && a.cs == 1 && b.cs == 1)
     return few_rows(be, M, N, K, a, b, c, ldc, accumulate);
-  bool pairs = level >= Isa::Avx512Bf16 && a.bf16 && b.bf16 && a.cs == 1 && b.cs == 1;
+  bool pairs = level >= Isa::Avx512Bf16 && (bf16_products || (a.bf16 && b.bf16));
   const Backend& bk = pairs ? avx512_bf16_backend() : be;
   // The threads take whole register tiles of the longer side of C.
   bool split_n = ceil_div(N, bk.nr) >= ceil_div(M, bk.mr);

@@ -2,9 +2,12 @@
 // are strided views of float32 or bfloat16 memory. Packed, register-blocked and cache-tiled, split
 // over the thread pool, and chosen at run time by the CPU's instruction set (isa.h).
 //
-// Numerics: products and sums are float32 (bf16 elements are widened exactly), except that when
-// both operands are bf16 and the CPU has AVX512-BF16, pairs of bf16 products are summed by
-// vdpbf16ps (which flushes denormals). Callers decide that by passing bf16 activations.
+// Numerics: products and sums are float32 (bf16 elements are widened exactly), except that on a
+// CPU with AVX512-BF16 pairs of bf16 products are summed by vdpbf16ps (which flushes denormals)
+// when both operands are bf16, or when the caller allows `bf16_products`: then float32 operands
+// are rounded to bf16 (nearest even) as they are packed, as PyTorch's bf16 autocast rounds them.
+// Elsewhere `bf16_products` changes nothing. Products with at most four rows of A always use
+// float32 (they are bound by reading B, not by arithmetic).
 #pragma once
 
 #include <cstdint>
@@ -29,7 +32,8 @@ inline Mat cols(const bf16* p, int64_t ld) { return {p, true, 1, ld}; }
 
 // C[i, j] = (accumulate ? C[i, j] : 0) + sum_k A(i, k) B(j, k) for i < M, j < N, k < K, with C
 // row-major at row stride ldc. C must not overlap A or B.
-void gemm(int64_t M, int64_t N, int64_t K, Mat a, Mat b, float* c, int64_t ldc, bool accumulate);
+void gemm(int64_t M, int64_t N, int64_t K, Mat a, Mat b, float* c, int64_t ldc, bool accumulate,
+          bool bf16_products = false);
 
 // The three shapes of a linear layer, all row-major:
 //   forward  y[M, N]  = x[M, K] W[N, K]^T   gemm(M, N, K, rows(x, K), rows(W, K), y, N, false)

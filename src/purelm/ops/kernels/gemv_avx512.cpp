@@ -1,5 +1,7 @@
 // AVX-512 products with at most four rows of A (decode): each row of B is read once, straight
-// from its storage (bf16 widened in registers), so the loop runs at memory bandwidth.
+// from its storage, so the loop runs at memory bandwidth.
+#include <vector>
+
 #include "purelm/ops/kernels/avx512_util.h"
 #include "purelm/ops/kernels/backend.h"
 
@@ -9,10 +11,12 @@ namespace {
 
 using namespace avx512;
 
-// C[0:M, j:j+R] from M rows of A and R rows of B; R rows give R * M independent FMA chains.
-template <int M, int R, bool Bf16>
-PURELM_AVX512 void rows(int64_t j, int64_t K, const float* a, int64_t lda, const Mat& b, float* c,
-                        int64_t ldc, bool accumulate) {
+void store(float* ci, float sum, bool accumulate) { *ci = (accumulate ? *ci : 0.0f) + sum; }
+
+// C[0:M, j:j+R] from M rows of A and R rows of float32 B; R * M independent FMA chains.
+template <int M, int R>
+PURELM_AVX512 void rows_f32(int64_t j, int64_t K, const float* a, int64_t lda, const Mat& b,
+                            float* c, int64_t ldc, bool accumulate) {
   __m512 s[M][R];
   for (int i = 0; i < M; ++i)
     for (int r = 0; r < R; ++r) s[i][r] = _mm512_setzero_ps();
@@ -21,49 +25,90 @@ PURELM_AVX512 void rows(int64_t j, int64_t K, const float* a, int64_t lda, const
     __m512 x[M];
     for (int i = 0; i < M; ++i) x[i] = _mm512_maskz_loadu_ps(km, a + i * lda + k);
     for (int r = 0; r < R; ++r) {
-      __m512 w = load16<Bf16>(b.data, (j + r) * b.rs + k, km);
+      __m512 w = load16<false>(b.data, (j + r) * b.rs + k, km);
       for (int i = 0; i < M; ++i) s[i][r] = _mm512_fmadd_ps(x[i], w, s[i][r]);
     }
   }
   for (int i = 0; i < M; ++i)
-    for (int r = 0; r < R; ++r) {
-      float* ci = c + i * ldc + j + r;
-      *ci = (accumulate ? *ci : 0.0f) + _mm512_reduce_add_ps(s[i][r]);
-    }
+    for (int r = 0; r < R; ++r)
+      store(c + i * ldc + j + r, _mm512_reduce_add_ps(s[i][r]), accumulate);
 }
 
-template <int M, bool Bf16>
-PURELM_AVX512 void span(int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda,
-                        const Mat& b, float* c, int64_t ldc, bool accumulate) {
+// The same for bf16 B, a whole cache line (32 elements) per load: the low halves of its 32-bit
+// lanes are the even elements and the high halves the odd ones, so a shift and a mask make two
+// float32 vectors, multiplied by A split the same way beforehand (`even`, `odd`: [M, K/2] each,
+// zero-padded to whole lines). Prefetching a few lines ahead keeps R streams in flight.
+template <int M, int R>
+PURELM_AVX512 void rows_bf16(int64_t j, int64_t K, const float* even, const float* odd,
+                             int64_t half, const Mat& b, float* c, int64_t ldc, bool accumulate) {
+  constexpr int64_t kAhead = 256;  // elements: 512 bytes
+  const __m512i high = _mm512_set1_epi32(int32_t(0xffff0000u));
+  const uint16_t* w = static_cast<const uint16_t*>(b.data) + j * b.rs;
+  __m512 s[M][R];
+  for (int i = 0; i < M; ++i)
+    for (int r = 0; r < R; ++r) s[i][r] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; k += 32) {
+    const __mmask32 km = K - k >= 32 ? ~__mmask32(0) : (__mmask32(1) << (K - k)) - 1;
+    __m512 e[M], o[M];
+    for (int i = 0; i < M; ++i) {
+      e[i] = _mm512_loadu_ps(even + i * half + k / 2);
+      o[i] = _mm512_loadu_ps(odd + i * half + k / 2);
+    }
+    for (int r = 0; r < R; ++r) {
+      const uint16_t* p = w + r * b.rs + k;
+      _mm_prefetch(reinterpret_cast<const char*>(p + kAhead), _MM_HINT_T0);
+      __m512i v = _mm512_maskz_loadu_epi16(km, p);
+      __m512 we = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)),
+             wo = _mm512_castsi512_ps(_mm512_and_si512(v, high));
+      for (int i = 0; i < M; ++i)
+        s[i][r] = _mm512_fmadd_ps(o[i], wo, _mm512_fmadd_ps(e[i], we, s[i][r]));
+    }
+  }
+  for (int i = 0; i < M; ++i)
+    for (int r = 0; r < R; ++r)
+      store(c + i * ldc + j + r, _mm512_reduce_add_ps(s[i][r]), accumulate);
+}
+
+template <int M>
+void span(int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda, const Mat& b, float* c,
+          int64_t ldc, bool accumulate) {
   constexpr int R = M <= 2 ? 8 : 4;
   int64_t j = n0;
-  for (; j + R <= n1; j += R) rows<M, R, Bf16>(j, K, a, lda, b, c, ldc, accumulate);
-  for (; j < n1; ++j) rows<M, 1, Bf16>(j, K, a, lda, b, c, ldc, accumulate);
-}
-
-template <bool Bf16>
-void span_any(int M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda, const Mat& b,
-              float* c, int64_t ldc, bool accumulate) {
-  switch (M) {
-    case 1:
-      return span<1, Bf16>(n0, n1, K, a, lda, b, c, ldc, accumulate);
-    case 2:
-      return span<2, Bf16>(n0, n1, K, a, lda, b, c, ldc, accumulate);
-    case 3:
-      return span<3, Bf16>(n0, n1, K, a, lda, b, c, ldc, accumulate);
-    default:
-      return span<4, Bf16>(n0, n1, K, a, lda, b, c, ldc, accumulate);
+  if (!b.bf16) {
+    for (; j + R <= n1; j += R) rows_f32<M, R>(j, K, a, lda, b, c, ldc, accumulate);
+    for (; j < n1; ++j) rows_f32<M, 1>(j, K, a, lda, b, c, ldc, accumulate);
+    return;
   }
+  const int64_t half = (K + 31) / 32 * 16;
+  std::vector<float> split(size_t(2 * M * half), 0.0f);
+  float *even = split.data(), *odd = even + M * half;
+  for (int i = 0; i < M; ++i) {
+    const float* ai = a + i * lda;
+    float *ei = even + i * half, *oi = odd + i * half;
+    for (int64_t k = 0; k < K / 2; ++k) {
+      ei[k] = ai[2 * k];
+      oi[k] = ai[2 * k + 1];
+    }
+    if (K % 2) ei[K / 2] = ai[K - 1];
+  }
+  for (; j + R <= n1; j += R) rows_bf16<M, R>(j, K, even, odd, half, b, c, ldc, accumulate);
+  for (; j < n1; ++j) rows_bf16<M, 1>(j, K, even, odd, half, b, c, ldc, accumulate);
 }
 
 }  // namespace
 
 void gemv_avx512(int M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda,
                  const Mat& b, float* c, int64_t ldc, bool accumulate) {
-  if (b.bf16)
-    span_any<true>(M, n0, n1, K, a, lda, b, c, ldc, accumulate);
-  else
-    span_any<false>(M, n0, n1, K, a, lda, b, c, ldc, accumulate);
+  switch (M) {
+    case 1:
+      return span<1>(n0, n1, K, a, lda, b, c, ldc, accumulate);
+    case 2:
+      return span<2>(n0, n1, K, a, lda, b, c, ldc, accumulate);
+    case 3:
+      return span<3>(n0, n1, K, a, lda, b, c, ldc, accumulate);
+    default:
+      return span<4>(n0, n1, K, a, lda, b, c, ldc, accumulate);
+  }
 }
 
 }  // namespace purelm::kernels

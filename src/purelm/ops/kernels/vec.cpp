@@ -23,6 +23,23 @@ PURELM_MULTIVERSION void axpy(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
+PURELM_MULTIVERSION void add(const float* a, const float* b, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
+}
+
+PURELM_MULTIVERSION void widen(const bf16* src, float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = std::bit_cast<float>(uint32_t(src[i].bits) << 16);
+}
+
+// to_bf16 of dtype.h written with selects, so that it vectorises.
+PURELM_MULTIVERSION void narrow(const float* src, bf16* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t u = std::bit_cast<uint32_t>(src[i]);
+    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16, quiet = (u >> 16) | 0x40u;
+    dst[i].bits = uint16_t((u & 0x7fffffffu) > 0x7f800000u ? quiet : rounded);
+  }
+}
+
 PURELM_MULTIVERSION void hash_dropout(float* w, int64_t n, uint32_t base, int64_t j0,
                                       uint32_t threshold, float keep) {
   for (int64_t j = 0; j < n; ++j) {
@@ -57,7 +74,23 @@ inline float exp_poly(float x) {
   return x <= -87.0f ? 0.0f : p * two_k;
 }
 
+// 1 / (1 + exp(-z)); exp_poly's clamp keeps it finite (0 below z = -88).
+inline float sigmoid(float z) { return 1.0f / (1.0f + exp_poly(-z)); }
+
 }  // namespace
+
+PURELM_MULTIVERSION void swiglu(const float* g, const float* u, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = g[i] * sigmoid(g[i]) * u[i];
+}
+
+PURELM_MULTIVERSION void swiglu_backward(const float* g, const float* u, const float* dy, float* dg,
+                                         float* du, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    float z = g[i], s = sigmoid(z);
+    du[i] = dy[i] * z * s;
+    dg[i] = dy[i] * u[i] * s * (1 + z * (1 - s));
+  }
+}
 
 PURELM_MULTIVERSION float exp_shifted(float* z, int64_t n, float shift, float scale) {
   float acc[16] = {};

@@ -5,10 +5,22 @@
 
 #include <cstdint>
 
+#include "purelm/core/dtype.h"
+
 namespace purelm::kernels {
 
 float dot(const float* a, const float* b, int64_t n);
 void axpy(float a, const float* x, float* y, int64_t n);  // y += a * x
+void add(const float* a, const float* b, float* y, int64_t n);  // y = a + b (y may be a or b)
+
+// Conversions of runs, exactly as to_f32 / to_bf16 of dtype.h (round to nearest even).
+void widen(const bf16* src, float* dst, int64_t n);
+void narrow(const float* src, bf16* dst, int64_t n);
+
+// SwiGLU, y = silu(g) u with silu(g) = g sigmoid(g), and its backward: dg and du from dy.
+void swiglu(const float* g, const float* u, float* y, int64_t n);
+void swiglu_backward(const float* g, const float* u, const float* dy, float* dg, float* du,
+                     int64_t n);
 
 // z[i] = exp(z[i] - shift) * scale, returning the sum of the exp(z[i] - shift). The exponential is
 // a branch-free polynomial (relative error below 2e-7, i.e. about 2 ulp) that vectorises, where a
