@@ -76,7 +76,7 @@ void check_gemm(const Case& t, std::mt19937& rng, int64_t sample = 0) {
   std::vector<float> c0 = c;
   kernels::gemm(t.m, t.n, t.k, a.mat, b.mat, c.data(), ldc, t.accumulate, t.bf16_products);
   // Where the product runs on bf16 pairs, the reference multiplies the operands rounded to bf16.
-  bool few_rows = t.m <= kernels::kGemvRows && a.mat.cs == 1 && b.mat.cs == 1;
+  bool few_rows = t.m <= kernels::kStreamRows && a.mat.cs == 1 && b.mat.cs == 1;
   bool rounds =
       kernels::isa() >= Isa::Avx512Bf16 && !few_rows && (t.bf16_products || (t.a_bf16 && t.b_bf16));
   auto value = [&](const Operand& o, int64_t i, int64_t k) {
@@ -121,7 +121,7 @@ class EachIsa : public ::testing::TestWithParam<Isa> {
 // Every layout (NT forward, NN and TN backward, and the fourth) and operand type on sizes with
 // tails in every dimension. Both operands bf16 and k-contiguous use vdpbf16ps on AVX512-BF16.
 TEST_P(EachIsa, GemmSmallShapes) {
-  const int64_t ms[] = {1, 2, 3, 5, 17, 64, 100}, ns[] = {1, 7, 33, 130},
+  const int64_t ms[] = {1, 2, 3, 5, 16, 17, 64, 100}, ns[] = {1, 7, 33, 130},
                 ks[] = {1, 3, 16, 65, 257};
   const bool types[][2] = {{false, false}, {false, true}, {true, true}};
   int i = 0;

@@ -6,8 +6,9 @@
 
 namespace purelm::kernels {
 
-// Products with at most this many rows of A stream B without packing it (decode).
-constexpr int kGemvRows = 4;
+// Products with at most kStreamRows rows of A stream B without packing it (decode, small batches),
+// kGemvRows rows at a time.
+constexpr int kGemvRows = 4, kStreamRows = 16;
 
 struct Backend {
   int mr, nr;          // register tile of C

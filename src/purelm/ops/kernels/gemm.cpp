@@ -81,7 +81,9 @@ void blocked(const Backend& be, int64_t i0, int64_t i1, int64_t j0, int64_t j1, 
   }
 }
 
-// A few rows of A: stream B once, row by row, instead of packing it (memory-bound decode).
+// A few rows of A: stream B once instead of packing it (memory-bound decode). Past kGemvRows rows,
+// B goes by blocks of rows small enough to stay in L2 while each group of kGemvRows rows of A
+// passes over them, so memory still sees B once.
 void few_rows(const Backend& be, int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b,
               float* c, int64_t ldc, bool accumulate) {
   std::vector<float> widened;
@@ -95,8 +97,12 @@ void few_rows(const Backend& be, int64_t M, int64_t N, int64_t K, const Mat& a, 
     ap = widened.data();
     lda = K;
   }
+  const int64_t block = M <= kGemvRows ? N : std::max<int64_t>(8, (256 << 10) / (K * 4));
   parallel_for(N, std::max<int64_t>(16, kSerialWork / (M * K)), [&](int64_t n0, int64_t n1) {
-    be.gemv(int(M), n0, n1, K, ap, lda, b, c, ldc, accumulate);
+    for (int64_t j0 = n0; j0 < n1; j0 += block)
+      for (int64_t i = 0; i < M; i += kGemvRows)
+        be.gemv(int(std::min<int64_t>(kGemvRows, M - i)), j0, std::min(j0 + block, n1), K,
+                ap + i * lda, lda, b, c + i * ldc, ldc, accumulate);
   });
 }
 
@@ -112,7 +118,7 @@ void gemm(int64_t M, int64_t N, int64_t K, Mat a, Mat b, float* c, int64_t ldc, 
   }
   Isa level = isa();
   const Backend& be = backend_for(level);
-  if (M <= kGemvRows && a.cs == 1 && b.cs == 1)
+  if (M <= kStreamRows && a.cs == 1 && b.cs == 1)
     return few_rows(be, M, N, K, a, b, c, ldc, accumulate);
   bool pairs = level >= Isa::Avx512Bf16 && (bf16_products || (a.bf16 && b.bf16));
   const Backend& bk = pairs ? avx512_bf16_backend() : be;

@@ -6,8 +6,8 @@
 // CPU with AVX512-BF16 pairs of bf16 products are summed by vdpbf16ps (which flushes denormals)
 // when both operands are bf16, or when the caller allows `bf16_products`: then float32 operands
 // are rounded to bf16 (nearest even) as they are packed, as PyTorch's bf16 autocast rounds them.
-// Elsewhere `bf16_products` changes nothing. Products with at most four rows of A always use
-// float32 (they are bound by reading B, not by arithmetic).
+// Elsewhere `bf16_products` changes nothing. Products with at most 16 rows of A whose operands
+// are both k-contiguous always use float32 (they are bound by reading B, not by arithmetic).
 #pragma once
 
 #include <cstdint>
