@@ -20,7 +20,7 @@ struct Options {
   bool train = true;
   DType kv_dtype = DType::F32;  // of the decode benchmark's KV cache
   std::vector<int64_t> decode_batches = {1, 8, 32};
-  int64_t decode_context = 128, decode_steps = 16, prefill_tokens = 512;
+  int64_t decode_context = 128, decode_steps = 16, prefill_tokens = 512, attention_tokens = 4096;
   int64_t train_batch = 4, train_seq = 256;
 };
 

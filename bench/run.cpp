@@ -16,11 +16,11 @@ namespace {
 // Seconds of timed repetitions per test: enough for a stable best on a shared host, or, with
 // --quick, just enough to exercise everything.
 struct Budgets {
-  double machine, decode, prefill, train, tokenizer;
+  double machine, decode, prefill, attention, train, tokenizer;
 };
 Budgets budgets(bool quick) {
-  if (quick) return {0.2, 0.2, 0.3, 0.3, 0.3};
-  return {1.5, 3, 8, 15, 5};
+  if (quick) return {0.2, 0.2, 0.3, 0.2, 0.3, 0.3};
+  return {1.5, 3, 8, 8, 15, 5};
 }
 
 // Inference runs in bf16 end to end: a preset is initialised in bf16 (half the memory, and what
@@ -78,6 +78,7 @@ nlohmann::ordered_json run(const Options& o) {
   const bool bf16 = m.act == DType::BF16 && m.output_weight().dtype() == DType::BF16;
   r["prefill"] = bench_prefill(m, o.prefill_tokens, b.prefill,
                                bf16 ? lim.bf16_gflops : lim.f32_gflops, bf16 ? "bf16" : "f32");
+  r["attention"] = bench_attention(m.config, o.attention_tokens, b.attention, lim.f32_gflops);
   const std::string tok = tokenizer_dir(o, m);
   if (tok.empty())
     std::fprintf(stderr, "bench: no tokenizer (give --tokenizer DIR): skipping it\n");

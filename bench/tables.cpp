@@ -71,6 +71,19 @@ std::string prefill(const Json& p) {
          "params = the non-embedding weights + the LM head D*V (logits at every position).\n\n";
 }
 
+std::string attention(const Json& a) {
+  return fmt("## Attention alone (one layer's heads, T = %lld, f32, flash-style)\n\n| pass | s | "
+             "GFLOP/s | of the f32 matmul peak |\n| --- | ---: | ---: | ---: |\n",
+             (long long)num(a, "T")) +
+         fmt("| forward | %.3f | %.1f | %.0f%% |\n", num(a, "forward_s"), num(a, "forward_gflops"),
+             100 * num(a, "of_peak_forward")) +
+         fmt("| forward + backward | %.3f | %.1f | %.0f%% |\n", num(a, "forward_backward_s"),
+             num(a, "forward_backward_gflops"), 100 * num(a, "of_peak_forward_backward")) +
+         "\nFLOPs: forward 2*2*T^2/2*N*H (causal); the backward recomputes the scores and runs "
+         "four more products, 2.5 forwards. Attention's share of a step's time stays within 2x "
+         "of its share of the FLOPs while it runs at half the matmul rate or more.\n\n";
+}
+
 std::string tokenizer(const Json& texts) {
   std::string s =
       "## Tokenizer (encode, one thread)\n\n| file | MB | tokens | MB/s first pass | MB/s warm "
@@ -106,6 +119,7 @@ std::string train(const Json& rows) {
 std::string format_tables(const nlohmann::ordered_json& r) {
   std::string s =
       header(r) + machine(r.at("machine")) + decode(r.at("decode")) + prefill(r.at("prefill"));
+  if (r.contains("attention")) s += attention(r.at("attention"));
   if (r.contains("train")) s += train(r.at("train"));
   if (r.contains("tokenizer")) s += tokenizer(r.at("tokenizer"));
   return s;

@@ -22,6 +22,13 @@ nlohmann::ordered_json bench_decode(const Model& m, const std::vector<int64_t>& 
 nlohmann::ordered_json bench_prefill(const Model& m, int64_t T, double budget, double peak_gflops,
                                      const char* peak);
 
+// Attention alone for one layer's heads (c's N, K, H) over T float32 positions, B = 1: the forward,
+// and forward + backward, in GFLOP/s and against the float32 matmul peak `peak_gflops`. Its
+// FLOPs are all matmuls (scores, weighted values), so a kernel that keeps up with the model's
+// other matmuls runs near that peak.
+nlohmann::ordered_json bench_attention(const Config& c, int64_t T, double budget,
+                                       double peak_gflops);
+
 // Forward, backward and AdamW on B x T tokens, as `purelm train --dtype [--recompute]` takes a
 // step with activations (and matmul products) in `act`. Turns m's weights into float32 master
 // copies, so it runs last. MFU against the matmul peak of `act`, of the model's FLOPs (cost.h:

@@ -10,7 +10,7 @@ cmake --build build -j "$(nproc)"
 
 run=runs/shakespeare
 data=data/tinyshakespeare.txt
-steps=${STEPS:-2000}
+steps=${STEPS:-2200}
 if [ ! -f "$run/tokenizer/tokenizer.json" ]; then
   build/purelm train-tokenizer --data "$data" --vocab-size 1024 --out "$run/tokenizer"
 fi

@@ -53,6 +53,8 @@ TEST(Bench, JsonHoldsEveryFigure) {
     EXPECT_TRUE(j["prefill"].contains(key)) << key;
     for (const auto& row : j["train"]) EXPECT_TRUE(row.contains(key)) << key;
   }
+  for (const char* key : {"T", "forward_gflops", "forward_backward_gflops", "of_peak_forward"})
+    EXPECT_TRUE(j["attention"].contains(key)) << key;
   EXPECT_EQ(j["train"][0]["compute"], "f32");
   EXPECT_EQ(j["train"][1]["compute"], "bf16");
   EXPECT_EQ(j["train"][2]["recompute"], true);
@@ -68,7 +70,8 @@ TEST(Bench, TablesWithoutTraining) {
   args.push_back("--threads=1");
   testing::RunResult r = testing::run_cli(args);
   ASSERT_EQ(r.status, 0) << r.err;
-  for (const char* heading : {"## Machine limits", "## Decode", "## Prefill", "## Tokenizer"})
+  for (const char* heading :
+       {"## Machine limits", "## Decode", "## Prefill", "## Attention", "## Tokenizer"})
     EXPECT_NE(r.out.find(heading), std::string::npos) << heading << "\n" << r.out;
   EXPECT_EQ(r.out.find("## Training"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("threads in use: 1;"), std::string::npos) << r.out;
