@@ -12,6 +12,7 @@
 #include "purelm/ops/kernels/backend.h"
 #include "purelm/ops/kernels/gemm.h"
 #include "purelm/ops/kernels/isa.h"
+#include "purelm/ops/kernels/tile.h"
 #include "purelm/ops/kernels/vec.h"
 #include "purelm/ops/loss.h"
 #include "purelm/ops/matmul.h"
@@ -160,6 +161,40 @@ TEST_P(EachIsa, GemmBf16ProductsRoundOperands) {
                 rng_);
   check_gemm({340, 1100, 600, false, true, false, false, true, true}, rng_, 8);
   check_gemm({300, 70, 1100, true, true, false, true, false, true}, rng_, 8);
+}
+
+// Attention's tile products: A at any strides (rows, or columns for the transposed products),
+// B row-major, tails in every dimension, C accumulated or overwritten without touching columns
+// past N.
+TEST_P(EachIsa, TileGemmMatchesReference) {
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (int64_t m : {1, 3, 4, 7, 64})
+    for (int64_t n : {1, 17, 64, 100, 128})
+      for (int64_t k : {1, 5, 64, 128})
+        for (bool transposed : {false, true})
+          for (bool accumulate : {false, true}) {
+            std::vector<float> a(size_t(m * k)), b(size_t(k * (n + 2))), c(size_t(m * (n + 3)));
+            for (std::vector<float>* v : {&a, &b, &c})
+              for (float& x : *v) x = u(rng_);
+            const std::vector<float> c0 = c;
+            const int64_t ars = transposed ? 1 : k, acs = transposed ? m : 1;
+            kernels::tile_gemm(m, n, k, a.data(), ars, acs, b.data(), n + 2, c.data(), n + 3,
+                               accumulate);
+            for (int64_t i = 0; i < m; ++i) {
+              for (int64_t j = 0; j < n; ++j) {
+                double ref = accumulate ? c0[i * (n + 3) + j] : 0.0, scale = std::fabs(ref);
+                for (int64_t kk = 0; kk < k; ++kk) {
+                  double p = double(a[i * ars + kk * acs]) * b[kk * (n + 2) + j];
+                  ref += p;
+                  scale += std::fabs(p);
+                }
+                ASSERT_LE(std::fabs(c[i * (n + 3) + j] - ref), 1e-6 * std::sqrt(double(k)) * scale)
+                    << "m " << m << " n " << n << " k " << k << " at " << i << ", " << j;
+              }
+              for (int64_t j = n; j < n + 3; ++j)
+                ASSERT_EQ(c[i * (n + 3) + j], c0[i * (n + 3) + j]) << "wrote past N";
+            }
+          }
 }
 
 // Each element of C is summed in the same order whichever thread computes it.

@@ -7,7 +7,7 @@
 
 #include "purelm/core/thread_pool.h"
 #include "purelm/ops/autograd.h"
-#include "purelm/ops/kernels/gemm.h"
+#include "purelm/ops/kernels/tile.h"
 #include "purelm/ops/kernels/vec.h"
 #include "purelm/ops/rows.h"
 
@@ -15,12 +15,9 @@ namespace purelm {
 
 namespace {
 
-using kernels::cols;
-using kernels::Mat;
-using kernels::rows;
-
 // A tile of up to kQTile queries of one head meets blocks of kKeyBlock keys: scores, weights and
-// their gradients live in kQTile x kKeyBlock scratch, and every product is a small GEMM.
+// their gradients live in kQTile x kKeyBlock scratch, and every product is a kernels::tile_gemm
+// against float32 rows (keys and values transposed or copied per block where needed).
 constexpr int64_t kQTile = 64, kKeyBlock = 64;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
@@ -52,18 +49,44 @@ struct Dropout {
   }
 };
 
-// Keys or values as GEMM operands: float32, or bf16 read in place (a bf16 KV cache is never
-// widened whole).
+// Keys or values: float32, or bf16 read in place (a bf16 KV cache is never widened whole).
 struct KvMemory {
   const void* data;
   bool is_bf16;
-  const void* at(int64_t i) const {
-    return is_bf16 ? static_cast<const void*>(static_cast<const bf16*>(data) + i)
-                   : static_cast<const void*>(static_cast<const float*>(data) + i);
+  float at(int64_t i) const {
+    return is_bf16 ? to_f32(static_cast<const bf16*>(data)[i]) : static_cast<const float*>(data)[i];
   }
-  Mat rows(int64_t i, int64_t ld) const { return {at(i), is_bf16, ld, 1}; }
-  Mat cols(int64_t i, int64_t ld) const { return {at(i), is_bf16, 1, ld}; }
 };
+
+// Operands of one product as float32 rows, rounded to bf16 when the products are (bf16
+// activations, as linear() rounds them). Views memory in place when nothing needs converting.
+struct Rows {
+  const float* p;
+  int64_t ld;
+};
+Rows as_rows(const float* p, int64_t rows, int64_t cols, int64_t ld, bool round,
+             std::vector<float>& buf) {
+  if (!round) return {p, ld};
+  buf.resize(size_t(rows * cols));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) buf[r * cols + c] = round_bf16(p[r * ld + c]);
+  return {buf.data(), cols};
+}
+// nb keys or values from `at` (row stride ld) as [nb, H] rows.
+Rows kv_rows(const KvMemory& m, int64_t at, int64_t nb, int64_t H, int64_t ld, bool round,
+             std::vector<float>& buf) {
+  if (!m.is_bf16) return as_rows(static_cast<const float*>(m.data) + at, nb, H, ld, round, buf);
+  buf.resize(size_t(nb * H));
+  for (int64_t j = 0; j < nb; ++j)
+    for (int64_t h = 0; h < H; ++h) buf[j * H + h] = m.at(at + j * ld + h);
+  return {buf.data(), H};
+}
+// [rows, cols] at ld transposed into t ([cols, rows]), rounded like as_rows.
+void transpose(const float* p, int64_t rows, int64_t cols, int64_t ld, bool round, float* t) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c)
+      t[c * rows + r] = round ? round_bf16(p[r * ld + c]) : p[r * ld + c];
+}
 
 // The tile of queries [t0, t0 + tq) of row b: query t sees keys [0, pos0 + t].
 struct Tile {
@@ -72,14 +95,16 @@ struct Tile {
   int64_t all_keys() const { return keys(tq - 1); }
 };
 
-// Scores of the tile against keys [j0, j0 + nb), scaled; entries past a query's last key are -inf.
-void scores(const Dims& d, const Tile& tl, const float* q, const KvMemory& k, int64_t j0,
-            int64_t nb, float scale, float* s) {
-  kernels::gemm(tl.tq, nb, d.H, rows(q + d.q_at(tl.b, tl.t0, tl.n), d.q_stride()),
-                k.rows(d.kv_at(tl.b, j0, tl.n / d.G()), d.kv_stride()), s, nb, false, d.bf16);
+// Scores of the tile's queries against keys [j0, j0 + nb), scaled; entries past a query's last key
+// are -inf. Computed transposed, keys [nb, H] against the queries transposed once per tile (`qt`,
+// [H, tq]), so that neither operand is transposed per block; `st` is [nb, tq] scratch.
+void scores(const Dims& d, const Tile& tl, const float* qt, const KvMemory& k, int64_t j0,
+            int64_t nb, float scale, std::vector<float>& kbuf, float* st, float* s) {
+  const Rows kb = kv_rows(k, d.kv_at(tl.b, j0, tl.n / d.G()), nb, d.H, d.kv_stride(), d.bf16, kbuf);
+  kernels::tile_gemm(nb, tl.tq, d.H, kb.p, kb.ld, 1, qt, tl.tq, st, tl.tq, false);
   for (int64_t r = 0; r < tl.tq; ++r) {
     int64_t visible = std::clamp<int64_t>(tl.keys(r) - j0, 0, nb);
-    for (int64_t j = 0; j < visible; ++j) s[r * nb + j] *= scale;
+    for (int64_t j = 0; j < visible; ++j) s[r * nb + j] = st[j * tl.tq + r] * scale;
     std::fill(s + r * nb + visible, s + (r + 1) * nb, kNegInf);
   }
 }
@@ -88,14 +113,15 @@ void scores(const Dims& d, const Tile& tl, const float* q, const KvMemory& k, in
 // weights before dropout, which only masks what reaches the values).
 void forward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory& k,
                   const KvMemory& v, float scale, const Dropout& drop, float* out, float* lse) {
-  float s[kQTile * kKeyBlock], m[kQTile], l[kQTile];
+  float s[kQTile * kKeyBlock], st[kQTile * kKeyBlock], m[kQTile], l[kQTile];
   const int64_t H = d.H;
-  std::vector<float> o(size_t(tl.tq * H), 0.0f);
+  std::vector<float> o(size_t(tl.tq * H), 0.0f), qt(size_t(H * tl.tq)), kbuf, pbuf, vbuf;
+  transpose(q + d.q_at(tl.b, tl.t0, tl.n), tl.tq, H, d.q_stride(), d.bf16, qt.data());
   std::fill(m, m + tl.tq, kNegInf);
   std::fill(l, l + tl.tq, 0.0f);
   for (int64_t j0 = 0; j0 < tl.all_keys(); j0 += kKeyBlock) {
     int64_t nb = std::min(kKeyBlock, tl.all_keys() - j0);
-    scores(d, tl, q, k, j0, nb, scale, s);
+    scores(d, tl, qt.data(), k, j0, nb, scale, kbuf, st, s);
     for (int64_t r = 0; r < tl.tq; ++r) {
       float* sr = s + r * nb;
       if (tl.keys(r) <= j0) {  // nothing visible in this block: weights 0, state unchanged
@@ -109,8 +135,9 @@ void forward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory&
       m[r] = bm;
       if (drop.on()) drop.apply(d, tl.b, tl.n, tl.pos0 + tl.t0 + r, j0, sr, nb);
     }
-    kernels::gemm(tl.tq, H, nb, rows(s, nb), v.cols(d.kv_at(tl.b, j0, tl.n / d.G()), d.kv_stride()),
-                  o.data(), H, true, d.bf16);
+    const Rows pa = as_rows(s, tl.tq, nb, nb, d.bf16, pbuf),
+               vb = kv_rows(v, d.kv_at(tl.b, j0, tl.n / d.G()), nb, H, d.kv_stride(), d.bf16, vbuf);
+    kernels::tile_gemm(tl.tq, H, nb, pa.p, pa.ld, 1, vb.p, vb.ld, o.data(), H, true);
   }
   for (int64_t r = 0; r < tl.tq; ++r) {
     float* dst = out + d.q_at(tl.b, tl.t0 + r, tl.n);
@@ -124,16 +151,23 @@ void forward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory&
 void backward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory& k,
                    const KvMemory& v, const float* out, const float* dO, const float* lse,
                    float scale, const Dropout& drop, float* dq, float* dk, float* dv) {
-  float p[kQTile * kKeyBlock], dp[kQTile * kKeyBlock], pd[kQTile * kKeyBlock], delta[kQTile];
+  float p[kQTile * kKeyBlock], dp[kQTile * kKeyBlock], pd[kQTile * kKeyBlock],
+      st[kQTile * kKeyBlock], delta[kQTile];
   const int64_t H = d.H, kh = tl.n / d.G(), qs = d.q_stride(), ks = d.kv_stride();
   const int64_t q0 = d.q_at(tl.b, tl.t0, tl.n);
   for (int64_t r = 0; r < tl.tq; ++r) {  // delta = rowsum(dO * O)
     int64_t at = d.q_at(tl.b, tl.t0 + r, tl.n);
     delta[r] = kernels::dot(dO + at, out + at, H);
   }
+  std::vector<float> qt(size_t(H * tl.tq)), dot(size_t(H * tl.tq)), qbuf, dobuf, pbuf, dsbuf, kbuf,
+      vbuf;
+  transpose(q + q0, tl.tq, H, qs, d.bf16, qt.data());
+  transpose(dO + q0, tl.tq, H, qs, d.bf16, dot.data());
+  const Rows qa = as_rows(q + q0, tl.tq, H, qs, d.bf16, qbuf),
+             doa = as_rows(dO + q0, tl.tq, H, qs, d.bf16, dobuf);
   for (int64_t j0 = 0; j0 < tl.all_keys(); j0 += kKeyBlock) {
     int64_t nb = std::min(kKeyBlock, tl.all_keys() - j0), k0 = d.kv_at(tl.b, j0, kh);
-    scores(d, tl, q, k, j0, nb, scale, p);
+    scores(d, tl, qt.data(), k, j0, nb, scale, kbuf, st, p);
     for (int64_t r = 0; r < tl.tq; ++r)  // P = exp(S - lse): the forward's weights, recomputed
       kernels::exp_shifted(p + r * nb, nb, lse[(tl.b * d.T + tl.t0 + r) * d.N + tl.n]);
     // With dropout mask M: dV += (P M)^T dO and dP = (dO V^T) M, where delta = rowsum(dO * O) is
@@ -145,16 +179,22 @@ void backward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory
         drop.apply(d, tl.b, tl.n, tl.pos0 + tl.t0 + r, j0, pd + r * nb, nb);
       pv = pd;
     }
-    kernels::gemm(nb, H, tl.tq, cols(pv, nb), cols(dO + q0, qs), dv + k0, ks, true, d.bf16);
-    kernels::gemm(tl.tq, nb, H, rows(dO + q0, qs), v.rows(k0, ks), dp, nb, false, d.bf16);
+    const Rows pa = as_rows(pv, tl.tq, nb, nb, d.bf16, pbuf);
+    kernels::tile_gemm(nb, H, tl.tq, pa.p, 1, pa.ld, doa.p, doa.ld, dv + k0, ks, true);
+    const Rows vb = kv_rows(v, k0, nb, H, ks, d.bf16, vbuf);  // dP^T = V dO^T, as the scores
+    kernels::tile_gemm(nb, tl.tq, H, vb.p, vb.ld, 1, dot.data(), tl.tq, st, tl.tq, false);
+    for (int64_t r = 0; r < tl.tq; ++r)
+      for (int64_t j = 0; j < nb; ++j) dp[r * nb + j] = st[j * tl.tq + r];
     if (drop.on())
       for (int64_t r = 0; r < tl.tq; ++r)
         drop.apply(d, tl.b, tl.n, tl.pos0 + tl.t0 + r, j0, dp + r * nb, nb);
     for (int64_t r = 0; r < tl.tq; ++r)
       for (int64_t j = 0; j < nb; ++j)
         dp[r * nb + j] = p[r * nb + j] * (dp[r * nb + j] - delta[r]) * scale;
-    kernels::gemm(tl.tq, H, nb, rows(dp, nb), k.cols(k0, ks), dq + q0, qs, true, d.bf16);
-    kernels::gemm(nb, H, tl.tq, cols(dp, nb), cols(q + q0, qs), dk + k0, ks, true, d.bf16);
+    const Rows dsa = as_rows(dp, tl.tq, nb, nb, d.bf16, dsbuf),
+               kb = kv_rows(k, k0, nb, H, ks, d.bf16, kbuf);
+    kernels::tile_gemm(tl.tq, H, nb, dsa.p, dsa.ld, 1, kb.p, kb.ld, dq + q0, qs, true);
+    kernels::tile_gemm(nb, H, tl.tq, dsa.p, 1, dsa.ld, qa.p, qa.ld, dk + k0, ks, true);
   }
 }
 

@@ -1,0 +1,71 @@
+#include "purelm/ops/kernels/tile.h"
+
+#include "purelm/ops/kernels/avx512_util.h"
+#include "purelm/ops/kernels/isa.h"
+
+namespace purelm::kernels {
+
+namespace {
+
+using namespace avx512;
+
+// Rows [i, i + MR) of C over columns [j, j + 64): MR x 4 accumulators, each k one broadcast of A
+// per row and four loads of B's row k.
+template <int MR>
+PURELM_AVX512 void rows_avx512(int64_t i, int64_t N, int64_t K, const float* a, int64_t ars,
+                               int64_t acs, const float* b, int64_t ldb, float* c, int64_t ldc,
+                               bool accumulate) {
+  for (int64_t j = 0; j < N; j += 64) {
+    __mmask16 m[4];
+    for (int v = 0; v < 4; ++v) m[v] = mask16(N - j - 16 * v);
+    __m512 s[MR][4];
+    for (int r = 0; r < MR; ++r)
+      for (int v = 0; v < 4; ++v)
+        s[r][v] = accumulate ? _mm512_maskz_loadu_ps(m[v], c + (i + r) * ldc + j + 16 * v)
+                             : _mm512_setzero_ps();
+    for (int64_t k = 0; k < K; ++k) {
+      __m512 w[4];
+      for (int v = 0; v < 4; ++v) w[v] = _mm512_maskz_loadu_ps(m[v], b + k * ldb + j + 16 * v);
+      for (int r = 0; r < MR; ++r) {
+        __m512 x = _mm512_set1_ps(a[(i + r) * ars + k * acs]);
+        for (int v = 0; v < 4; ++v) s[r][v] = _mm512_fmadd_ps(x, w[v], s[r][v]);
+      }
+    }
+    for (int r = 0; r < MR; ++r)
+      for (int v = 0; v < 4; ++v)
+        _mm512_mask_storeu_ps(c + (i + r) * ldc + j + 16 * v, m[v], s[r][v]);
+  }
+}
+
+void tile_avx512(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars, int64_t acs,
+                 const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  int64_t i = 0;
+  for (; i + 4 <= M; i += 4) rows_avx512<4>(i, N, K, a, ars, acs, b, ldb, c, ldc, accumulate);
+  for (; i < M; ++i) rows_avx512<1>(i, N, K, a, ars, acs, b, ldb, c, ldc, accumulate);
+}
+
+void tile_portable(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars, int64_t acs,
+                   const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  for (int64_t i = 0; i < M; ++i) {
+    float* ci = c + i * ldc;
+    if (!accumulate)
+      for (int64_t j = 0; j < N; ++j) ci[j] = 0.0f;
+    for (int64_t k = 0; k < K; ++k) {
+      const float x = a[i * ars + k * acs];
+      const float* bk = b + k * ldb;
+      for (int64_t j = 0; j < N; ++j) ci[j] += x * bk[j];
+    }
+  }
+}
+
+}  // namespace
+
+void tile_gemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars, int64_t acs,
+               const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  if (isa() >= Isa::Avx512)
+    tile_avx512(M, N, K, a, ars, acs, b, ldb, c, ldc, accumulate);
+  else
+    tile_portable(M, N, K, a, ars, acs, b, ldb, c, ldc, accumulate);
+}
+
+}  // namespace purelm::kernels
