@@ -1,10 +1,8 @@
 // The mesh against the fixtures' goldens: `mpirun -np 2 purelm forward` with tensor parallelism
 // and with FSDP must reproduce what one process computes (DESIGN.md section 8), within the same
 // tolerances, and sizes a mesh cannot split must be refused with a clear message.
-#include <cmath>
-#include <fstream>
+#include <cctype>
 #include <ostream>
-#include <sstream>
 
 #include "purelm/io/safetensors.h"
 #include "testing.h"
@@ -43,22 +41,16 @@ TEST_P(MeshForward, MatchesGoldens) {
   expect_forward_matches_golden(tmp.path("out.safetensors"), fixture(c.fixture));
 }
 
-// OLMo 2 is absent from --tp: its q/k norms span all heads (refused below).
+// OLMo 2's q/k norms span all heads: under --tp their statistics are summed over the group.
 const MeshCase kCases[] = {
-    {"qwen3-tiny", 2, "--tp 2"},
-    {"qwen3-tiny-tied", 2, "--tp 2"},
-    {"qwen3-tiny-sharded", 2, "--tp 2"},
-    {"llama3-tiny", 2, "--tp 2"},
-    {"qwen3moe-tiny", 2, "--tp 2"},
-    {"qwen3moe-tiny-mixed", 2, "--tp 2"},
-    {"qwen3-tiny", 2, "--fsdp 2"},
-    {"qwen3-tiny-tied", 2, "--fsdp 2"},
-    {"qwen3-tiny-sharded", 2, "--fsdp 2"},
-    {"llama3-tiny", 2, "--fsdp 2"},
-    {"olmo2-tiny", 2, "--fsdp 2"},
-    {"qwen3moe-tiny", 2, "--fsdp 2"},
-    {"qwen3moe-tiny-mixed", 2, "--fsdp 2"},
-    {"qwen3-tiny", 4, "--tp 2 --fsdp 2"},
+    {"qwen3-tiny", 2, "--tp 2"},          {"qwen3-tiny-tied", 2, "--tp 2"},
+    {"qwen3-tiny-sharded", 2, "--tp 2"},  {"llama3-tiny", 2, "--tp 2"},
+    {"olmo2-tiny", 2, "--tp 2"},          {"qwen3moe-tiny", 2, "--tp 2"},
+    {"qwen3moe-tiny-mixed", 2, "--tp 2"}, {"qwen3-tiny", 2, "--fsdp 2"},
+    {"qwen3-tiny-tied", 2, "--fsdp 2"},   {"qwen3-tiny-sharded", 2, "--fsdp 2"},
+    {"llama3-tiny", 2, "--fsdp 2"},       {"olmo2-tiny", 2, "--fsdp 2"},
+    {"qwen3moe-tiny", 2, "--fsdp 2"},     {"qwen3moe-tiny-mixed", 2, "--fsdp 2"},
+    {"qwen3-tiny", 4, "--tp 2 --fsdp 2"}, {"olmo2-tiny", 4, "--tp 2 --fsdp 2"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, MeshForward, ::testing::ValuesIn(kCases), [](const auto& info) {
@@ -68,8 +60,11 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, MeshForward, ::testing::ValuesIn(kCases), [](
   return s;
 });
 
-TEST(Mesh, GreedyGenerationWithTensorParallelism) {
-  std::string dir = fixture("llama3-tiny");
+// Decoding with the KV cache split by kv heads; OLMo 2 normalises q/k over the split heads.
+class MeshGenerate : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(MeshGenerate, GreedyWithTensorParallelism) {
+  std::string dir = fixture(GetParam());
   TensorStore want = TensorStore::open_file(dir + "/golden.safetensors");
   Tensor prompt = want.get("greedy_prompt"), tokens = want.get("greedy_tokens");
   std::string ids, expected;
@@ -84,6 +79,14 @@ TEST(Mesh, GreedyGenerationWithTensorParallelism) {
   EXPECT_EQ(r.out, expected + "\n");  // printed once, by the leader
 }
 
+INSTANTIATE_TEST_SUITE_P(Fixtures, MeshGenerate, ::testing::Values("llama3-tiny", "olmo2-tiny"),
+                         [](const auto& info) {
+                           std::string s = info.param;
+                           for (char& ch : s)
+                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           return s;
+                         });
+
 TEST(Mesh, RefusesSizesItCannotSplit) {
   TempDir tmp;
   std::string dir = fixture("qwen3-tiny");
@@ -92,96 +95,11 @@ TEST(Mesh, RefusesSizesItCannotSplit) {
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.err.find("--tp 3 does not divide num_attention_heads 4"), std::string::npos) << r.err;
 
-  dir = fixture("olmo2-tiny");
-  r = run_mpi(2, {"forward", "--model", dir, "--input", dir + "/golden.safetensors", "--output",
-                  tmp.path("o.safetensors"), "--tp", "2"});
-  EXPECT_NE(r.status, 0);
-  EXPECT_NE(r.err.find("q_norm"), std::string::npos) << r.err;
-
   r = run_mpi(2, {"forward", "--model", dir, "--input", dir + "/golden.safetensors", "--output",
                   tmp.path("o.safetensors"), "--tp", "2", "--fsdp", "2"});
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.err.find("--tp 2 x --fsdp 2 = 4 processes, but this job has 2"), std::string::npos)
       << r.err;
-}
-
-// train_log.csv rows as numbers: step, train_loss, val_loss (NaN when empty).
-std::vector<std::vector<double>> losses(const std::string& csv) {
-  std::ifstream f(csv);
-  std::string line;
-  std::getline(f, line);  // header
-  std::vector<std::vector<double>> rows;
-  while (std::getline(f, line)) {
-    std::vector<double> row;
-    std::stringstream ss(line);
-    for (std::string cell; row.size() < 3 && std::getline(ss, cell, ',');)
-      row.push_back(cell.empty() ? NAN : std::stod(cell));
-    rows.push_back(row);
-  }
-  return rows;
-}
-
-TEST(Mesh, FsdpTrainingFollowsTheLossCurveOfOneProcess) {
-  TempDir tmp;
-  {
-    std::ifstream in(shared("data/tinyshakespeare.txt"));
-    std::string text(60000, '\0');
-    in.read(text.data(), std::streamsize(text.size()));
-    std::ofstream(tmp.path("corpus.txt")) << text;
-  }
-  std::vector<std::string> args = {"train",
-                                   "--model",
-                                   shared("models/stories260K"),
-                                   "--data",
-                                   tmp.path("corpus.txt"),
-                                   "--steps",
-                                   "6",
-                                   "--batch",
-                                   "4",
-                                   "--seq",
-                                   "32",
-                                   "--grad-accum",
-                                   "2",
-                                   "--lr",
-                                   "1e-3",
-                                   "--warmup",
-                                   "2",
-                                   "--eval-every",
-                                   "3",
-                                   "--eval-batches",
-                                   "2",
-                                   "--out"};
-  std::vector<std::string> one = args, mesh = args;
-  one.push_back(tmp.path("one"));
-  mesh.push_back(tmp.path("mesh"));
-  mesh.insert(mesh.end(), {"--fsdp", "2"});
-  auto r = run_cli(one);
-  ASSERT_EQ(r.status, 0) << r.err;
-  r = run_mpi(2, mesh);
-  ASSERT_EQ(r.status, 0) << r.err;
-
-  auto a = losses(tmp.path("one/train_log.csv")), b = losses(tmp.path("mesh/train_log.csv"));
-  ASSERT_EQ(a.size(), 6u);
-  ASSERT_EQ(b.size(), a.size());
-  for (size_t i = 0; i < a.size(); ++i)
-    for (size_t j = 0; j < 3; ++j) {
-      if (std::isnan(a[i][j])) {
-        EXPECT_TRUE(std::isnan(b[i][j])) << "row " << i;
-        continue;
-      }
-      EXPECT_NEAR(b[i][j], a[i][j], 1e-5 * std::fabs(a[i][j])) << "row " << i << " col " << j;
-    }
-  // The leader wrote an ordinary HuggingFace folder with the same weights and AdamW moments.
-  for (const char* file : {"model.safetensors", "optimizer.safetensors"}) {
-    TensorStore x = TensorStore::open_file(tmp.path(std::string("one/") + file));
-    TensorStore y = TensorStore::open_file(tmp.path(std::string("mesh/") + file));
-    ASSERT_EQ(x.names(), y.names());
-    for (const std::string& name : x.names())
-      EXPECT_LE(rel_error(y.get(name), x.get(name)), 1e-4) << file << " " << name;
-  }
-  r = run_cli({"generate", "--model", tmp.path("mesh"), "--prompt", "ROMEO:", "--max-tokens", "4",
-               "--temperature", "0"});
-  EXPECT_EQ(r.status, 0) << r.err;
 }
 
 }  // namespace

@@ -75,10 +75,10 @@ RunResult run_cli(const std::vector<std::string>& args) {
   return run_command(quote(PURELM_CLI), args);
 }
 
-RunResult run_mpi(int np, const std::vector<std::string>& args) {
-  return run_command("mpirun --allow-run-as-root --oversubscribe -np " + std::to_string(np) + " " +
-                         quote(PURELM_CLI),
-                     args);
+RunResult run_mpi(int np, const std::vector<std::string>& args, const std::string& wrap) {
+  std::string cmd = "mpirun --allow-run-as-root --oversubscribe -np " + std::to_string(np) + " ";
+  if (!wrap.empty()) cmd += "sh -c " + quote(wrap) + " sh ";
+  return run_command(cmd + quote(PURELM_CLI), args);
 }
 
 void expect_forward_matches_golden(const std::string& out_path, const std::string& dir) {

@@ -34,8 +34,9 @@ struct RunResult {
 };
 // Runs the purelm binary with the given arguments (shell-quoted here).
 RunResult run_cli(const std::vector<std::string>& args);
-// The same as `np` processes under mpirun.
-RunResult run_mpi(int np, const std::vector<std::string>& args);
+// The same as `np` processes under mpirun. With `wrap`, each process runs that shell script with
+// the purelm command line as its arguments ("$@"), e.g. to signal one of them later.
+RunResult run_mpi(int np, const std::vector<std::string>& args, const std::string& wrap = "");
 
 // `purelm forward --grad --adamw-steps 3` on a fixture's golden inputs with the AdamW settings
 // its goldens were made with (fixtures README), writing `out`.

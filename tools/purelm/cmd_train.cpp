@@ -1,6 +1,8 @@
 // purelm train: train a fresh model (--model ARCH:PRESET) or fine-tune a checkpoint on plain text
-// or chat conversations, writing HuggingFace checkpoints. Ctrl-C finishes the current step, saves
-// a checkpoint and exits with 130; rerunning the command with --resume continues exactly.
+// or chat conversations, writing HuggingFace checkpoints. Ctrl-C (SIGINT, or SIGUSR1) finishes the
+// current step, saves a checkpoint and exits with 130; rerunning the command with --resume
+// continues exactly. On a mesh, a signal to any one process stops all of them after the same step
+// (mpirun forwards SIGUSR1 to every process; its own Ctrl-C kills the job instead).
 #include <unistd.h>
 
 #include <atomic>
@@ -30,11 +32,12 @@ extern "C" void on_interrupt(int) {
 void run(const TrainOptions& o, const MeshArgs& mesh) {
   struct sigaction sa = {};
   sa.sa_handler = on_interrupt;
-  sa.sa_flags = SA_RESETHAND;  // a second Ctrl-C kills as usual
+  sa.sa_flags = SA_RESETHAND | SA_RESTART;  // a second signal kills as usual
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGUSR1, &sa, nullptr);
   TrainSummary s;
-  if (on_mesh(mesh)) {  // all processes on the FSDP axis unless told otherwise
+  if (on_mesh(mesh)) {  // all processes on the FSDP axis unless --tp says otherwise
     run_on_mesh(mesh, false, [&](const dist::Mesh& m) {
       dist::TrainMesh dp(m);
       s = train(o, &g_stop, &dp);

@@ -53,6 +53,9 @@ void run_on_mesh(const MeshArgs& m, bool default_tp,
   }
   try {
     body(mesh);
+    // Leave together: mpirun ends the job when a process exits with an error status (e.g. 130
+    // after an interrupt), which must not cut the leader short while it writes.
+    mesh.world().barrier();
   } catch (const std::exception& e) {
     std::fprintf(err, "purelm: error (process %d of %d): %s\n", mesh.rank(), mesh.size(), e.what());
     std::fflush(err);

@@ -23,6 +23,14 @@ std::shared_ptr<void> map_anonymous(size_t bytes) {
   return std::shared_ptr<void>(p, [bytes](void* q) { munmap(q, bytes); });
 }
 
+// Elements [r chunk, (r + 1) chunk) of t, flat float32, zero past its end.
+Tensor flat_shard(const Tensor& t, int64_t chunk, int64_t r) {
+  Tensor out = Tensor::zeros({chunk}, DType::F32);
+  int64_t n = t.numel(), begin = std::min(n, r * chunk), len = std::min(n, begin + chunk) - begin;
+  load_f32(t, begin, len, out.data<float>());
+  return out;
+}
+
 }  // namespace
 
 Fsdp::Fsdp(const Group& group, const std::vector<WeightInfo>& table,
@@ -31,13 +39,11 @@ Fsdp::Fsdp(const Group& group, const std::vector<WeightInfo>& table,
   const int64_t P = group.size(), r = group.rank();
   for (size_t i = 0; i < table.size(); ++i) {
     const WeightInfo& info = table[i];
-    int64_t n = numel(info.shape), chunk = (n + P - 1) / P;
-    Entry e{info.name, chunk, Tensor::zeros({chunk}, DType::F32), Tensor()};
-    int64_t begin = std::min(n, r * chunk), len = std::min(n, begin + chunk) - begin;
+    int64_t chunk = (numel(info.shape) + P - 1) / P;
     Tensor src = slice(i);  // reads only this process's elements of it
     check(src.shape() == info.shape, "weight '", info.name, "' has shape ", to_string(src.shape()),
           " on this process but the table implies ", to_string(info.shape));
-    load_f32(src, begin, len, e.shard.data<float>());
+    Entry e{info.name, chunk, flat_shard(src, chunk, r), Tensor()};
     int g = group_index(info.name);
     if (size_t(g) >= groups_.size()) groups_.resize(size_t(g) + 1);
     groups_[size_t(g)].entries.push_back(i);
@@ -136,6 +142,13 @@ void Fsdp::reduce_grads(int g) {
     group_.reduce_scatter_sum(padded.data(), mine.data(), e.chunk);
     accumulate_grad(e.shard, mine.data());
   }
+}
+
+Tensor Fsdp::shard_of(size_t i, const Tensor& t) const {
+  const Entry& e = entries_[i];
+  check(t.shape() == e.full.shape(), "'", e.name, "' has shape ", to_string(t.shape()),
+        " but this process runs it as ", to_string(e.full.shape()));
+  return flat_shard(t, e.chunk, group_.rank());
 }
 
 Tensor Fsdp::unshard(size_t i, const Tensor& shard) const {

@@ -38,6 +38,8 @@ class Fsdp {
   // The shards changed (an optimizer step): every gathered copy is stale.
   void invalidate();
   const Tensor& full_tensor(size_t i) const { return entries_[i].full; }
+  // This process's shard of a value of entry i (shaped as the table this process runs).
+  Tensor shard_of(size_t i, const Tensor& t) const;
   // Entry i whole from every process's shard of it (a value, gradient or moment), on all of them.
   Tensor unshard(size_t i, const Tensor& shard) const;
   int64_t shard_bytes() const;  // parameters this process keeps (float32)

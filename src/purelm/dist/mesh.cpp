@@ -70,6 +70,12 @@ void Group::gather(const float* in, float* out, int64_t n) const {
   account(t0, rank_ == 0 ? 0 : n * int64_t(sizeof(float)));
 }
 
+void Group::barrier() const {
+  double t0 = MPI_Wtime();
+  ok(MPI_Barrier(comm_), "Barrier");
+  account(t0, 0);
+}
+
 bool Mesh::wanted(int tp, int fsdp) {
   return std::getenv("OMPI_COMM_WORLD_SIZE") || tp > 1 || fsdp > 1;
 }

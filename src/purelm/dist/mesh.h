@@ -28,6 +28,7 @@ class Group {
   void reduce_scatter_sum(const float* in, float* out, int64_t n) const;
   // Rank 0 gets size() * n floats in rank order (others pass out = nullptr).
   void gather(const float* in, float* out, int64_t n) const;
+  void barrier() const;
 
   double seconds() const { return seconds_; }
   int64_t bytes() const { return bytes_; }  // sent by this process, as the ring algorithms do

@@ -41,9 +41,13 @@ MeshModel::MeshModel(const Mesh& mesh, const Config& full, const WeightSource& s
   model_ = make_model(local, std::move(weights), act);
   if (fsdp_) fsdp_->attach(model_);
   mark_tp();
+  set_shard_place({mesh.fsdp().rank(), mesh.tp().rank(), mesh.tp().size()});
 }
 
-MeshModel::~MeshModel() { clear_split_marks(); }
+MeshModel::~MeshModel() {
+  clear_split_marks();
+  set_shard_place({});
+}
 
 void MeshModel::mark_tp() {
   clear_split_marks();
@@ -84,6 +88,18 @@ void MeshModel::finish_grads() {
 
 void MeshModel::after_step() {
   if (fsdp_) fsdp_->invalidate();
+}
+
+Tensor MeshModel::local_part(size_t i, const Tensor& whole) const {
+  const WeightInfo& w = table_[i];
+  check(whole.shape() == w.shape, "'", w.name, "' has shape ", to_string(whole.shape()),
+        " but the model's table implies ", to_string(w.shape));
+  Tensor mine = tp_slice(whole, tp_dim(w), mesh_.tp().rank(), mesh_.tp().size());
+  return fsdp_ ? fsdp_->shard_of(i, mine) : mine;
+}
+
+bool MeshModel::tp_replicated(size_t i) const {
+  return mesh_.tp().size() > 1 && tp_dim(table_[i]) < 0;
 }
 
 Named MeshModel::gather(const std::string& prefix,

@@ -41,6 +41,11 @@ class MeshModel {
   // as make_trainable's i-th tensor) made whole as `prefix + name` on the leader; the other
   // processes take part and get an empty list.
   Named gather(const std::string& prefix, const std::function<Tensor(size_t)>& piece) const;
+  // This process's part of parameter i given whole (shaped as the checkpoint's table), shaped as
+  // make_trainable's i-th tensor: what a resumed run loads into it.
+  Tensor local_part(size_t i, const Tensor& whole) const;
+  // Whether every TP rank holds all of parameter i (and, after finish_grads, its whole gradient).
+  bool tp_replicated(size_t i) const;
   int64_t local_param_bytes() const;  // what this process keeps of the parameters
 
  private:

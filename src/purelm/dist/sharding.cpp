@@ -45,9 +45,6 @@ Config local_config(const Config& full, int tp) {
   for (const WeightInfo& w : family_for(full.model_type).weights(full)) {
     int d = tp_dim(w);
     if (d < 0 || tp == 1) continue;
-    check(w.shape.size() == 2, "'", w.name, "' (", full.model_type,
-          ") normalises across all heads together: tensor parallelism would split its statistics "
-          "over processes, which purelm does not do; use --fsdp for this model");
     check(w.shape[size_t(d)] % tp == 0, "--tp ", tp, " does not divide ", w.axes[size_t(d)],
           " size ", w.shape[size_t(d)], " of '", w.name, "' (", kTpAxes.at(w.axes[size_t(d)]), ")");
   }

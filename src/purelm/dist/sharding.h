@@ -13,11 +13,11 @@ namespace purelm::dist {
 int tp_dim(const WeightInfo& w);
 
 // The config a TP rank runs: N/tp query heads, K/tp kv heads, F/tp MLP width. The family's
-// forward then runs unchanged on its slices. Throws naming the sizes when tp does not divide them,
-// or when a weight the table splits cannot be split (a norm over all heads).
+// forward then runs unchanged on its slices. Throws naming the sizes when tp does not divide them.
 Config local_config(const Config& full, int tp);
 
-// How `linear` must combine the slices of a split weight (none for a weight TP does not split).
+// How the ops combine the slices of a split weight (none for a weight TP does not split): `linear`
+// for a projection, `rmsnorm` for a norm over all heads (OLMo 2's q/k norms).
 std::optional<Split> tp_split(const WeightInfo& w);
 
 // Whether a weight TP does not split is still read inside the split region: one shared by all

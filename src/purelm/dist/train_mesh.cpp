@@ -4,11 +4,6 @@
 
 namespace purelm::dist {
 
-TrainMesh::TrainMesh(const Mesh& mesh) : mesh_(mesh) {
-  check(mesh.tp().size() == 1, "purelm train shards over --fsdp only (got --tp ", mesh.tp().size(),
-        ")");
-}
-
 Model& TrainMesh::build(const Config& c, const std::function<Tensor(const WeightInfo&)>& source,
                         DType act) {
   model_ = std::make_unique<MeshModel>(mesh_, c, source, act);
@@ -17,7 +12,11 @@ Model& TrainMesh::build(const Config& c, const std::function<Tensor(const Weight
 
 std::vector<Param> TrainMesh::make_trainable() {
   std::vector<Param> out;
-  for (auto& [name, t] : model_->make_trainable()) out.push_back({name, t});
+  for (auto& [name, t] : model_->make_trainable()) {
+    Param p{name, t};
+    if (model_->tp_replicated(out.size())) p.copies = mesh_.tp().size();
+    out.push_back(p);
+  }
   return out;
 }
 
@@ -26,6 +25,17 @@ Tensor TrainMesh::rows(const Tensor& batch) const { return local_rows(batch, mes
 double TrainMesh::sum(double v) const {
   mesh_.fsdp().all_reduce_sum(&v, 1);
   return v;
+}
+
+double TrainMesh::sum_params(double v) const {
+  mesh_.world().all_reduce_sum(&v, 1);
+  return v;
+}
+
+bool TrainMesh::any(bool v) const {
+  double n = v ? 1 : 0;
+  mesh_.world().all_reduce_sum(&n, 1);
+  return n > 0;
 }
 
 std::vector<Param> TrainMesh::gather_params(const std::vector<Param>& mine) const {

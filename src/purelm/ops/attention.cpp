@@ -9,6 +9,7 @@
 #include "purelm/ops/autograd.h"
 #include "purelm/ops/kernels/tile.h"
 #include "purelm/ops/kernels/vec.h"
+#include "purelm/ops/parallel.h"
 #include "purelm/ops/rows.h"
 
 namespace purelm {
@@ -33,15 +34,16 @@ struct Dims {
 
 // Attention dropout (training only): the weight of key j for query position t of row b, head n is
 // dropped when a hash of (seed, b, n, t, j) falls below p, and kept ones are scaled by 1 / (1 - p).
-// The backward pass recomputes the mask from the hash instead of storing it.
+// b and n are indices in the whole batch and all heads (ops/parallel.h: shard_place), so a mesh
+// drops what one process would. The backward pass recomputes the mask from the hash.
 struct Dropout {
   float p = 0;
   uint64_t seed = 0;
+  int64_t row0 = 0, head0 = 0, heads = 0;  // this process's first row and head; all heads
   bool on() const { return p > 0; }
   // Applies the mask to the weights w[0, nb) of keys j0 .. j0 + nb - 1.
-  void apply(const Dims& d, int64_t b, int64_t n, int64_t t, int64_t j0, float* w,
-             int64_t nb) const {
-    uint64_t h = seed ^ ((uint64_t(b * d.N + n) << 32) | uint64_t(t));
+  void apply(int64_t b, int64_t n, int64_t t, int64_t j0, float* w, int64_t nb) const {
+    uint64_t h = seed ^ ((uint64_t((row0 + b) * heads + head0 + n) << 32) | uint64_t(t));
     h = (h ^ (h >> 33)) * 0xFF51AFD7ED558CCDull;
     h = (h ^ (h >> 33)) * 0xC4CEB9FE1A85EC53ull;
     kernels::hash_dropout(w, nb, uint32_t(h ^ (h >> 32)), j0, uint32_t(double(p) * 4294967296.0),
@@ -133,7 +135,7 @@ void forward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory&
       l[r] = l[r] * correction + kernels::exp_shifted(sr, nb, bm);
       for (int64_t h = 0; h < H; ++h) o[r * H + h] *= correction;
       m[r] = bm;
-      if (drop.on()) drop.apply(d, tl.b, tl.n, tl.pos0 + tl.t0 + r, j0, sr, nb);
+      if (drop.on()) drop.apply(tl.b, tl.n, tl.pos0 + tl.t0 + r, j0, sr, nb);
     }
     const Rows pa = as_rows(s, tl.tq, nb, nb, d.bf16, pbuf),
                vb = kv_rows(v, d.kv_at(tl.b, j0, tl.n / d.G()), nb, H, d.kv_stride(), d.bf16, vbuf);
@@ -176,7 +178,7 @@ void backward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory
     if (drop.on()) {
       std::copy(p, p + tl.tq * nb, pd);
       for (int64_t r = 0; r < tl.tq; ++r)
-        drop.apply(d, tl.b, tl.n, tl.pos0 + tl.t0 + r, j0, pd + r * nb, nb);
+        drop.apply(tl.b, tl.n, tl.pos0 + tl.t0 + r, j0, pd + r * nb, nb);
       pv = pd;
     }
     const Rows pa = as_rows(pv, tl.tq, nb, nb, d.bf16, pbuf);
@@ -187,7 +189,7 @@ void backward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory
       for (int64_t j = 0; j < nb; ++j) dp[r * nb + j] = st[j * tl.tq + r];
     if (drop.on())
       for (int64_t r = 0; r < tl.tq; ++r)
-        drop.apply(d, tl.b, tl.n, tl.pos0 + tl.t0 + r, j0, dp + r * nb, nb);
+        drop.apply(tl.b, tl.n, tl.pos0 + tl.t0 + r, j0, dp + r * nb, nb);
     for (int64_t r = 0; r < tl.tq; ++r)
       for (int64_t j = 0; j < nb; ++j)
         dp[r * nb + j] = p[r * nb + j] * (dp[r * nb + j] - delta[r]) * scale;
@@ -220,8 +222,11 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
   const float scale = 1.0f / std::sqrt(float(d.H));
   Dropout drop;
   if (dropout > 0 && Tape::active() &&
-      (q.requires_grad() || k.requires_grad() || v.requires_grad()))
-    drop = {float(dropout), Tape::active()->next_random()};
+      (q.requires_grad() || k.requires_grad() || v.requires_grad())) {
+    const ShardPlace& at = shard_place();
+    drop = {float(dropout), Tape::active()->next_random(), at.row_block * d.B, at.head_block * d.N,
+            at.head_blocks * d.N};
+  }
   const int64_t tiles = (d.T + kQTile - 1) / kQTile;
   F32View qf(q);
   std::optional<F32View> kf, vf;

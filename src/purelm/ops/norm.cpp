@@ -2,20 +2,53 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
+#include <optional>
 #include <vector>
 
 #include "purelm/core/thread_pool.h"
 #include "purelm/ops/autograd.h"
+#include "purelm/ops/parallel.h"
 #include "purelm/ops/rows.h"
 
 namespace purelm {
 
 namespace {
-float inv_rms(const float* x, int64_t n, float eps) {
-  double ss = 0;
-  for (int64_t i = 0; i < n; ++i) ss += double(x[i]) * x[i];
-  return float(1.0 / std::sqrt(ss / double(n) + eps));
+
+// Per-row sums in double, made whole over the group when the normalised axis is split. The last
+// entry of the all-reduce carries `n`, so the sum also yields the whole row's length.
+struct RowSums {
+  std::vector<double> sum;
+  double count;
+};
+RowSums over_group(std::vector<double> sum, int64_t n, const std::optional<GroupSum>& over) {
+  if (!over) return {std::move(sum), double(n)};
+  std::vector<float> part(sum.begin(), sum.end());
+  part.push_back(float(n));
+  (*over)(part.data(), int64_t(part.size()));
+  return {std::vector<double>(part.begin(), part.end() - 1), double(part.back())};
 }
+
+// 1 / rms of each of the `rows` rows of x (length n here).
+std::vector<float> inv_rms(const Tensor& x, int64_t n, int64_t rows, float eps,
+                           const std::optional<GroupSum>& over, double* count) {
+  std::vector<double> ss(static_cast<size_t>(rows));
+  parallel_for(rows, 16, [&](int64_t r0, int64_t r1) {
+    std::vector<float> row(static_cast<size_t>(n));
+    for (int64_t r = r0; r < r1; ++r) {
+      load_f32(x, r * n, n, row.data());
+      double s = 0;
+      for (int64_t i = 0; i < n; ++i) s += double(row[i]) * row[i];
+      ss[r] = s;
+    }
+  });
+  RowSums whole = over_group(std::move(ss), n, over);
+  *count = whole.count;
+  std::vector<float> s(static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r) s[r] = float(1.0 / std::sqrt(whole.sum[r] / *count + eps));
+  return s;
+}
+
 }  // namespace
 
 Tensor rmsnorm(const Tensor& x, const Tensor& w, float eps) {
@@ -24,23 +57,41 @@ Tensor rmsnorm(const Tensor& x, const Tensor& w, float eps) {
   int64_t n = x.dim(-1), rows = x.numel() / n;
   check(w.numel() == n, "rmsnorm: weight ", to_string(w.shape()), " does not match input ",
         to_string(x.shape()));
+  // A split weight (ops/parallel.h) holds this process's part of the normalised axis.
+  std::optional<GroupSum> over;
+  if (const SplitMark* mark = split_mark(w)) over = mark->over;
+  double count = 0;
+  auto s = std::make_shared<std::vector<float>>(inv_rms(x, n, rows, eps, over, &count));
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   F32View wf(w);
   parallel_for(rows, 16, [&](int64_t r0, int64_t r1) {
     std::vector<float> row(static_cast<size_t>(n));
     for (int64_t r = r0; r < r1; ++r) {
       load_f32(x, r * n, n, row.data());
-      float s = inv_rms(row.data(), n, eps);
-      for (int64_t i = 0; i < n; ++i) row[i] = row[i] * s * wf.data()[i];
+      for (int64_t i = 0; i < n; ++i) row[i] = row[i] * (*s)[r] * wf.data()[i];
       store_f32(y, r * n, n, row.data());
     }
   });
   if (track(y, {&x, &w})) {
-    Tape::active()->record([x, w, y, eps, n, rows]() mutable {
+    Tape::active()->record([x, w, y, s, over, count, n, rows]() mutable {
       if (!y.has_grad()) return;
       const float* dy = y.grad().data<float>();
       F32View wf(w);
       float* dx = x.requires_grad() ? x.ensure_grad().data<float>() : nullptr;
+      // dx needs each row's sum of dy * w * x over the whole (possibly split) row.
+      std::vector<double> dots(static_cast<size_t>(rows), 0.0);
+      if (dx) {
+        parallel_for(rows, 16, [&](int64_t r0, int64_t r1) {
+          std::vector<float> xr(static_cast<size_t>(n));
+          for (int64_t r = r0; r < r1; ++r) {
+            load_f32(x, r * n, n, xr.data());
+            double dot = 0;
+            for (int64_t i = 0; i < n; ++i) dot += double(dy[r * n + i]) * wf.data()[i] * xr[i];
+            dots[r] = dot;
+          }
+        });
+        dots = over_group(std::move(dots), n, over).sum;
+      }
       // dw is summed per block of kRowBlock rows, then over the blocks in order: the same sums
       // whatever the number of threads.
       constexpr int64_t kRowBlock = 64;
@@ -52,15 +103,11 @@ Tensor rmsnorm(const Tensor& x, const Tensor& w, float eps) {
           load_f32(x, r * n, n, xr.data());
           float* dwb = &part[(r / kRowBlock) * n];
           const float* g = dy + r * n;
-          float s = inv_rms(xr.data(), n, eps);
-          double dot = 0;  // sum of dy * w * x
-          for (int64_t i = 0; i < n; ++i) {
-            dot += double(g[i]) * wf.data()[i] * xr[i];
-            dwb[i] += g[i] * xr[i] * s;
-          }
+          const float sr = (*s)[r];
+          for (int64_t i = 0; i < n; ++i) dwb[i] += g[i] * xr[i] * sr;
           if (dx) {
-            float c = float(dot) * s * s * s / float(n);
-            for (int64_t i = 0; i < n; ++i) dx[r * n + i] += g[i] * wf.data()[i] * s - xr[i] * c;
+            float c = float(dots[r]) * sr * sr * sr / float(count);
+            for (int64_t i = 0; i < n; ++i) dx[r * n + i] += g[i] * wf.data()[i] * sr - xr[i] * c;
           }
         }
       });

@@ -5,11 +5,12 @@
 namespace purelm {
 
 namespace {
-// Only the thread that runs the model reads or writes the marks.
+// Only the thread that runs the model reads or writes the marks and the place.
 std::unordered_map<const void*, SplitMark>& marks() {
   static std::unordered_map<const void*, SplitMark> m;
   return m;
 }
+ShardPlace g_place;
 }  // namespace
 
 void mark_split(const Tensor& w, SplitMark mark) { marks()[w.id()] = mark; }
@@ -20,5 +21,8 @@ const SplitMark* split_mark(const Tensor& w) {
   auto it = marks().find(w.id());
   return it == marks().end() ? nullptr : &it->second;
 }
+
+void set_shard_place(const ShardPlace& p) { g_place = p; }
+const ShardPlace& shard_place() { return g_place; }
 
 }  // namespace purelm

@@ -1,7 +1,9 @@
-// Tensor parallelism inside `linear` (Megatron's f and g operators). A mesh (dist/) marks each
+// Tensor parallelism inside the ops (Megatron's f and g operators). A mesh (dist/) marks each
 // weight whose layer is split over a group of processes; this interface has no MPI in it.
 //   Split::Out  W's output rows are split (q/k/v/gate/up): each process computes its slice of y;
-//               its input gradient is a partial sum, summed over the group in the backward.
+//               its input gradient is a partial sum, summed over the group in the backward. A
+//               split 1-D weight is an RMSNorm's over a split axis (OLMo 2's q/k norms): the
+//               norm's statistics are summed over the group (ops/norm.h).
 //   Split::In   W's input columns are split (o_proj/down): each y is a partial sum, summed over
 //               the group in the forward; the backward needs nothing.
 #pragma once
@@ -30,5 +32,14 @@ struct SplitMark {
 void mark_split(const Tensor& w, SplitMark mark);
 void clear_split_marks();
 const SplitMark* split_mark(const Tensor& w);  // null when w is not marked
+
+// Where this process's part sits in the whole computation, so that randomness keyed by position
+// (attention dropout) draws what one process running all of it would: its batch rows are block
+// `row_block` of equal blocks, its attention heads block `head_block` of `head_blocks`.
+struct ShardPlace {
+  int64_t row_block = 0, head_block = 0, head_blocks = 1;
+};
+void set_shard_place(const ShardPlace& p);  // a mesh sets it; the default is one process
+const ShardPlace& shard_place();
 
 }  // namespace purelm

@@ -16,6 +16,7 @@ struct Param {
   std::string name;
   Tensor value;       // float32, requires_grad
   bool decay = true;  // whether weight decay applies
+  int copies = 1;     // processes of a mesh holding this same gradient (counted once in norms)
 };
 
 class AdamW {

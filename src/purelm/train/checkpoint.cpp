@@ -60,8 +60,8 @@ void save_checkpoint(const std::string& dir, const CheckpointData& ck) {
   });
 }
 
-nlohmann::json load_checkpoint(const std::string& dir, const std::vector<Param>& params,
-                               AdamW& opt) {
+nlohmann::json load_checkpoint(const std::string& dir, const std::vector<Param>& params, AdamW& opt,
+                               const LocalPart& part) {
   nlohmann::json state;
   {
     std::ifstream in(dir + "/trainer_state.json");
@@ -76,10 +76,12 @@ nlohmann::json load_checkpoint(const std::string& dir, const std::vector<Param>&
   TensorStore moments = TensorStore::open_file(dir + "/optimizer.safetensors");
   for (size_t i = 0; i < params.size(); ++i) {
     const Param& p = params[i];
+    auto mine = [&](const Tensor& whole) { return part ? part(i, whole) : whole; };
     std::string master = "master." + p.name;
-    assign(p.value, moments.contains(master) ? moments.get(master) : weights.get(p.name), p.name);
-    assign(opt.m()[i], moments.get("exp_avg." + p.name), "exp_avg." + p.name);
-    assign(opt.v()[i], moments.get("exp_avg_sq." + p.name), "exp_avg_sq." + p.name);
+    assign(p.value, mine(moments.contains(master) ? moments.get(master) : weights.get(p.name)),
+           p.name);
+    assign(opt.m()[i], mine(moments.get("exp_avg." + p.name)), "exp_avg." + p.name);
+    assign(opt.v()[i], mine(moments.get("exp_avg_sq." + p.name)), "exp_avg_sq." + p.name);
   }
   opt.set_steps(state.at("adamw_step").get<int64_t>());
   return state;

@@ -6,6 +6,7 @@
 // train_log.csv and loss.svg. Every save replaces the folder atomically (see replace_folder).
 #pragma once
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -28,11 +29,14 @@ struct CheckpointData {
 
 void save_checkpoint(const std::string& dir, const CheckpointData& ck);
 
+// This process's part of parameter i (of the family's table) from its whole value, on a mesh.
+using LocalPart = std::function<Tensor(size_t i, const Tensor& whole)>;
+
 // Restores the float32 masters and AdamW's moments and step from a checkpoint written by
-// save_checkpoint; `params` must be the trainable parameters of a model of the same config.
-// Returns trainer_state.json.
-nlohmann::json load_checkpoint(const std::string& dir, const std::vector<Param>& params,
-                               AdamW& opt);
+// save_checkpoint; `params` must be the trainable parameters of a model of the same config, or
+// with `part`, this process's parts of them. Returns trainer_state.json.
+nlohmann::json load_checkpoint(const std::string& dir, const std::vector<Param>& params, AdamW& opt,
+                               const LocalPart& part = {});
 
 bool has_checkpoint(const std::string& dir);  // a trainer_state.json is there
 

@@ -19,8 +19,13 @@ class DataParallel {
                        DType act) = 0;
   // The float32 parameters this process updates, in table order (decay not yet decided).
   virtual std::vector<Param> make_trainable() = 0;
+  // This process's part of parameter i from its whole value (a value or moment being resumed).
+  virtual Tensor local_part(size_t i, const Tensor& whole) const = 0;
   virtual Tensor rows(const Tensor& batch) const = 0;  // this process's rows of a batch
   virtual double sum(double v) const = 0;              // over the data-parallel processes
+  virtual double sum_params(double v) const = 0;       // over all processes holding parameters
+  virtual bool any(bool v) const = 0;                  // true on all when true on one
+  virtual void finish_grads() = 0;                     // a step's backward is done
   virtual void after_step() = 0;                       // the parameters changed
   // Whole parameters (values, AdamW moments) on the leader for a checkpoint; others get none.
   virtual std::vector<Param> gather_params(const std::vector<Param>& mine) const = 0;

@@ -21,7 +21,9 @@ double global_grad_norm(const std::vector<Param>& params, const SumOver& over) {
   for (const Param& p : params) {
     if (!p.value.has_grad()) continue;
     const float* g = p.value.grad().data<float>();
-    for (int64_t i = 0; i < p.value.numel(); ++i) sum += double(g[i]) * g[i];
+    double own = 0;
+    for (int64_t i = 0; i < p.value.numel(); ++i) own += double(g[i]) * g[i];
+    sum += own / p.copies;
   }
   return std::sqrt(over ? over(sum) : sum);
 }

@@ -15,7 +15,8 @@ namespace purelm {
 void apply_decay_rules(std::vector<Param>& params, const std::vector<std::string>& no_decay,
                        const std::vector<int>& ranks = {});
 
-// Sums a process's share over all processes that hold parameters (empty: one process).
+// Sums a process's share over all processes that hold parameters (empty: one process); a
+// parameter held by Param::copies of them counts 1 / copies on each.
 using SumOver = std::function<double(double)>;
 
 // The L2 norm of all gradients together (parameters without a gradient count as zero).

@@ -72,7 +72,7 @@ Start start_from(const TrainOptions& o, bool resumed, bool on_mesh) {
     s.source = [store = TensorStore::open_dir(model_dir)](const WeightInfo& w) {
       return store.get(w.name);
     };
-    s.description = "fine-tuning " + model_dir;
+    s.description = (resumed ? "resuming " : "fine-tuning ") + model_dir;
   } else if (!model_dir.empty()) {
     s.model = load_model(model_dir, o.act);
     s.description = (resumed ? "resuming " : "fine-tuning ") + model_dir;
@@ -142,12 +142,6 @@ void check_resumable(const nlohmann::json& state, const TrainOptions& o, const D
         " tokens, the checkpoint saw ", state.at("data").at("train_tokens").dump(), ")");
 }
 
-int64_t parameter_count(const std::vector<Param>& params) {
-  int64_t n = 0;
-  for (const Param& p : params) n += p.value.numel();
-  return n;
-}
-
 }  // namespace
 
 nlohmann::json options_to_json(const TrainOptions& o) {
@@ -197,18 +191,21 @@ TrainSummary train(const TrainOptions& o, const std::atomic<bool>* stop, DataPar
   if (o.resume && !resumed)
     std::fprintf(stderr, "no checkpoint in %s yet: starting a new run\n", o.out.c_str());
 
-  check(!(dp && resumed), "--resume on a mesh is not supported yet: resume on one process");
   Start s = start_from(o, resumed, dp != nullptr);
   Model& m = dp ? dp->build(s.config, s.source, o.act) : s.model;
   m.recompute = o.recompute;
   std::vector<Param> params = dp ? dp->make_trainable() : make_trainable(m);
   std::vector<int> ranks;  // as the model uses them: mesh shards are flat
-  for (const WeightInfo& w : m.family->weights(m.config)) ranks.push_back(int(w.shape.size()));
+  int64_t parameters = 0;  // of the whole model
+  for (const WeightInfo& w : m.family->weights(s.config)) {
+    ranks.push_back(int(w.shape.size()));
+    parameters += numel(w.shape);
+  }
   apply_decay_rules(params, o.no_decay, ranks);
   const AdamWConfig adamw{o.lr, o.beta1, o.beta2, o.eps, o.weight_decay};
   AdamW opt(params, adamw);
   SumOver sum_params;
-  if (dp) sum_params = [dp](double v) { return dp->sum(v); };
+  if (dp) sum_params = [dp](double v) { return dp->sum_params(v); };
 
   std::fprintf(stderr, "tokenizing %s\n", o.data.c_str());
   Dataset d = load_dataset(o.data, s.tok, o.val_fraction);
@@ -220,7 +217,10 @@ TrainSummary train(const TrainOptions& o, const std::atomic<bool>* stop, DataPar
   std::vector<LogRow> history;
   double elapsed_before = 0;
   if (resumed) {
-    nlohmann::json state = load_checkpoint(o.out, params, opt);
+    LocalPart part;
+    if (dp) part = [dp](size_t i, const Tensor& whole) { return dp->local_part(i, whole); };
+    nlohmann::json state = load_checkpoint(o.out, params, opt, part);
+    if (dp) dp->after_step();
     check_resumable(state, o, d);
     step = state.at("step").get<int64_t>();
     elapsed_before = state.at("elapsed_s").get<double>();
@@ -229,9 +229,9 @@ TrainSummary train(const TrainOptions& o, const std::atomic<bool>* stop, DataPar
   std::fprintf(stderr,
                "%s: %s, %.2fM parameters; data: %zu train / %zu val tokens; %lld x %lld x %lld "
                "tokens per step\n",
-               s.description.c_str(), m.config.model_type.c_str(),
-               double(parameter_count(params)) / 1e6, d.train.tokens.size(), d.val.tokens.size(),
-               (long long)o.grad_accum, (long long)o.batch, (long long)o.seq);
+               s.description.c_str(), m.config.model_type.c_str(), double(parameters) / 1e6,
+               d.train.tokens.size(), d.val.tokens.size(), (long long)o.grad_accum,
+               (long long)o.batch, (long long)o.seq);
 
   const LrSchedule schedule{o.lr, o.min_lr, o.warmup, o.steps};
   const Clock::time_point start = Clock::now();
@@ -263,7 +263,7 @@ TrainSummary train(const TrainOptions& o, const std::atomic<bool>* stop, DataPar
     whole_opt.m() = m1;
     whole_opt.v() = m2;
     whole_opt.set_steps(opt.steps());
-    save_checkpoint(o.out, {&m.config, &whole, &whole_opt, state, history, s.files, title});
+    save_checkpoint(o.out, {&s.config, &whole, &whole_opt, state, history, s.files, title});
   };
   auto eval_row = [&](LogRow& row) {
     row.val_loss = evaluate(m, d.val, o, dp);
@@ -278,7 +278,9 @@ TrainSummary train(const TrainOptions& o, const std::atomic<bool>* stop, DataPar
   double step_seconds = 0;
   const int64_t first = step;
   while (step < o.steps) {
-    if (stop && stop->load()) {
+    bool stopping = stop && stop->load();
+    if (dp) stopping = dp->any(stopping);  // a signal to any process stops all at this step
+    if (stopping) {
       sum.interrupted = true;
       break;
     }
@@ -306,6 +308,7 @@ TrainSummary train(const TrainOptions& o, const std::atomic<bool>* stop, DataPar
       tape.backward(loss, Tensor::from_f32({float(double(b.counted) / double(counted))}, {1}));
     }
     loss_sum = sum_over(dp, loss_sum);
+    if (dp) dp->finish_grads();
     if (o.clip > 0) clip_grad_norm(params, o.clip, sum_params);
     opt.step(lr);
     if (dp) dp->after_step();

@@ -1,0 +1,134 @@
+// Tensor parallelism inside the ops (ops/parallel.h), without MPI: two threads play a TP group of
+// two processes, their group sum adds both threads' buffers. A block cut the way a mesh cuts
+// OLMo 2's query path (an output-split projection, an RMSNorm over the split axis, an input-split
+// projection) must give each thread one process's output and input gradient, and its slice of
+// every weight gradient.
+#include <barrier>
+#include <random>
+#include <thread>
+
+#include "purelm/core/thread_pool.h"
+#include "purelm/ops/autograd.h"
+#include "purelm/ops/ops.h"
+#include "purelm/ops/parallel.h"
+#include "testing.h"
+
+namespace purelm::testing {
+namespace {
+
+constexpr int kRanks = 2;
+thread_local int t_rank = 0;
+
+// An all-reduce between the threads of a group: each sums every thread's buffer in rank order.
+struct ThreadGroup {
+  std::barrier<> sync{kRanks};
+  float* parts[kRanks] = {};
+};
+
+void sum_threads(void* group, float* data, int64_t n) {
+  auto& g = *static_cast<ThreadGroup*>(group);
+  g.parts[t_rank] = data;
+  g.sync.arrive_and_wait();
+  std::vector<float> total(size_t(n), 0.0f);
+  for (float* part : g.parts)
+    for (int64_t i = 0; i < n; ++i) total[i] += part[i];
+  g.sync.arrive_and_wait();  // every thread has read every buffer
+  std::copy(total.begin(), total.end(), data);
+}
+
+std::vector<float> randn(size_t n, std::mt19937& rng) {
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+Tensor param(const std::vector<float>& v, const Shape& s) {
+  Tensor t = Tensor::from_f32(v, s);
+  t.set_requires_grad(true);
+  return t;
+}
+
+// Columns [c0, c0 + c) of a row-major [rows, cols] matrix (a 1-D vector is one row).
+std::vector<float> columns(const std::vector<float>& m, int64_t cols, int64_t c0, int64_t c) {
+  std::vector<float> out;
+  for (size_t r = 0; r < m.size() / size_t(cols); ++r)
+    out.insert(out.end(), m.begin() + int64_t(r) * cols + c0,
+               m.begin() + int64_t(r) * cols + c0 + c);
+  return out;
+}
+
+struct Block {
+  Tensor x, a, n, b;
+};
+
+// x [M, D], A [F, D], n [F], B [D, F] as parameters.
+Block make_block(const std::vector<float>& x, const std::vector<float>& a,
+                 const std::vector<float>& n, const std::vector<float>& b, int64_t M, int64_t D,
+                 int64_t F) {
+  return {param(x, {M, D}), param(a, {F, D}), param(n, {F}), param(b, {D, F})};
+}
+
+struct Result {
+  std::vector<float> y, dx, da, dn, db;
+};
+
+// y = linear(rmsnorm(linear(x, A), n), B) and the gradients of <y, r>.
+Result run(const Block& k, const std::vector<float>& r) {
+  Tape tape;
+  Tensor y = linear(rmsnorm(linear(k.x, k.a), k.n, 1e-6f), k.b);
+  tape.backward(y, Tensor::from_f32(r, y.shape()));
+  return {y.to_vector(), k.x.grad().to_vector(), k.a.grad().to_vector(), k.n.grad().to_vector(),
+          k.b.grad().to_vector()};
+}
+
+void expect_close(const std::vector<float>& got, const std::vector<float>& want, const char* what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  Tensor g = Tensor::from_f32(got, {int64_t(got.size())});
+  Tensor w = Tensor::from_f32(want, {int64_t(want.size())});
+  EXPECT_LE(rel_error(g, w), 1e-5) << what;
+}
+
+TEST(TensorParallelOps, SplitNormBlockMatchesOneProcess) {
+  const int64_t M = 6, D = 8, F = 12, f = F / kRanks;
+  std::mt19937 rng(3);
+  std::vector<float> x = randn(M * D, rng), a = randn(F * D, rng), n = randn(F, rng),
+                     b = randn(D * F, rng), r = randn(M * D, rng);
+  Result one = run(make_block(x, a, n, b, M, D, F), r);
+
+  ThreadGroup group;
+  const GroupSum over{sum_threads, &group};
+  Block blocks[kRanks];
+  for (int t = 0; t < kRanks; ++t) {  // marked here: the marks are not written concurrently
+    std::vector<float> at(a.begin() + t * f * D, a.begin() + (t + 1) * f * D);
+    blocks[t] = make_block(x, at, columns(n, F, t * f, f), columns(b, F, t * f, f), M, D, f);
+    mark_split(blocks[t].a, {Split::Out, over});
+    mark_split(blocks[t].n, {Split::Out, over});
+    mark_split(blocks[t].b, {Split::In, over});
+  }
+  const int threads = num_threads();
+  set_num_threads(1);  // both "processes" run their loops inline: the pool serves one caller
+  Result part[kRanks];
+  std::vector<std::thread> ranks;
+  for (int t = 0; t < kRanks; ++t)
+    ranks.emplace_back([&, t] {
+      t_rank = t;
+      part[t] = run(blocks[t], r);
+    });
+  for (std::thread& th : ranks) th.join();
+  set_num_threads(threads);
+  clear_split_marks();
+
+  for (int t = 0; t < kRanks; ++t) {
+    expect_close(part[t].y, one.y, "y");
+    expect_close(part[t].dx, one.dx, "dx");
+    expect_close(part[t].da,
+                 std::vector<float>(one.da.begin() + t * f * D, one.da.begin() + (t + 1) * f * D),
+                 "dA");
+    expect_close(part[t].dn, columns(one.dn, F, t * f, f), "dn");
+    expect_close(part[t].db, columns(one.db, F, t * f, f), "dB");
+  }
+}
+
+}  // namespace
+}  // namespace purelm::testing
