@@ -14,7 +14,7 @@ namespace {
 uint16_t f16_at_least(float a) {
   uint16_t h = f32_to_f16(a);
   if (f16_to_f32(h) < a) ++h;  // positive fp16 bit patterns are ordered like their values
-  check(h < 0x7c00, "weight of magnitude ", std::to_string(a), " is too large to quantize");
+  if (h >= 0x7c00) fail("weight of magnitude ", a, " is too large to quantize");
   return h;
 }
 
@@ -23,7 +23,7 @@ void block_values(const float* x, int64_t n, int64_t b, float v[kBlock]) {
   int64_t k0 = b * kBlock, len = std::min(kBlock, n - k0);
   for (int64_t i = 0; i < kBlock; ++i) {
     v[i] = i < len ? x[k0 + i] : 0.0f;
-    check(std::isfinite(v[i]), "cannot quantize a weight that is not finite");
+    if (!std::isfinite(v[i])) fail("cannot quantize a weight that is not finite");
   }
 }
 
