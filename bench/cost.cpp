@@ -48,9 +48,10 @@ double decode_weight_bytes(const Model& m, int64_t B) {
   const Config& c = m.config;
   const double hit = c.num_experts > 0 ? 1 - std::pow(1 - routed_share(c), double(B)) : 1;
   double bytes = 0;
+  const Tensor& head = m.output_weight();
   for (const auto& [name, w] : m.weights) {
-    const double size = double(w.nbytes());
-    if (name == "model.embed_tokens.weight" && !c.tie_word_embeddings)
+    const double size = double(w.nbytes());  // quantized weights count their blocks' bytes
+    if (name == "model.embed_tokens.weight" && w.raw() != head.raw())
       bytes += size / double(w.dim(0)) * double(B);
     else
       bytes += size * (is_expert(name) ? hit : 1);

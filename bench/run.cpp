@@ -6,6 +6,7 @@
 #include "bench/cost.h"
 #include "bench/machine.h"
 #include "bench/workloads.h"
+#include "purelm/models/quantize.h"
 #include "purelm/train/init.h"
 #include "purelm/train/presets.h"
 
@@ -25,11 +26,14 @@ Budgets budgets(bool quick) {
 
 // Inference runs in bf16 end to end: a preset is initialised in bf16 (half the memory, and what
 // the published checkpoints ship), and activations are bf16 so that matmuls against bf16 weights
-// take the bf16 kernels.
-Model bench_model(const std::string& spec) {
-  if (auto preset = parse_model_preset(spec))
-    return random_model(preset_config(preset->first, preset->second, DType::BF16), 0, DType::BF16);
-  return load_model(spec, DType::BF16);
+// take the bf16 kernels. With `quant`, the linear layers are then quantized.
+Model bench_model(const std::string& spec, std::optional<DType> quant) {
+  auto preset = parse_model_preset(spec);
+  Model m = preset ? random_model(preset_config(preset->first, preset->second, DType::BF16), 0,
+                                  DType::BF16)
+                   : load_model(spec, DType::BF16);
+  if (quant) quantize_model(m, *quant);
+  return m;
 }
 
 std::string lower(std::string_view s) {
@@ -38,14 +42,15 @@ std::string lower(std::string_view s) {
   return r;
 }
 
-nlohmann::ordered_json model_json(const std::string& spec, const Model& m) {
+nlohmann::ordered_json model_json(const std::string& spec, const Model& m,
+                                  std::optional<DType> quant) {
   const Config& c = m.config;
   const ModelSize s = model_size(c);
   return {{"spec", spec},
           {"model_type", c.model_type},
           {"params", s.params},
           {"matmul_params", s.matmul_params},
-          {"weights", lower(dtype_name(m.output_weight().dtype()))},
+          {"weights", lower(dtype_name(quant.value_or(m.output_weight().dtype())))},
           {"activations", lower(dtype_name(m.act))},
           {"D", c.hidden_size},
           {"L", c.num_hidden_layers},
@@ -70,12 +75,14 @@ nlohmann::ordered_json run(const Options& o) {
   std::fprintf(stderr, "bench: machine limits\n");
   const MachineLimits lim = measure_machine(b.machine);
   std::fprintf(stderr, "bench: loading %s\n", o.model.c_str());
-  Model m = bench_model(o.model);
-  nlohmann::ordered_json r = {{"machine", machine_json(lim)}, {"model", model_json(o.model, m)}};
+  Model m = bench_model(o.model, o.quant);
+  nlohmann::ordered_json r = {{"machine", machine_json(lim)},
+                              {"model", model_json(o.model, m, o.quant)}};
 
   r["decode"] = bench_decode(m, o.decode_batches, o.decode_context, o.decode_steps, o.kv_dtype,
                              b.decode, lim.read_gbs_all);
-  const bool bf16 = m.act == DType::BF16 && m.output_weight().dtype() == DType::BF16;
+  // Quantized weights are decoded for prefill and multiplied in bf16 like bf16 weights.
+  const bool bf16 = m.act == DType::BF16 && (o.quant || m.output_weight().dtype() == DType::BF16);
   r["prefill"] = bench_prefill(m, o.prefill_tokens, b.prefill,
                                bf16 ? lim.bf16_gflops : lim.f32_gflops, bf16 ? "bf16" : "f32");
   r["attention"] = bench_attention(m.config, o.attention_tokens, b.attention, lim.f32_gflops);
@@ -87,7 +94,11 @@ nlohmann::ordered_json run(const Options& o) {
   else
     for (const std::string& text : o.tokenizer_texts)
       r["tokenizer"].push_back(bench_tokenizer(tok, text, b.tokenizer));
-  if (o.train) {  // purelm train's default (f32), then --dtype bf16 without and with --recompute
+  if (o.train && o.quant)
+    std::fprintf(stderr,
+                 "bench: quantized weights cannot be trained: skipping the training step\n");
+  // purelm train's default (f32), then --dtype bf16 without and with --recompute.
+  if (o.train && !o.quant) {
     const std::pair<DType, bool> runs[] = {
         {DType::F32, false}, {DType::BF16, false}, {DType::BF16, true}};
     for (auto [act, recompute] : runs)

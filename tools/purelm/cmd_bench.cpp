@@ -19,13 +19,14 @@ struct BenchArgs {
   bench::Options opt;
   int threads = 0;
   bool json = false, no_train = false;
-  std::string kv_cache = "f32";
+  std::string kv_cache = "f32", quant = "none";
 };
 
 void run(BenchArgs a, bool text_given) {
   set_num_threads(a.threads);
   a.opt.train = !a.no_train;
   a.opt.kv_dtype = parse_compute_dtype(a.kv_cache);
+  a.opt.quant = parse_quant(a.quant);
   if (!text_given)
     for (const char* text : kDefaultTexts)
       if (std::filesystem::exists(text)) a.opt.tokenizer_texts.push_back(text);
@@ -54,6 +55,7 @@ void add_bench(CLI::App& app) {
   cmd->add_flag("--quick", a->opt.quick, "Fewer repetitions: rougher figures, sooner");
   cmd->add_flag("--no-train", a->no_train, "Skip the training step");
   add_kv_cache_option(cmd, &a->kv_cache);
+  add_quant_option(cmd, &a->quant);
   cmd->add_option("--tokenizer", a->opt.tokenizer,
                   "Tokenizer folder to time (default: the checkpoint's, if any)");
   CLI::Option* text = cmd->add_option("--tokenizer-text", a->opt.tokenizer_texts,

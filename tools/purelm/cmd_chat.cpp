@@ -25,7 +25,7 @@ std::atomic<bool> g_interrupted{false};
 void on_sigint(int) { g_interrupted = true; }
 
 struct ChatArgs {
-  std::string model, system, chat_template, dtype = "f32", kv_cache = "f32";
+  std::string model, system, chat_template, dtype = "f32", kv_cache = "f32", quant = "none";
   int64_t max_tokens = 1024;
   bool no_think = false;
   float temperature = -1;
@@ -34,6 +34,7 @@ struct ChatArgs {
 
 void run(const ChatArgs& a) {
   Model m = load_model(a.model, parse_compute_dtype(a.dtype));
+  apply_quant(m, a.quant);
   Tokenizer tok = Tokenizer::load(m.dir);
   const std::string source =
       a.chat_template.empty() ? tok.chat_template() : read_text_file(a.chat_template);
@@ -119,6 +120,7 @@ void add_chat(CLI::App& app) {
   cmd->add_option("--seed", a->seed, "Random seed")->capture_default_str();
   add_dtype_option(cmd, &a->dtype);
   add_kv_cache_option(cmd, &a->kv_cache);
+  add_quant_option(cmd, &a->quant);
   cmd->callback([a] { run(*a); });
 }
 

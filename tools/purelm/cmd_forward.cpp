@@ -19,7 +19,7 @@ namespace purelm::cli {
 namespace {
 
 struct ForwardArgs {
-  std::string model, input, output, dtype = "f32";
+  std::string model, input, output, dtype = "f32", quant = "none";
   bool grad = false;
   int adamw_steps = 0;
   AdamWConfig adamw{0.01, 0.9, 0.95, 1e-8, 0.1};
@@ -34,6 +34,7 @@ Tensor read_ids(const std::string& path) {
 
 void run(const ForwardArgs& a) {
   Model m = load_model(a.model, parse_compute_dtype(a.dtype));
+  apply_quant(m, a.quant);
   Tensor ids = read_ids(a.input);
   std::vector<std::pair<std::string, Tensor>> out;
   {
@@ -151,8 +152,12 @@ void add_forward(CLI::App& app) {
   cmd->add_option("--eps", a->adamw.eps, "AdamW epsilon")->capture_default_str();
   cmd->add_option("--weight-decay", a->adamw.weight_decay, "AdamW decoupled weight decay")
       ->capture_default_str();
+  add_quant_option(cmd, &a->quant);
   add_mesh_options(cmd, &a->mesh);
   cmd->callback([a] {
+    check(!parse_quant(a->quant) || (!a->grad && a->adamw_steps == 0),
+          "--quant is for inference: it cannot be combined with --grad or --adamw-steps");
+    check(!parse_quant(a->quant) || !on_mesh(a->mesh), "--quant is not supported on a mesh yet");
     if (on_mesh(a->mesh))
       run_on_mesh(a->mesh, true, [&](const dist::Mesh& mesh) { run_on(mesh, *a); });
     else

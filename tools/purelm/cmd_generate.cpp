@@ -20,7 +20,8 @@ namespace purelm::cli {
 namespace {
 
 struct GenerateArgs {
-  std::string model, tokenizer, prompt, prompt_ids, prompt_file, dtype = "f32", kv_cache = "f32";
+  std::string model, tokenizer, prompt, prompt_ids, prompt_file, dtype = "f32", kv_cache = "f32",
+                                                                 quant = "none";
   int64_t max_tokens = 256;
   SamplerConfig sampler;
   std::vector<std::string> stop;
@@ -163,18 +164,22 @@ void add_generate(CLI::App& app) {
                 "Do not add the tokenizer's special tokens (e.g. BOS) to text prompts");
   add_dtype_option(cmd, &a->dtype);
   add_kv_cache_option(cmd, &a->kv_cache);
+  add_quant_option(cmd, &a->quant);
   add_mesh_options(cmd, &a->mesh);
   cmd->callback([a] {
     int given = !a->prompt.empty() + !a->prompt_ids.empty() + !a->prompt_file.empty();
     check(given == 1, "give exactly one of --prompt, --prompt-ids or --prompt-file");
     DType act = parse_compute_dtype(a->dtype);
     if (on_mesh(a->mesh)) {  // every process runs the same loop; greedy or seeded, they agree
+      check(!parse_quant(a->quant), "--quant is not supported on a mesh yet");
       run_on_mesh(a->mesh, true, [&](const dist::Mesh& mesh) {
         dist::MeshModel mm(mesh, a->model, act);
         run(*a, mm.model());
       });
     } else {
-      run(*a, load_model(a->model, act));
+      Model m = load_model(a->model, act);
+      apply_quant(m, a->quant);
+      run(*a, m);
     }
   });
 }

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   purelm::cli::add_tokenize(app);
   purelm::cli::add_train_tokenizer(app);
   purelm::cli::add_bench(app);
+  purelm::cli::add_eval(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

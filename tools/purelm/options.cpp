@@ -1,6 +1,9 @@
 #include "purelm/options.h"
 
+#include <cstdio>
+
 #include "purelm/core/error.h"
+#include "purelm/models/quantize.h"
 
 namespace purelm::cli {
 
@@ -17,6 +20,27 @@ void add_kv_cache_option(CLI::App* cmd, std::string* dtype) {
                   "Storage of the KV cache: f32, or bf16 (half the memory and decode reads)")
       ->check(CLI::IsMember({"f32", "bf16"}))
       ->capture_default_str();
+}
+
+void add_quant_option(CLI::App* cmd, std::string* quant) {
+  cmd->add_option("--quant", *quant,
+                  "Quantize the linear layers at load time (inference only): none, q8 (8.5 bits "
+                  "per weight) or q4 (4.5 bits; the output projection stays q8)")
+      ->check(CLI::IsMember({"none", "q8", "q4"}))
+      ->capture_default_str();
+}
+
+std::optional<DType> parse_quant(const std::string& s) {
+  if (s == "q8") return DType::Q8;
+  if (s == "q4") return DType::Q4;
+  return std::nullopt;
+}
+
+void apply_quant(Model& m, const std::string& quant) {
+  std::optional<DType> q = parse_quant(quant);
+  if (!q) return;
+  quantize_model(m, *q);
+  std::fprintf(stderr, "[weights quantized to %s]\n", quant.c_str());
 }
 
 std::vector<int32_t> parse_ids(const std::string& csv) {

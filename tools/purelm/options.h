@@ -2,10 +2,12 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "purelm/core/dtype.h"
+#include "purelm/models/model.h"
 
 namespace purelm::cli {
 
@@ -14,6 +16,12 @@ void add_dtype_option(CLI::App* cmd, std::string* dtype);
 DType parse_compute_dtype(const std::string& s);
 // --kv-cache f32|bf16: the storage of the KV cache (parsed by parse_compute_dtype too).
 void add_kv_cache_option(CLI::App* cmd, std::string* dtype);
+
+// --quant none|q8|q4: quantize the linear layers' weights at load time, for inference.
+void add_quant_option(CLI::App* cmd, std::string* quant);
+std::optional<DType> parse_quant(const std::string& s);  // nullopt for "none"
+// Quantizes m as --quant asks (nothing for "none"), saying so on stderr.
+void apply_quant(Model& m, const std::string& quant);
 
 std::vector<int32_t> parse_ids(const std::string& csv);  // "1,2,3"
 std::string join_ids(const std::vector<int32_t>& ids);

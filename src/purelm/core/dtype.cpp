@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "purelm/core/quant.h"
+
 namespace purelm {
 
 namespace {
@@ -10,11 +12,10 @@ struct DTypeInfo {
   std::string_view name;
   size_t size;
 };
-constexpr DTypeInfo kInfo[] = {{DType::F32, "F32", 4},
-                               {DType::BF16, "BF16", 2},
-                               {DType::F16, "F16", 2},
-                               {DType::I32, "I32", 4},
-                               {DType::I64, "I64", 8}};
+constexpr DTypeInfo kInfo[] = {{DType::F32, "F32", 4}, {DType::BF16, "BF16", 2},
+                               {DType::F16, "F16", 2}, {DType::I32, "I32", 4},
+                               {DType::I64, "I64", 8}, {DType::Q8, "Q8", 0},
+                               {DType::Q4, "Q4", 0}};
 }  // namespace
 
 size_t dtype_size(DType t) { return kInfo[int(t)].size; }
@@ -22,12 +23,19 @@ std::string_view dtype_name(DType t) { return kInfo[int(t)].name; }
 
 bool parse_dtype(std::string_view name, DType* out) {
   for (const auto& i : kInfo) {
-    if (i.name == name) {
+    if (i.name == name && !is_quantized(i.type)) {
       *out = i.type;
       return true;
     }
   }
   return false;
+}
+
+bool is_quantized(DType t) { return t == DType::Q8 || t == DType::Q4; }
+
+size_t row_bytes(DType t, int64_t n) {
+  if (!is_quantized(t)) return size_t(n) * dtype_size(t);
+  return size_t(quant::blocks(n)) * quant::block_bytes(t);
 }
 
 float f16_to_f32(uint16_t h) {

@@ -7,11 +7,18 @@
 
 namespace purelm {
 
-enum class DType : uint8_t { F32, BF16, F16, I32, I64 };
+// Q8 and Q4 are block-quantized weights for inference (core/quant.h has the layout): each row of
+// the last dimension is cut into blocks of 32 elements that share one scale, so their sizes are
+// counted per row (row_bytes), not per element.
+enum class DType : uint8_t { F32, BF16, F16, I32, I64, Q8, Q4 };
 
-size_t dtype_size(DType t);
-std::string_view dtype_name(DType t);  // safetensors spelling: "F32", "BF16", ...
+size_t dtype_size(DType t);            // bytes per element; 0 for the block types
+std::string_view dtype_name(DType t);  // safetensors spelling: "F32", "BF16", ...; "Q8", "Q4"
+// The safetensors dtypes only: the block types are never read from a file.
 bool parse_dtype(std::string_view name, DType* out);
+bool is_quantized(DType t);
+// Bytes of n consecutive elements of one row (a whole row for the block types).
+size_t row_bytes(DType t, int64_t n);
 
 // bfloat16 is the upper half of an IEEE float32.
 struct bf16 {

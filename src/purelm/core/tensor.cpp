@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "purelm/core/quant.h"
+
 namespace purelm {
 
 int64_t numel(const Shape& s) {
@@ -20,6 +22,8 @@ std::string to_string(const Shape& s) {
 
 Tensor Tensor::empty(const Shape& shape, DType dtype) {
   for (int64_t d : shape) check(d >= 0, "negative dimension in shape ", to_string(shape));
+  check(!is_quantized(dtype) || shape.size() >= 2, "a ", std::string(dtype_name(dtype)),
+        " tensor needs rows: shape ", to_string(shape));
   Tensor t;
   t.impl_ = std::make_shared<Impl>();
   t.impl_->shape = shape;
@@ -68,6 +72,17 @@ Tensor Tensor::from_i32(const std::vector<int32_t>& v, const Shape& shape) {
   return t;
 }
 
+size_t Tensor::nbytes() const {
+  int64_t n = impl_->shape.empty() ? 1 : impl_->shape.back();
+  return n == 0 ? 0 : size_t(impl_->numel / n) * row_bytes(impl_->dtype, n);
+}
+
+void Tensor::set_requires_grad(bool r) const {
+  check(!r || !is_quantized(dtype()), "quantized (", std::string(dtype_name(dtype())),
+        ") weights are for inference only: they cannot be trained or differentiated");
+  impl_->requires_grad = r;
+}
+
 int64_t Tensor::dim(int i) const {
   int r = rank();
   if (i < 0) i += r;
@@ -89,6 +104,9 @@ float load_f32(const void* p, DType t, int64_t i) {
       return float(static_cast<const int32_t*>(p)[i]);
     case DType::I64:
       return float(static_cast<const int64_t*>(p)[i]);
+    case DType::Q8:
+    case DType::Q4:
+      break;  // whole rows only: see convert_rows
   }
   return 0;
 }
@@ -110,6 +128,28 @@ void store_f32(void* p, DType t, int64_t i, float v) {
     case DType::I64:
       static_cast<int64_t*>(p)[i] = int64_t(v);
       break;
+    case DType::Q8:
+    case DType::Q4:
+      break;  // whole rows only: see convert_rows
+  }
+}
+
+// Row by row through float32, for conversions to or from the block types.
+void convert_rows(const Tensor& from, Tensor& to) {
+  int64_t n = from.shape().back(), rows = from.numel() / std::max<int64_t>(n, 1);
+  size_t in_row = row_bytes(from.dtype(), n), out_row = row_bytes(to.dtype(), n);
+  std::vector<float> buf(static_cast<size_t>(n));
+  for (int64_t r = 0; r < rows; ++r) {
+    const char* src = static_cast<const char*>(from.raw()) + r * in_row;
+    char* dst = static_cast<char*>(to.raw()) + r * out_row;
+    if (is_quantized(from.dtype()))
+      quant::dequantize_row(from.dtype(), src, n, buf.data());
+    else
+      for (int64_t i = 0; i < n; ++i) buf[i] = load_f32(src, from.dtype(), i);
+    if (is_quantized(to.dtype()))
+      quant::quantize_row(to.dtype(), buf.data(), n, dst);
+    else
+      for (int64_t i = 0; i < n; ++i) store_f32(dst, to.dtype(), i, buf[i]);
   }
 }
 
@@ -120,6 +160,10 @@ Tensor Tensor::to(DType dtype) const {
   Tensor out = empty(shape(), dtype);
   if (dtype == this->dtype()) {
     std::memcpy(out.raw(), raw(), nbytes());
+  } else if (is_quantized(dtype) || is_quantized(this->dtype())) {
+    check(!is_int(dtype) && !is_int(this->dtype()), "cannot convert ",
+          std::string(dtype_name(this->dtype())), " to ", std::string(dtype_name(dtype)));
+    convert_rows(*this, out);
   } else if (is_int(dtype) && is_int(this->dtype())) {
     for (int64_t i = 0; i < numel(); ++i) {
       int64_t v = this->dtype() == DType::I32 ? data<int32_t>()[i] : data<int64_t>()[i];
@@ -136,6 +180,7 @@ Tensor Tensor::to(DType dtype) const {
 }
 
 std::vector<float> Tensor::to_vector() const {
+  if (is_quantized(dtype())) return to(DType::F32).to_vector();
   std::vector<float> v(static_cast<size_t>(numel()));
   for (int64_t i = 0; i < numel(); ++i) v[size_t(i)] = load_f32(raw(), dtype(), i);
   return v;
@@ -143,12 +188,14 @@ std::vector<float> Tensor::to_vector() const {
 
 float Tensor::item() const {
   check(numel() == 1, "item() of a tensor with shape ", to_string(shape()));
+  if (is_quantized(dtype())) return to_vector()[0];
   return load_f32(raw(), dtype(), 0);
 }
 
 Tensor Tensor::view(const Shape& shape) const {
-  check(purelm::numel(shape) == numel(), "cannot view shape ", to_string(this->shape()), " as ",
-        to_string(shape));
+  check(purelm::numel(shape) == numel() &&
+            (!is_quantized(dtype()) || (shape.size() >= 2 && shape.back() == this->shape().back())),
+        "cannot view shape ", to_string(this->shape()), " as ", to_string(shape));
   Tensor t;
   t.impl_ = std::make_shared<Impl>();
   t.impl_->storage = impl_->storage;
@@ -169,7 +216,7 @@ Tensor Tensor::narrow(int64_t start, int64_t len) const {
   t.impl_->shape = s;
   t.impl_->numel = purelm::numel(s);
   t.impl_->data = static_cast<char*>(impl_->data) +
-                  start * (numel() / std::max<int64_t>(dim(0), 1)) * int64_t(dtype_size(dtype()));
+                  start * int64_t(nbytes() / size_t(std::max<int64_t>(dim(0), 1)));
   return t;
 }
 

@@ -39,7 +39,7 @@ class Tensor {
   int rank() const { return int(impl_->shape.size()); }
   int64_t dim(int i) const;  // negative i counts from the end
   int64_t numel() const { return impl_->numel; }
-  size_t nbytes() const { return size_t(impl_->numel) * dtype_size(impl_->dtype); }
+  size_t nbytes() const;
 
   template <class T>
   T* data() {
@@ -52,7 +52,8 @@ class Tensor {
   void* raw() { return impl_->data; }
   const void* raw() const { return impl_->data; }
 
-  Tensor to(DType dtype) const;  // converting copy (a plain copy when dtype matches)
+  // Converting copy (a plain copy when dtype matches); to or from Q8/Q4 it (de)quantizes each row.
+  Tensor to(DType dtype) const;
   Tensor clone() const { return to(dtype()); }
   std::vector<float> to_vector() const;  // any float dtype, as float32
   float item() const;                    // the single element, as float32
@@ -65,7 +66,7 @@ class Tensor {
   // Autograd state (see ops/autograd.h). The gradient slot belongs to the shared tensor, not to
   // this handle, so it stays writable through a const handle.
   bool requires_grad() const { return impl_ && impl_->requires_grad; }
-  void set_requires_grad(bool r) const { impl_->requires_grad = r; }
+  void set_requires_grad(bool r) const;          // refused for quantized tensors: inference only
   Tensor& grad() const { return *impl_->grad; }  // the float32 gradient; allocated by ensure_grad()
   bool has_grad() const { return impl_->grad && impl_->grad->defined(); }
   Tensor& ensure_grad() const;  // zero-initialised on first use

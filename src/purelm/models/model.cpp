@@ -42,7 +42,9 @@ const Tensor& Model::layer(int64_t l, const char* name) const {
 }
 
 const Tensor& Model::output_weight() const {
-  return w(config.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight");
+  // A tied model has an "lm_head.weight" only when quantized (models/quantize.h).
+  bool tied = config.tie_word_embeddings && !weights.contains("lm_head.weight");
+  return w(tied ? "model.embed_tokens.weight" : "lm_head.weight");
 }
 
 Tensor Model::logits(const Tensor& ids, KVCache* kv) const {

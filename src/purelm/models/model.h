@@ -59,7 +59,8 @@ struct Model {
 
   const Tensor& w(const std::string& name) const;
   const Tensor& layer(int64_t l, const char* name) const;  // "model.layers.{l}." + name
-  const Tensor& output_weight() const;                     // lm_head, or the embedding when tied
+  // lm_head, or the embedding when tied (unless quantized: models/quantize.h)
+  const Tensor& output_weight() const;
   Tensor hidden(const Tensor& ids, KVCache* kv = nullptr) const {
     return family->forward(*this, ids, kv);
   }

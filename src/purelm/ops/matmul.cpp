@@ -6,19 +6,42 @@
 #include "purelm/ops/autograd.h"
 #include "purelm/ops/kernels/gemm.h"
 #include "purelm/ops/kernels/operand.h"
+#include "purelm/ops/kernels/quant_gemm.h"
 #include "purelm/ops/parallel.h"
 #include "purelm/ops/rows.h"
 
 namespace purelm {
 
+namespace {
+
+// y = x W^T with a block-quantized W, in float32 (bf16 activations are widened). Inference only:
+// nothing is recorded, and an input that needs a gradient is refused rather than dropped.
+Tensor linear_quantized(const Tensor& x, const Tensor& w, int64_t M, int64_t N, int64_t K,
+                        const Shape& out_shape) {
+  check(!(Tape::active() && x.requires_grad()), "linear: no gradient flows through ",
+        std::string(dtype_name(w.dtype())), " weights: quantization is for inference only");
+  F32View xf(x);
+  Tensor y = Tensor::empty(out_shape, x.dtype());
+  F32Sink yf(y, 0, M * N);
+  kernels::QMat wq{w.raw(), w.dtype(), int64_t(row_bytes(w.dtype(), K))};
+  kernels::gemm_quant(M, N, K, xf.data(), K, wq, yf.data(), N, x.dtype() == DType::BF16);
+  const SplitMark* mark = split_mark(w);
+  if (mark && mark->split == Split::In) mark->over(yf.data(), M * N);
+  yf.commit();
+  return y;
+}
+
+}  // namespace
+
 Tensor linear(const Tensor& x, const Tensor& w) {
   check_float(x, "linear", "input");
-  check_float(w, "linear", "weight");
+  if (!w.defined() || !is_quantized(w.dtype())) check_float(w, "linear", "weight");
   check(w.rank() == 2 && x.dim(-1) == w.dim(1), "linear: input ", to_string(x.shape()),
         " does not match weight ", to_string(w.shape()));
   int64_t K = w.dim(1), N = w.dim(0), M = x.numel() / K;
   Shape out_shape = x.shape();
   out_shape.back() = N;
+  if (is_quantized(w.dtype())) return linear_quantized(x, w, M, N, K, out_shape);
   Tensor y = Tensor::empty(out_shape, x.dtype());
   // Operands in their storage types. f32 activations keep f32 products (a bf16 W is widened); bf16
   // activations mean bf16 compute: all three products round their operands to bf16 (f32 master

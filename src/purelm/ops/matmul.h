@@ -5,7 +5,8 @@
 
 namespace purelm {
 
-// x [..., in] (F32 or BF16 activations), W [out, in] (F32 or BF16) -> [..., out] in x's dtype.
+// x [..., in] (F32 or BF16 activations), W [out, in] (F32, BF16 or F16; or Q8/Q4 for inference)
+// -> [..., out] in x's dtype.
 Tensor linear(const Tensor& x, const Tensor& w);
 
 }  // namespace purelm

@@ -9,7 +9,7 @@
 namespace purelm {
 
 // Replaces every weight by a float32 master copy that requires a gradient; returns them in the
-// order of the family's weights table.
+// order of the family's weights table. Refuses a quantized model (inference only).
 std::vector<Param> make_trainable(Model& m);
 
 // targets[b, t] = ids[b, t + 1], and -1 (not counted) at the last position of each row.

@@ -1,0 +1,79 @@
+#include "purelm/core/quant.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "purelm/core/error.h"
+
+namespace purelm::quant {
+
+namespace {
+
+// The smallest fp16 at or above a (a >= 0, finite), so that |x| / scale never exceeds the
+// largest code.
+uint16_t f16_at_least(float a) {
+  uint16_t h = f32_to_f16(a);
+  if (f16_to_f32(h) < a) ++h;  // positive fp16 bit patterns are ordered like their values
+  if (h >= 0x7c00) fail("weight of magnitude ", a, " is too large to quantize");
+  return h;
+}
+
+// Block b of row x, zero-padded to kBlock values.
+void block_values(const float* x, int64_t n, int64_t b, float v[kBlock]) {
+  int64_t k0 = b * kBlock, len = std::min(kBlock, n - k0);
+  for (int64_t i = 0; i < kBlock; ++i) {
+    v[i] = i < len ? x[k0 + i] : 0.0f;
+    if (!std::isfinite(v[i])) fail("cannot quantize a weight that is not finite");
+  }
+}
+
+void quantize_q8(const float v[kBlock], uint8_t* out) {
+  float amax = 0;
+  for (int i = 0; i < kBlock; ++i) amax = std::max(amax, std::fabs(v[i]));
+  uint16_t h = f16_at_least(amax / 127);
+  float d = f16_to_f32(h), inv = d > 0 ? 1 / d : 0;
+  std::memcpy(out, &h, 2);
+  for (int i = 0; i < kBlock; ++i)
+    out[2 + i] = uint8_t(int8_t(std::clamp(std::nearbyint(v[i] * inv), -127.0f, 127.0f)));
+}
+
+void quantize_q4(const float v[kBlock], uint8_t* out) {
+  float m = 0;
+  for (int i = 0; i < kBlock; ++i)
+    if (std::fabs(v[i]) > std::fabs(m)) m = v[i];
+  uint16_t h = f16_at_least(std::fabs(m) / 8);
+  if (m > 0) h |= 0x8000;  // d = -m / 8: m itself becomes code 0
+  float d = f16_to_f32(h), inv = d != 0 ? 1 / d : 0;
+  std::memcpy(out, &h, 2);
+  auto code = [&](float x) {
+    return uint8_t(std::clamp(std::nearbyint(x * inv), -8.0f, 7.0f) + 8);
+  };
+  for (int j = 0; j < kBlock / 2; ++j) out[2 + j] = uint8_t(code(v[j]) | code(v[j + 16]) << 4);
+}
+
+}  // namespace
+
+void quantize_row(DType t, const float* x, int64_t n, void* dst) {
+  check(is_quantized(t), "quantize_row: ", std::string(dtype_name(t)), " is not a block type");
+  uint8_t* out = static_cast<uint8_t*>(dst);
+  float v[kBlock];
+  for (int64_t b = 0; b < blocks(n); ++b, out += block_bytes(t)) {
+    block_values(x, n, b, v);
+    t == DType::Q8 ? quantize_q8(v, out) : quantize_q4(v, out);
+  }
+}
+
+void dequantize_row(DType t, const void* src, int64_t n, float* y) {
+  const uint8_t* in = static_cast<const uint8_t*>(src);
+  for (int64_t k0 = 0; k0 < n; k0 += kBlock, in += block_bytes(t)) {
+    float d = f16_to_f32(scale_bits(in));
+    int64_t len = std::min(kBlock, n - k0);
+    for (int64_t i = 0; i < len; ++i) {
+      int q = t == DType::Q8 ? int(int8_t(in[2 + i]))
+                             : int(i < 16 ? in[2 + i] & 15 : in[2 + i - 16] >> 4) - 8;
+      y[k0 + i] = d * float(q);
+    }
+  }
+}
+
+}  // namespace purelm::quant

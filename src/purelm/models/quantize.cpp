@@ -1,0 +1,37 @@
+#include "purelm/models/quantize.h"
+
+#include <vector>
+
+#include "purelm/core/thread_pool.h"
+
+namespace purelm {
+
+namespace {
+
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+}  // namespace
+
+void quantize_model(Model& m, DType format) {
+  check(is_quantized(format), "quantize_model: ", std::string(dtype_name(format)),
+        " is not a quantized format");
+  check(!m.on_use, "quantized weights are not supported on a mesh yet");
+  const std::string head = "lm_head.weight";
+  std::vector<std::pair<std::string, DType>> jobs;
+  for (const auto& [name, t] : m.weights)
+    if (ends_with(name, "_proj.weight") && !is_quantized(t.dtype())) jobs.push_back({name, format});
+  if (!is_quantized(m.output_weight().dtype())) jobs.push_back({head, DType::Q8});
+  const Tensor& embed = m.weights.at("model.embed_tokens.weight");
+  std::vector<Tensor> done(jobs.size());
+  parallel_for(int64_t(jobs.size()), 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      auto it = m.weights.find(jobs[i].first);
+      done[i] = (it == m.weights.end() ? embed : it->second).to(jobs[i].second);
+    }
+  });
+  for (size_t i = 0; i < jobs.size(); ++i) m.weights[jobs[i].first] = done[i];
+}
+
+}  // namespace purelm

@@ -1,0 +1,78 @@
+#include "purelm/ops/kernels/quant_gemm.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "purelm/core/quant.h"
+#include "purelm/core/thread_pool.h"
+#include "purelm/ops/kernels/backend.h"
+#include "purelm/ops/kernels/gemm.h"
+#include "purelm/ops/kernels/isa.h"
+
+namespace purelm::kernels {
+
+void qgemv_avx512(int M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda,
+                  const QMat& w, float* c, int64_t ldc);
+
+namespace {
+
+// Below this many multiply-adds a product stays on the calling thread (as in gemm.cpp).
+constexpr int64_t kSerialWork = int64_t(1) << 18;
+// Prefill decodes W in panels of about this many float32 values (4 MB), so the panel stays in L2/L3
+// while gemm() packs it.
+constexpr int64_t kPanelValues = int64_t(1) << 20;
+
+const uint8_t* row(const QMat& w, int64_t j) {
+  return static_cast<const uint8_t*>(w.data) + j * w.row_bytes;
+}
+
+// Decodes each row of W into a buffer, then eight partial sums per row of A (which the compiler
+// may keep in one vector register).
+void qgemv_portable(int M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda,
+                    const QMat& w, float* c, int64_t ldc) {
+  std::vector<float> wj(static_cast<size_t>(quant::blocks(K) * quant::kBlock), 0.0f);
+  const int64_t padded = int64_t(wj.size());
+  for (int64_t j = n0; j < n1; ++j) {
+    quant::dequantize_row(w.type, row(w, j), K, wj.data());
+    for (int i = 0; i < M; ++i) {
+      float part[8] = {};
+      for (int64_t k = 0; k < padded; k += 8)
+        for (int l = 0; l < 8; ++l) part[l] += a[i * lda + k + l] * wj[k + l];
+      float s = 0;
+      for (float p : part) s += p;
+      c[i * ldc + j] = s;
+    }
+  }
+}
+
+void few_rows(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, const QMat& w, float* c,
+              int64_t ldc) {
+  const int64_t padded = quant::blocks(K) * quant::kBlock;
+  std::vector<float> ap(static_cast<size_t>(M * padded), 0.0f);
+  for (int64_t i = 0; i < M; ++i) std::copy(a + i * lda, a + i * lda + K, ap.begin() + i * padded);
+  QGemv kernel = isa() >= Isa::Avx512 ? qgemv_avx512 : qgemv_portable;
+  parallel_for(
+      N, std::max<int64_t>(16, kSerialWork / std::max<int64_t>(M * K, 1)),
+      [&](int64_t n0, int64_t n1) { kernel(int(M), n0, n1, K, ap.data(), padded, w, c, ldc); });
+}
+
+}  // namespace
+
+void gemm_quant(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, const QMat& w,
+                float* c, int64_t ldc, bool bf16_products) {
+  if (M <= 0 || N <= 0) return;
+  if (M <= kGemvRows) return few_rows(M, N, K, a, lda, w, c, ldc);
+  const int64_t panel = std::min(N, std::max<int64_t>(64, kPanelValues / std::max<int64_t>(K, 1)));
+  std::vector<float> wf(static_cast<size_t>(panel * K));
+  for (int64_t j0 = 0; j0 < N; j0 += panel) {
+    const int64_t n = std::min(panel, N - j0);
+    parallel_for(n, std::max<int64_t>(1, kSerialWork / std::max<int64_t>(K, 1)),
+                 [&](int64_t r0, int64_t r1) {
+                   for (int64_t r = r0; r < r1; ++r)
+                     quant::dequantize_row(w.type, row(w, j0 + r), K, wf.data() + r * K);
+                 });
+    gemm(M, n, K, rows(a, lda), rows(wf.data(), K), c + j0, ldc, false, bf16_products);
+  }
+}
+
+}  // namespace purelm::kernels

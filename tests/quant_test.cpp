@@ -1,0 +1,250 @@
+// Block-quantized weights (Q8, Q4): the round trip's error per block, the decode and prefill
+// kernels on every instruction set against a float product with the decoded weights, the logits
+// of every fixture against float32, stories260K's greedy text, and the refusals (training,
+// gradients, --grad).
+#include "purelm/core/quant.h"
+
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
+#include <vector>
+
+#include "bench/cost.h"
+#include "purelm/io/safetensors.h"
+#include "purelm/models/quantize.h"
+#include "purelm/ops/autograd.h"
+#include "purelm/ops/kernels/isa.h"
+#include "purelm/ops/matmul.h"
+#include "purelm/train/objective.h"
+#include "testing.h"
+
+namespace purelm::testing {
+namespace {
+
+using kernels::Isa;
+
+constexpr DType kFormats[] = {DType::Q8, DType::Q4};
+
+// Normal values of standard deviation `sigma`, as float32 [rows, n].
+Tensor random_matrix(int64_t rows, int64_t n, float sigma, std::mt19937& rng) {
+  std::normal_distribution<float> g(0, sigma);
+  std::vector<float> v(static_cast<size_t>(rows * n));
+  for (float& x : v) x = g(rng);
+  return Tensor::from_f32(v, {rows, n});
+}
+
+// Every element decodes within half a step of the block's scale d; Q4 elements beyond 7.5 d (which
+// clip at code 15 when on the side opposite to the block's largest magnitude) within one step.
+TEST(Quant, RoundTripErrorPerBlock) {
+  std::mt19937 rng(1);
+  for (DType t : kFormats)
+    for (int64_t n : {1, 31, 32, 33, 100, 172, 256})
+      for (float sigma : {1e-7f, 1e-3f, 0.02f, 1.0f, 300.0f}) {
+        Tensor w = random_matrix(5, n, sigma, rng), q = w.to(t);
+        ASSERT_EQ(q.nbytes(), size_t(5 * quant::blocks(n)) * quant::block_bytes(t));
+        std::vector<float> x = w.to_vector(), y = q.to_vector();
+        for (int64_t r = 0; r < 5; ++r)
+          for (int64_t k = 0; k < n; ++k) {
+            const uint8_t* block = static_cast<const uint8_t*>(q.raw()) + r * row_bytes(t, n) +
+                                   k / 32 * quant::block_bytes(t);
+            double d = std::fabs(f16_to_f32(quant::scale_bits(block)));
+            double err = std::fabs(double(x[r * n + k]) - double(y[r * n + k]));
+            bool may_clip = t == DType::Q4 && std::fabs(x[r * n + k]) > 7.5 * d;
+            double bound = (may_clip ? d : d / 2) * (1 + 1e-6);
+            ASSERT_LE(err, bound) << dtype_name(t) << " n " << n << " sigma " << sigma << " at ("
+                                  << r << ", " << k << "): " << x[r * n + k] << " -> "
+                                  << y[r * n + k] << ", d " << d;
+          }
+      }
+}
+
+TEST(Quant, ZerosAndExtremes) {
+  for (DType t : kFormats) {
+    std::vector<float> v(64, 0.0f);
+    v[40] = -3.0f;  // Q4: the largest magnitude decodes exactly when m / 8 is an fp16
+    v[41] = 1.5f;
+    std::vector<float> y = Tensor::from_f32(v, {1, 64}).to(t).to_vector();
+    for (int k = 0; k < 32; ++k) EXPECT_EQ(y[k], 0.0f);
+    if (t == DType::Q4) {
+      EXPECT_EQ(y[40], -3.0f);
+    }
+    std::vector<float> bad{1.0f, NAN};
+    EXPECT_THROW(Tensor::from_f32(bad, {1, 2}).to(t), Error);
+  }
+  EXPECT_THROW(Tensor::from_f32({1, 2}, {2}).to(DType::Q8), Error);  // needs rows
+}
+
+class EachIsa : public ::testing::TestWithParam<Isa> {
+ protected:
+  void SetUp() override {
+    if (kernels::best_isa() < GetParam())
+      GTEST_SKIP() << "CPU lacks " << kernels::isa_name(GetParam());
+    saved_ = kernels::isa();
+    kernels::set_isa(GetParam());
+  }
+  void TearDown() override {
+    if (saved_) kernels::set_isa(*saved_);
+  }
+  std::optional<Isa> saved_;
+  std::mt19937 rng_{7};
+};
+
+// linear() with a quantized W against a double product with the decoded W, on row counts that
+// take the decode kernel (M <= 4) and the prefill path, K with and without a partial block, odd N:
+// |error| <= 1e-6 sqrt(K) sum |x w|, a few float32 roundings per term.
+TEST_P(EachIsa, LinearMatchesDecodedProduct) {
+  for (DType t : kFormats)
+    for (int64_t M : {1, 2, 3, 4, 7, 33})
+      for (int64_t K : {32, 96, 100, 172})
+        for (int64_t N : {1, 17, 37}) {
+          Tensor x = random_matrix(M, K, 1, rng_), wq = random_matrix(N, K, 0.5, rng_).to(t);
+          std::vector<float> xv = x.to_vector(), wv = wq.to_vector(),
+                             got = linear(x, wq).to_vector();
+          for (int64_t i = 0; i < M; ++i)
+            for (int64_t j = 0; j < N; ++j) {
+              double ref = 0, scale = 0;
+              for (int64_t k = 0; k < K; ++k) {
+                double p = double(xv[i * K + k]) * wv[j * K + k];
+                ref += p;
+                scale += std::fabs(p);
+              }
+              ASSERT_LE(std::fabs(got[i * N + j] - ref), 1e-6 * std::sqrt(double(K)) * scale)
+                  << dtype_name(t) << " M " << M << " K " << K << " N " << N << " at (" << i << ", "
+                  << j << ")";
+            }
+        }
+}
+
+// bf16 activations give bf16 outputs of the same product.
+TEST_P(EachIsa, LinearTakesBf16Activations) {
+  Tensor x = random_matrix(3, 64, 1, rng_), wq = random_matrix(9, 64, 0.5, rng_).to(DType::Q8);
+  Tensor xb = x.to(DType::BF16), y = linear(xb, wq), ref = linear(xb.to(DType::F32), wq);
+  EXPECT_EQ(y.dtype(), DType::BF16);
+  EXPECT_LE(rel_error(y, ref), 1e-2);
+}
+
+INSTANTIATE_TEST_SUITE_P(Isas, EachIsa, ::testing::Values(Isa::Portable, kernels::best_isa()),
+                         [](const auto& info) {
+                           std::string s = kernels::isa_name(info.param);
+                           for (char& c : s)
+                             if (c == '-') c = '_';
+                           return s + "_" + std::to_string(info.index);
+                         });
+
+// The logits of a quantized fixture against its float32 logits, max|a - b| / max|b|.
+double logit_error(const std::string& fixture, DType t) {
+  std::string dir = shared("fixtures/") + fixture;
+  Model m = load_model(dir);
+  Tensor ids = TensorStore::open_file(dir + "/golden.safetensors").get("input_ids");
+  Tensor full = m.logits(ids);
+  quantize_model(m, t);
+  return rel_error(m.logits(ids), full);
+}
+
+class EachFixture : public ::testing::TestWithParam<const char*> {};
+
+// Bounds: the measured errors (README, Quantization; q8 0.013-0.025, q4 0.20-0.40 dense and
+// 0.46-0.77 MoE) with about 1.5-2x headroom. They are large because the fixtures' weights are
+// random normals in rows of only 64-160 (2-5 blocks): no outliers for a scale to waste, but no
+// averaging either, and a q4 step (max / 8) is 16x a q8 step (max / 127). MoE logits move most: fed
+// rounded hidden states, the (unquantized) router picks a different expert for some tokens.
+TEST_P(EachFixture, QuantizedLogitsStayCloseToF32) {
+  double e8 = logit_error(GetParam(), DType::Q8), e4 = logit_error(GetParam(), DType::Q4);
+  std::cout << GetParam() << ": q8 " << e8 << ", q4 " << e4 << "\n";
+  const bool moe = std::string(GetParam()).find("moe") != std::string::npos;
+  EXPECT_LE(e8, 0.05);
+  EXPECT_LE(e4, moe ? 1.0 : 0.6);
+  EXPECT_LT(e8 * 5, e4);  // q8's finer steps show
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, EachFixture,
+                         ::testing::Values("qwen3-tiny", "qwen3-tiny-tied", "llama3-tiny",
+                                           "olmo2-tiny", "qwen3moe-tiny", "qwen3moe-tiny-mixed"));
+
+// Which weights change: every projection and the output head (Q8 even under Q4); a tied embedding
+// keeps its table and gains a separate head.
+TEST(Quant, ModelQuantizesProjectionsAndHead) {
+  Model m = load_model(shared("fixtures/qwen3-tiny-tied"));
+  quantize_model(m, DType::Q4);
+  EXPECT_EQ(m.w("model.layers.0.self_attn.q_proj.weight").dtype(), DType::Q4);
+  EXPECT_EQ(m.w("model.layers.1.mlp.down_proj.weight").dtype(), DType::Q4);
+  EXPECT_EQ(m.w("model.layers.0.input_layernorm.weight").dtype(), DType::F32);
+  EXPECT_EQ(m.w("model.embed_tokens.weight").dtype(), DType::F32);
+  EXPECT_EQ(m.output_weight().dtype(), DType::Q8);
+}
+
+// Decode reads the quantized blocks, and of a tied embedding with a quantized head only its rows.
+TEST(Quant, DecodeBytesCountQuantizedSizes) {
+  Model m = load_model(shared("fixtures/qwen3-tiny-tied"));
+  quantize_model(m, DType::Q8);
+  double all = 0;
+  for (const auto& [name, w] : m.weights) all += double(w.nbytes());
+  const Tensor& embed = m.w("model.embed_tokens.weight");
+  const double V = double(embed.dim(0)), D = double(embed.dim(1));
+  EXPECT_EQ(m.output_weight().nbytes(), size_t(V * D / 32 * 34));
+  EXPECT_DOUBLE_EQ(bench::decode_weight_bytes(m, 1), all - double(embed.nbytes()) + D * 4);
+}
+
+TEST(Quant, TrainingIsRefused) {
+  Model m = load_model(shared("fixtures/qwen3-tiny"));
+  quantize_model(m, DType::Q8);
+  EXPECT_THROW(make_trainable(m), Error);
+  const Tensor& w = m.w("model.layers.0.self_attn.q_proj.weight");
+  EXPECT_THROW(w.set_requires_grad(true), Error);
+  Tensor x = Tensor::zeros({1, 64}, DType::F32);
+  x.set_requires_grad(true);
+  Tape tape;
+  EXPECT_THROW(linear(x, w), Error);
+}
+
+TEST(Quant, ForwardCommandRefusesGradients) {
+  TempDir tmp;
+  std::string dir = shared("fixtures/qwen3-tiny");
+  auto r = run_cli({"forward", "--model", dir, "--input", dir + "/golden.safetensors", "--output",
+                    tmp.path("out.safetensors"), "--quant", "q8", "--grad"});
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("--quant is for inference"), std::string::npos) << r.err;
+  r = run_cli({"forward", "--model", dir, "--input", dir + "/golden.safetensors", "--output",
+               tmp.path("out.safetensors"), "--quant", "q4"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  Tensor got = TensorStore::open_file(tmp.path("out.safetensors")).get("logits");
+  Tensor ids = TensorStore::open_file(dir + "/golden.safetensors").get("input_ids");
+  Model m = load_model(dir);
+  quantize_model(m, DType::Q4);
+  EXPECT_LE(rel_error(got, m.logits(ids)), 1e-6);  // the same computation as in process
+}
+
+// stories260K under --quant q8 against llama2.c's float32 greedy continuations.
+TEST(Quant, Stories260KGreedyUnderQ8) {
+  std::ifstream f(shared("models/stories260K/goldens.jsonl"));
+  std::string line;
+  int cases = 0;
+  while (std::getline(f, line)) {
+    auto j = nlohmann::json::parse(line);
+    std::vector<int> expected = j["generated_ids"];
+    std::string prompt;
+    for (int id : j["prompt_ids"]) prompt += (prompt.empty() ? "" : ",") + std::to_string(id);
+    auto r = run_cli({"generate", "--model", shared("models/stories260K"), "--prompt-ids", prompt,
+                      "--max-tokens", std::to_string(expected.size()), "--temperature", "0",
+                      "--print-ids", "--quant", "q8"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    std::vector<int> got;
+    for (size_t i = 0; i < r.out.size();) {
+      size_t e = r.out.find_first_of(",\n", i);
+      got.push_back(std::stoi(r.out.substr(i, e - i)));
+      i = e + 1;
+    }
+    size_t same = 0;
+    while (same < got.size() && same < expected.size() && got[same] == expected[same]) ++same;
+    std::cout << j["prompt"] << ": " << same << " of " << expected.size() << " tokens agree\n";
+    EXPECT_EQ(got, expected);
+    ++cases;
+  }
+  EXPECT_EQ(cases, 4);
+}
+
+}  // namespace
+}  // namespace purelm::testing
