@@ -51,9 +51,16 @@ void few_rows(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, cons
   std::vector<float> ap(static_cast<size_t>(M * padded), 0.0f);
   for (int64_t i = 0; i < M; ++i) std::copy(a + i * lda, a + i * lda + K, ap.begin() + i * padded);
   QGemv kernel = isa() >= Isa::Avx512 ? qgemv_avx512 : qgemv_portable;
-  parallel_for(
-      N, std::max<int64_t>(16, kSerialWork / std::max<int64_t>(M * K, 1)),
-      [&](int64_t n0, int64_t n1) { kernel(int(M), n0, n1, K, ap.data(), padded, w, c, ldc); });
+  // Past kGemvRows rows, W goes by L2-sized blocks of rows that each group of rows of A passes
+  // over, so memory still sees W once (as gemm.cpp's few_rows).
+  const int64_t block = M <= kGemvRows ? N : std::max<int64_t>(8, (256 << 10) / w.row_bytes);
+  parallel_for(N, std::max<int64_t>(16, kSerialWork / std::max<int64_t>(M * K, 1)),
+               [&](int64_t n0, int64_t n1) {
+                 for (int64_t j0 = n0; j0 < n1; j0 += block)
+                   for (int64_t i = 0; i < M; i += kGemvRows)
+                     kernel(int(std::min<int64_t>(kGemvRows, M - i)), j0, std::min(j0 + block, n1),
+                            K, ap.data() + i * padded, padded, w, c + i * ldc, ldc);
+               });
 }
 
 }  // namespace
@@ -61,7 +68,7 @@ void few_rows(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, cons
 void gemm_quant(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, const QMat& w,
                 float* c, int64_t ldc, bool bf16_products) {
   if (M <= 0 || N <= 0) return;
-  if (M <= kGemvRows) return few_rows(M, N, K, a, lda, w, c, ldc);
+  if (M <= kStreamRows) return few_rows(M, N, K, a, lda, w, c, ldc);
   const int64_t panel = std::min(N, std::max<int64_t>(64, kPanelValues / std::max<int64_t>(K, 1)));
   std::vector<float> wf(static_cast<size_t>(panel * K));
   for (int64_t j0 = 0; j0 < N; j0 += panel) {

@@ -1,8 +1,9 @@
 // Products with a block-quantized weight (core/quant.h): C[M, N] = A[M, K] W[N, K]^T, the linear
 // layer's forward, with A float32 row-major and W stored Q8 or Q4 row by row.
 //
-// With at most kGemvRows rows of A (decode) W is streamed once, each block decoded in registers
-// (AVX-512) or into a row buffer (the portable kernel), chosen by isa(). More rows (prefill) decode
+// With at most kStreamRows rows of A (decode, small batches) W is streamed once, each block decoded
+// in registers (AVX-512) or into a row buffer (the portable kernel), chosen by isa(), for groups of
+// kGemvRows rows of A at a time. More rows (prefill) decode
 // W a panel of rows at a time into float32 and hand it to gemm(). The decoded values are exact
 // float32 (d * q), so both paths sum the same products as a float32 product with the decoded W.
 #pragma once
