@@ -19,7 +19,7 @@ namespace {
 // A tile of up to kQTile queries of one head meets blocks of kKeyBlock keys: scores, weights and
 // their gradients live in kQTile x kKeyBlock scratch, and every product is a kernels::tile_gemm
 // against float32 rows (keys and values transposed or copied per block where needed).
-constexpr int64_t kQTile = 64, kKeyBlock = 64;
+constexpr int64_t kQTile = 64, kKeyBlock = 64, kFewQueries = 8;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 struct Dims {
@@ -98,15 +98,19 @@ struct Tile {
 };
 
 // Scores of the tile's queries against keys [j0, j0 + nb), scaled; entries past a query's last key
-// are -inf. Computed transposed, keys [nb, H] against the queries transposed once per tile (`qt`,
-// [H, tq]), so that neither operand is transposed per block; `st` is [nb, tq] scratch.
-void scores(const Dims& d, const Tile& tl, const float* qt, const KvMemory& k, int64_t j0,
+// are -inf. A full tile computes them transposed, keys [nb, H] against the queries transposed once
+// per tile (`qt`, [H, tq]), so that neither operand is transposed per block (`st`: [nb, tq]
+// scratch); a few queries (decode) would fill few vector lanes that way and take dot products.
+void scores(const Dims& d, const Tile& tl, Rows qa, const float* qt, const KvMemory& k, int64_t j0,
             int64_t nb, float scale, std::vector<float>& kbuf, float* st, float* s) {
   const Rows kb = kv_rows(k, d.kv_at(tl.b, j0, tl.n / d.G()), nb, d.H, d.kv_stride(), d.bf16, kbuf);
-  kernels::tile_gemm(nb, tl.tq, d.H, kb.p, kb.ld, 1, qt, tl.tq, st, tl.tq, false);
+  const bool few = tl.tq < kFewQueries;
+  if (!few) kernels::tile_gemm(nb, tl.tq, d.H, kb.p, kb.ld, 1, qt, tl.tq, st, tl.tq, false);
   for (int64_t r = 0; r < tl.tq; ++r) {
     int64_t visible = std::clamp<int64_t>(tl.keys(r) - j0, 0, nb);
-    for (int64_t j = 0; j < visible; ++j) s[r * nb + j] = st[j * tl.tq + r] * scale;
+    for (int64_t j = 0; j < visible; ++j)
+      s[r * nb + j] =
+          (few ? kernels::dot(qa.p + r * qa.ld, kb.p + j * kb.ld, d.H) : st[j * tl.tq + r]) * scale;
     std::fill(s + r * nb + visible, s + (r + 1) * nb, kNegInf);
   }
 }
@@ -117,13 +121,14 @@ void forward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory&
                   const KvMemory& v, float scale, const Dropout& drop, float* out, float* lse) {
   float s[kQTile * kKeyBlock], st[kQTile * kKeyBlock], m[kQTile], l[kQTile];
   const int64_t H = d.H;
-  std::vector<float> o(size_t(tl.tq * H), 0.0f), qt(size_t(H * tl.tq)), kbuf, pbuf, vbuf;
+  std::vector<float> o(size_t(tl.tq * H), 0.0f), qt(size_t(H * tl.tq)), qbuf, kbuf, pbuf, vbuf;
   transpose(q + d.q_at(tl.b, tl.t0, tl.n), tl.tq, H, d.q_stride(), d.bf16, qt.data());
+  const Rows qa = as_rows(q + d.q_at(tl.b, tl.t0, tl.n), tl.tq, H, d.q_stride(), d.bf16, qbuf);
   std::fill(m, m + tl.tq, kNegInf);
   std::fill(l, l + tl.tq, 0.0f);
   for (int64_t j0 = 0; j0 < tl.all_keys(); j0 += kKeyBlock) {
     int64_t nb = std::min(kKeyBlock, tl.all_keys() - j0);
-    scores(d, tl, qt.data(), k, j0, nb, scale, kbuf, st, s);
+    scores(d, tl, qa, qt.data(), k, j0, nb, scale, kbuf, st, s);
     for (int64_t r = 0; r < tl.tq; ++r) {
       float* sr = s + r * nb;
       if (tl.keys(r) <= j0) {  // nothing visible in this block: weights 0, state unchanged
@@ -169,7 +174,7 @@ void backward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory
              doa = as_rows(dO + q0, tl.tq, H, qs, d.bf16, dobuf);
   for (int64_t j0 = 0; j0 < tl.all_keys(); j0 += kKeyBlock) {
     int64_t nb = std::min(kKeyBlock, tl.all_keys() - j0), k0 = d.kv_at(tl.b, j0, kh);
-    scores(d, tl, qt.data(), k, j0, nb, scale, kbuf, st, p);
+    scores(d, tl, qa, qt.data(), k, j0, nb, scale, kbuf, st, p);
     for (int64_t r = 0; r < tl.tq; ++r)  // P = exp(S - lse): the forward's weights, recomputed
       kernels::exp_shifted(p + r * nb, nb, lse[(tl.b * d.T + tl.t0 + r) * d.N + tl.n]);
     // With dropout mask M: dV += (P M)^T dO and dP = (dO V^T) M, where delta = rowsum(dO * O) is
