@@ -121,8 +121,11 @@ void forward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory&
                   const KvMemory& v, float scale, const Dropout& drop, float* out, float* lse) {
   float s[kQTile * kKeyBlock], st[kQTile * kKeyBlock], m[kQTile], l[kQTile];
   const int64_t H = d.H;
-  std::vector<float> o(size_t(tl.tq * H), 0.0f), qt(size_t(H * tl.tq)), qbuf, kbuf, pbuf, vbuf;
-  transpose(q + d.q_at(tl.b, tl.t0, tl.n), tl.tq, H, d.q_stride(), d.bf16, qt.data());
+  std::vector<float> o(size_t(tl.tq * H), 0.0f), qt, qbuf, kbuf, pbuf, vbuf;
+  if (tl.tq >= kFewQueries) {  // decode's few queries take dot products instead (scores)
+    qt.resize(size_t(H * tl.tq));
+    transpose(q + d.q_at(tl.b, tl.t0, tl.n), tl.tq, H, d.q_stride(), d.bf16, qt.data());
+  }
   const Rows qa = as_rows(q + d.q_at(tl.b, tl.t0, tl.n), tl.tq, H, d.q_stride(), d.bf16, qbuf);
   std::fill(m, m + tl.tq, kNegInf);
   std::fill(l, l + tl.tq, 0.0f);
