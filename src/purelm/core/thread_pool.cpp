@@ -1,7 +1,11 @@
 #include "purelm/core/thread_pool.h"
 
+#include <immintrin.h>
+#include <sched.h>
+
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -13,6 +17,32 @@ namespace purelm {
 namespace {
 
 thread_local bool t_in_task = false;
+
+// How long a thread spins before it sleeps on a condition variable. A decode step runs some two
+// hundred short loops, and waking a sleeping thread costs a futex call and tens of microseconds
+// each time; loops that follow each other within this window cost neither.
+constexpr auto kSpin = std::chrono::microseconds(200);
+
+// Polls `ready` for up to kSpin; whether it became true.
+template <class Ready>
+bool spin_until(Ready ready) {
+  const auto end = std::chrono::steady_clock::now() + kSpin;
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (ready()) return true;
+      _mm_pause();
+    }
+    if (std::chrono::steady_clock::now() > end) return false;
+  }
+}
+
+// The cores this process may run on: under mpirun, each process is bound to its own, and a pool
+// wider than that would only take turns on them.
+int available_cores() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return int(std::max(1u, std::thread::hardware_concurrency()));
+}
 
 class Pool {
  public:
@@ -36,19 +66,22 @@ class Pool {
       return;
     }
     std::unique_lock lock(mu_);
+    // A worker still inside the previous run's drain may read the shared state: let it leave.
+    idle_.wait(lock, [&] { return in_drain_ == 0; });
     fn_ = &fn;
     n_ = n;
     chunks_ = chunks;
     next_ = 0;
     pending_ = chunks;
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
     lock.unlock();
     wake_.notify_all();
     drain();
-    lock.lock();
-    // Workers that joined this run must leave before the next run rewrites the shared state.
-    done_.wait(lock, [&] { return pending_ == 0 && in_drain_ == 0; });
-    fn_ = nullptr;
+    // Every chunk has returned once pending_ is 0, so fn may go out of scope.
+    if (!spin_until([&] { return pending_.load(std::memory_order_acquire) == 0; })) {
+      lock.lock();
+      done_.wait(lock, [&] { return pending_ == 0; });
+    }
   }
 
  private:
@@ -59,7 +92,7 @@ class Pool {
       int64_t c = next_.fetch_add(1);
       if (c >= chunks_) break;
       (*fn_)(n_ * c / chunks_, n_ * (c + 1) / chunks_);
-      if (pending_.fetch_sub(1) == 1) {
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
         std::lock_guard lock(mu_);
         done_.notify_all();
       }
@@ -70,6 +103,7 @@ class Pool {
   void work() {
     uint64_t seen = 0;
     for (;;) {
+      spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; });
       {
         std::unique_lock lock(mu_);
         wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
@@ -79,16 +113,16 @@ class Pool {
       }
       drain();
       std::lock_guard lock(mu_);
-      if (--in_drain_ == 0) done_.notify_all();
+      if (--in_drain_ == 0) idle_.notify_all();
     }
   }
 
   int size_;
   std::vector<std::thread> workers_;
   std::mutex mu_;
-  std::condition_variable wake_, done_;
+  std::condition_variable wake_, done_, idle_;
   bool stop_ = false;
-  uint64_t generation_ = 0;
+  std::atomic<uint64_t> generation_{0};
   int in_drain_ = 0;
   const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
   int64_t n_ = 0, chunks_ = 0;
@@ -96,8 +130,7 @@ class Pool {
 };
 
 std::unique_ptr<Pool>& pool() {
-  static std::unique_ptr<Pool> p =
-      std::make_unique<Pool>(int(std::max(1u, std::thread::hardware_concurrency())));
+  static std::unique_ptr<Pool> p = std::make_unique<Pool>(available_cores());
   return p;
 }
 
@@ -106,7 +139,7 @@ std::unique_ptr<Pool>& pool() {
 int num_threads() { return pool()->size(); }
 
 void set_num_threads(int n) {
-  if (n <= 0) n = int(std::max(1u, std::thread::hardware_concurrency()));
+  if (n <= 0) n = available_cores();
   if (n != pool()->size()) pool() = std::make_unique<Pool>(n);
 }
 

@@ -7,8 +7,9 @@
 
 namespace purelm {
 
-int num_threads();            // the pool's size (default: the machine's cores)
-void set_num_threads(int n);  // resizes the pool; n <= 0 means all cores
+// The pool's size; by default the cores this process may run on (its CPU affinity).
+int num_threads();
+void set_num_threads(int n);  // resizes the pool; n <= 0 means the default
 
 // Splits [0, n) into contiguous chunks of at least `grain` items and runs fn(begin, end) on each.
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
