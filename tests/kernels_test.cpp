@@ -273,18 +273,20 @@ TEST_P(EachIsa, LinearForwardAndBackwardMatchNaive) {
           }
 }
 
-// The chunked loss (70 rows over 5000 logits: two chunks of 52), its dh and dW, against a double
-// computation.
+// The loss over vocabulary blocks (70 rows over 5000 logits: one block, blocks of 1024 and a tail,
+// blocks of 7 rows), its dh and dW, against a double computation.
 TEST_P(EachIsa, CrossEntropyHeadMatchesNaive) {
   const int64_t M = 70, D = 19, V = 5000;
-  for (DType wt : {DType::F32, DType::BF16}) {
+  for (auto [wt, block] :
+       {std::pair{DType::F32, int64_t(0)}, std::pair{DType::BF16, int64_t(0)},
+        std::pair{DType::F32, int64_t(1024)}, std::pair{DType::BF16, int64_t(7)}}) {
     Tensor h = random_tensor({M, D}, DType::F32, rng_), w = random_tensor({V, D}, wt, rng_);
     std::vector<int32_t> tg(M);
     for (int64_t i = 0; i < M; ++i) tg[i] = i % 5 == 4 ? -1 : int32_t(rng_() % V);
     h.set_requires_grad(true);
     w.set_requires_grad(true);
     Tape tape;
-    Tensor loss = cross_entropy_head(h, w, Tensor::from_i32(tg, {M}));
+    Tensor loss = cross_entropy_head(h, w, Tensor::from_i32(tg, {M}), block);
     tape.backward(loss);
     std::vector<float> hv = h.to_vector(), wv = w.to_vector();
     std::vector<double> dh(M * D, 0.0), dw(V * D, 0.0), z(V);

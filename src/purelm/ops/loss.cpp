@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <memory>
 #include <vector>
 
 #include "purelm/core/thread_pool.h"
@@ -15,26 +17,29 @@ namespace purelm {
 
 namespace {
 
-// Rows of logits per chunk: about a megabyte of them, so the [M, V] logits are never held whole
-// while each product with W is still tall enough to pay for packing W.
-int64_t chunk_rows(int64_t V) { return std::max<int64_t>(32, (int64_t(1) << 18) / V); }
+// Vocabulary rows per block: about 16 MB of [M, block] logits, and never so few that repacking
+// the hidden states for every block outweighs the product.
+int64_t vocab_block(int64_t M, int64_t V, int64_t asked) {
+  if (asked > 0) return std::min(asked, V);
+  return std::min(V, std::max<int64_t>(128, ((int64_t(1) << 22) / M + 31) / 32 * 32));
+}
 
-// log(sum(exp(z))) of one row of logits; overwrites z with exp(z - max).
-float logsumexp(float* z, int64_t V) {
-  float m = *std::max_element(z, z + V);
-  return m + std::log(kernels::exp_shifted(z, V, m));
+// z[M, n] = h W[v0 : v0 + n]^T: logits of one vocabulary block for every row.
+void block_logits(const kernels::TensorOperand& ho, const kernels::TensorOperand& wo, int64_t M,
+                  int64_t D, int64_t v0, int64_t n, float* z, bool bf16) {
+  kernels::gemm(M, n, D, ho.rows(D), wo.rows(D, v0 * D), z, n, false, bf16);
 }
 
 }  // namespace
 
-Tensor cross_entropy_head(const Tensor& h, const Tensor& w, const Tensor& targets) {
+Tensor cross_entropy_head(const Tensor& h, const Tensor& w, const Tensor& targets, int64_t block) {
   check_float(h, "cross_entropy", "hidden states");
   check_float(w, "cross_entropy", "output weight");
   check(h.rank() == 2 && w.rank() == 2 && h.dim(1) == w.dim(1), "cross_entropy: hidden ",
         to_string(h.shape()), " does not match output weight ", to_string(w.shape()));
   check(targets.dtype() == DType::I32 && targets.numel() == h.dim(0),
         "cross_entropy: targets must be I32 with one entry per row");
-  int64_t M = h.dim(0), D = h.dim(1), V = w.dim(0);
+  const int64_t M = h.dim(0), D = h.dim(1), V = w.dim(0), Vb = vocab_block(M, V, block);
   const int32_t* tg = targets.data<int32_t>();
   int64_t counted = 0;
   for (int64_t i = 0; i < M; ++i) {
@@ -43,64 +48,67 @@ Tensor cross_entropy_head(const Tensor& h, const Tensor& w, const Tensor& target
     counted += tg[i] >= 0;
   }
   check(counted > 0, "cross_entropy: no position has a target");
-  // Hidden states in float32 (the loss stays in f32 whatever the compute dtype); W in place. With
-  // bf16 hidden states the products with W are bf16 ones, as in linear().
-  bool bf16 = h.dtype() == DType::BF16;
-  F32View hf(h);
-  kernels::TensorOperand wo(w);
-  std::vector<double> row_loss(static_cast<size_t>(M), 0.0);
-  int64_t chunk = chunk_rows(V);
-  std::vector<float> logits(static_cast<size_t>(chunk * V));
-  for (int64_t r0 = 0; r0 < M; r0 += chunk) {
-    int64_t n = std::min(chunk, M - r0);
-    kernels::gemm(n, V, D, kernels::rows(hf.data() + r0 * D, D), wo.rows(D), logits.data(), V,
-                  false, bf16);
-    parallel_for(n, 1, [&](int64_t a, int64_t b) {
+  // Both operands in place; with bf16 hidden states the products with W are bf16 ones, as in
+  // linear(). The loss itself stays in float32 whatever the compute dtype.
+  const bool bf16 = h.dtype() == DType::BF16;
+  kernels::TensorOperand ho(h), wo(w);
+  // An online logsumexp over the blocks: each row keeps its running max and the sum of exp(z -
+  // max), rescaled when the max grows, so W is read once by products of all M rows.
+  std::vector<float> mx(static_cast<size_t>(M), -std::numeric_limits<float>::infinity()),
+      se(static_cast<size_t>(M), 0.0f), zt(static_cast<size_t>(M), 0.0f);
+  std::vector<float> z(static_cast<size_t>(M * Vb));
+  for (int64_t v0 = 0; v0 < V; v0 += Vb) {
+    const int64_t n = std::min(Vb, V - v0);
+    block_logits(ho, wo, M, D, v0, n, z.data(), bf16);
+    parallel_for(M, 16, [&](int64_t a, int64_t b) {
       for (int64_t r = a; r < b; ++r) {
-        if (tg[r0 + r] < 0) continue;
-        float target_logit = logits[r * V + tg[r0 + r]];
-        row_loss[r0 + r] = double(logsumexp(&logits[r * V], V)) - target_logit;
+        if (tg[r] < 0) continue;
+        float* zr = &z[r * n];
+        if (tg[r] >= v0 && tg[r] < v0 + n) zt[r] = zr[tg[r] - v0];
+        const float m = std::max(mx[r], *std::max_element(zr, zr + n));
+        se[r] = se[r] * std::exp(mx[r] - m) + kernels::exp_shifted(zr, n, m);
+        mx[r] = m;
       }
     });
   }
+  // Per row: log(sum(exp(z))), which the backward pass needs, and the loss.
+  auto lse = std::make_shared<std::vector<float>>(static_cast<size_t>(M), 0.0f);
   double total = 0;
-  for (double l : row_loss) total += l;
+  for (int64_t r = 0; r < M; ++r) {
+    if (tg[r] < 0) continue;
+    (*lse)[r] = mx[r] + std::log(se[r]);
+    total += double((*lse)[r]) - zt[r];
+  }
   Tensor loss = Tensor::from_f32({float(total / double(counted))}, {1});
   if (track(loss, {&h, &w})) {
-    Tape::active()->record([h, w, targets, loss, M, D, V, counted, bf16]() mutable {
-      float dl = loss.grad().data<float>()[0] / float(counted);
-      F32View hf(h);
-      kernels::TensorOperand wo(w);
+    Tape::active()->record([h, w, targets, loss, lse, M, D, V, Vb, counted, bf16]() mutable {
+      const float dl = loss.grad().data<float>()[0] / float(counted);
+      kernels::TensorOperand ho(h), wo(w);
       const int32_t* tg = targets.data<int32_t>();
-      std::vector<float> dh(static_cast<size_t>(M * D), 0.0f),
-          dw(w.requires_grad() ? size_t(V * D) : 0, 0.0f);
-      int64_t chunk = chunk_rows(V);
-      std::vector<float> z(static_cast<size_t>(chunk * V));
-      for (int64_t r0 = 0; r0 < M; r0 += chunk) {
-        int64_t n = std::min(chunk, M - r0);
-        const float* hc = hf.data() + r0 * D;
-        kernels::gemm(n, V, D, kernels::rows(hc, D), wo.rows(D), z.data(), V, false, bf16);
-        parallel_for(n, 1, [&](int64_t a, int64_t b) {
+      std::vector<float> z(static_cast<size_t>(M * Vb));
+      float* dh = h.requires_grad() ? h.ensure_grad().data<float>() : nullptr;
+      float* dw = w.requires_grad() ? w.ensure_grad().data<float>() : nullptr;
+      for (int64_t v0 = 0; v0 < V; v0 += Vb) {
+        const int64_t n = std::min(Vb, V - v0);
+        block_logits(ho, wo, M, D, v0, n, z.data(), bf16);
+        parallel_for(M, 16, [&](int64_t a, int64_t b) {
           for (int64_t r = a; r < b; ++r) {  // z becomes d loss / d logits: softmax - one-hot
-            float* zr = &z[r * V];
-            if (tg[r0 + r] < 0) {
-              std::fill(zr, zr + V, 0.0f);
+            float* zr = &z[r * n];
+            if (tg[r] < 0) {
+              std::fill(zr, zr + n, 0.0f);
               continue;
             }
-            float m = *std::max_element(zr, zr + V);
-            float c = dl / kernels::exp_shifted(zr, V, m);
-            for (int64_t i = 0; i < V; ++i) zr[i] *= c;
-            zr[tg[r0 + r]] -= dl;
+            kernels::exp_shifted(zr, n, (*lse)[r], dl);
+            if (tg[r] >= v0 && tg[r] < v0 + n) zr[tg[r] - v0] -= dl;
           }
         });
-        // dh[chunk] = dz W, dW += dz^T h[chunk]
-        kernels::gemm(n, D, V, kernels::rows(z.data(), V), wo.cols(D), &dh[r0 * D], D, false, bf16);
-        if (!dw.empty())
-          kernels::gemm(V, D, n, kernels::cols(z.data(), V), kernels::cols(hc, D), dw.data(), D,
-                        true, bf16);
+        // dh += dz W[block], dW[block] += dz^T h
+        if (dh)
+          kernels::gemm(M, D, n, kernels::rows(z.data(), n), wo.cols(D, v0 * D), dh, D, true, bf16);
+        if (dw)
+          kernels::gemm(n, D, M, kernels::cols(z.data(), n), ho.cols(D), dw + v0 * D, D, true,
+                        bf16);
       }
-      accumulate_grad(h, dh.data());
-      if (!dw.empty()) accumulate_grad(w, dw.data());
     });
   }
   return loss;
