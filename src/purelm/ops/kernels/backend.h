@@ -2,6 +2,8 @@
 // panels of A and B into contiguous buffers, then run a register-blocked microkernel over them).
 #pragma once
 
+#include <functional>
+
 #include "purelm/ops/kernels/gemm.h"
 
 namespace purelm::kernels {
@@ -25,6 +27,13 @@ struct Backend {
   void (*gemv)(int M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda, const Mat& b,
                float* c, int64_t ldc, bool accumulate);
 };
+
+// C[0:M, 0:N] (M <= kStreamRows) as calls of a kernel over groups of at most kGemvRows rows of A
+// (`i`, `m`) and ranges of rows of B ([n0, n1)), split over the threads. B, of `row_bytes` per row,
+// is read from memory once: past kGemvRows rows of A it goes by blocks small enough to stay in L2
+// while each group of rows passes over them.
+using StreamKernel = std::function<void(int64_t i, int m, int64_t n0, int64_t n1)>;
+void stream_rows(int64_t M, int64_t N, int64_t K, int64_t row_bytes, const StreamKernel& kernel);
 
 const Backend& portable_backend();
 const Backend& avx2_backend();

@@ -81,9 +81,7 @@ void blocked(const Backend& be, int64_t i0, int64_t i1, int64_t j0, int64_t j1, 
   }
 }
 
-// A few rows of A: stream B once instead of packing it (memory-bound decode). Past kGemvRows rows,
-// B goes by blocks of rows small enough to stay in L2 while each group of kGemvRows rows of A
-// passes over them, so memory still sees B once.
+// A few rows of A: stream B once instead of packing it (memory-bound decode).
 void few_rows(const Backend& be, int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b,
               float* c, int64_t ldc, bool accumulate) {
   std::vector<float> widened;
@@ -97,16 +95,23 @@ void few_rows(const Backend& be, int64_t M, int64_t N, int64_t K, const Mat& a, 
     ap = widened.data();
     lda = K;
   }
-  const int64_t block = M <= kGemvRows ? N : std::max<int64_t>(8, (256 << 10) / (K * 4));
-  parallel_for(N, std::max<int64_t>(16, kSerialWork / (M * K)), [&](int64_t n0, int64_t n1) {
-    for (int64_t j0 = n0; j0 < n1; j0 += block)
-      for (int64_t i = 0; i < M; i += kGemvRows)
-        be.gemv(int(std::min<int64_t>(kGemvRows, M - i)), j0, std::min(j0 + block, n1), K,
-                ap + i * lda, lda, b, c + i * ldc, ldc, accumulate);
+  stream_rows(M, N, K, K * (b.bf16 ? 2 : 4), [&](int64_t i, int m, int64_t n0, int64_t n1) {
+    be.gemv(m, n0, n1, K, ap + i * lda, lda, b, c + i * ldc, ldc, accumulate);
   });
 }
 
 }  // namespace
+
+void stream_rows(int64_t M, int64_t N, int64_t K, int64_t row_bytes, const StreamKernel& kernel) {
+  const int64_t block = M <= kGemvRows ? N : std::max<int64_t>(8, (256 << 10) / row_bytes);
+  parallel_for(N, std::max<int64_t>(16, kSerialWork / std::max<int64_t>(M * K, 1)),
+               [&](int64_t n0, int64_t n1) {
+                 for (int64_t j0 = n0; j0 < n1; j0 += block)
+                   for (int64_t i = 0; i < M; i += kGemvRows)
+                     kernel(i, int(std::min<int64_t>(kGemvRows, M - i)), j0,
+                            std::min(j0 + block, n1));
+               });
+}
 
 void gemm(int64_t M, int64_t N, int64_t K, Mat a, Mat b, float* c, int64_t ldc, bool accumulate,
           bool bf16_products) {

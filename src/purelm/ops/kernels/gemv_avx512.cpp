@@ -81,7 +81,8 @@ void span(int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda, const 
     return;
   }
   const int64_t half = (K + 31) / 32 * 16;
-  std::vector<float> split(size_t(2 * M * half), 0.0f);
+  thread_local std::vector<float> split;  // a decode step calls this hundreds of times
+  split.assign(size_t(2 * M * half), 0.0f);
   float *even = split.data(), *odd = even + M * half;
   for (int i = 0; i < M; ++i) {
     const float* ai = a + i * lda;

@@ -51,16 +51,9 @@ void few_rows(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, cons
   std::vector<float> ap(static_cast<size_t>(M * padded), 0.0f);
   for (int64_t i = 0; i < M; ++i) std::copy(a + i * lda, a + i * lda + K, ap.begin() + i * padded);
   QGemv kernel = isa() >= Isa::Avx512 ? qgemv_avx512 : qgemv_portable;
-  // Past kGemvRows rows, W goes by L2-sized blocks of rows that each group of rows of A passes
-  // over, so memory still sees W once (as gemm.cpp's few_rows).
-  const int64_t block = M <= kGemvRows ? N : std::max<int64_t>(8, (256 << 10) / w.row_bytes);
-  parallel_for(N, std::max<int64_t>(16, kSerialWork / std::max<int64_t>(M * K, 1)),
-               [&](int64_t n0, int64_t n1) {
-                 for (int64_t j0 = n0; j0 < n1; j0 += block)
-                   for (int64_t i = 0; i < M; i += kGemvRows)
-                     kernel(int(std::min<int64_t>(kGemvRows, M - i)), j0, std::min(j0 + block, n1),
-                            K, ap.data() + i * padded, padded, w, c + i * ldc, ldc);
-               });
+  stream_rows(M, N, K, w.row_bytes, [&](int64_t i, int m, int64_t n0, int64_t n1) {
+    kernel(m, n0, n1, K, ap.data() + i * padded, padded, w, c + i * ldc, ldc);
+  });
 }
 
 }  // namespace

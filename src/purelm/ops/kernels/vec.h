@@ -10,7 +10,7 @@
 namespace purelm::kernels {
 
 float dot(const float* a, const float* b, int64_t n);
-void axpy(float a, const float* x, float* y, int64_t n);  // y += a * x
+void axpy(float a, const float* x, float* y, int64_t n);        // y += a * x
 void add(const float* a, const float* b, float* y, int64_t n);  // y = a + b (y may be a or b)
 
 // Conversions of runs, exactly as to_f32 / to_bf16 of dtype.h (round to nearest even).
