@@ -90,6 +90,16 @@ void transpose(const float* p, int64_t rows, int64_t cols, int64_t ld, bool roun
       t[c * rows + r] = round ? round_bf16(p[r * ld + c]) : p[r * ld + c];
 }
 
+// Per-thread buffers of the tile functions, kept between tiles (decode runs thousands of tiny
+// tiles per token).
+struct Scratch {
+  std::vector<float> o, qt, dot, qbuf, dobuf, kbuf, vbuf, pbuf, dsbuf;
+};
+Scratch& scratch() {
+  thread_local Scratch s;
+  return s;
+}
+
 // The tile of queries [t0, t0 + tq) of row b: query t sees keys [0, pos0 + t].
 struct Tile {
   int64_t b, n, t0, tq, pos0;
@@ -121,17 +131,19 @@ void forward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory&
                   const KvMemory& v, float scale, const Dropout& drop, float* out, float* lse) {
   float s[kQTile * kKeyBlock], st[kQTile * kKeyBlock], m[kQTile], l[kQTile];
   const int64_t H = d.H;
-  std::vector<float> o(size_t(tl.tq * H), 0.0f), qt, qbuf, kbuf, pbuf, vbuf;
+  Scratch& sc = scratch();
+  std::vector<float>& o = sc.o;
+  o.assign(size_t(tl.tq * H), 0.0f);
   if (tl.tq >= kFewQueries) {  // decode's few queries take dot products instead (scores)
-    qt.resize(size_t(H * tl.tq));
-    transpose(q + d.q_at(tl.b, tl.t0, tl.n), tl.tq, H, d.q_stride(), d.bf16, qt.data());
+    sc.qt.resize(size_t(H * tl.tq));
+    transpose(q + d.q_at(tl.b, tl.t0, tl.n), tl.tq, H, d.q_stride(), d.bf16, sc.qt.data());
   }
-  const Rows qa = as_rows(q + d.q_at(tl.b, tl.t0, tl.n), tl.tq, H, d.q_stride(), d.bf16, qbuf);
+  const Rows qa = as_rows(q + d.q_at(tl.b, tl.t0, tl.n), tl.tq, H, d.q_stride(), d.bf16, sc.qbuf);
   std::fill(m, m + tl.tq, kNegInf);
   std::fill(l, l + tl.tq, 0.0f);
   for (int64_t j0 = 0; j0 < tl.all_keys(); j0 += kKeyBlock) {
     int64_t nb = std::min(kKeyBlock, tl.all_keys() - j0);
-    scores(d, tl, qa, qt.data(), k, j0, nb, scale, kbuf, st, s);
+    scores(d, tl, qa, sc.qt.data(), k, j0, nb, scale, sc.kbuf, st, s);
     for (int64_t r = 0; r < tl.tq; ++r) {
       float* sr = s + r * nb;
       if (tl.keys(r) <= j0) {  // nothing visible in this block: weights 0, state unchanged
@@ -145,8 +157,9 @@ void forward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory&
       m[r] = bm;
       if (drop.on()) drop.apply(tl.b, tl.n, tl.pos0 + tl.t0 + r, j0, sr, nb);
     }
-    const Rows pa = as_rows(s, tl.tq, nb, nb, d.bf16, pbuf),
-               vb = kv_rows(v, d.kv_at(tl.b, j0, tl.n / d.G()), nb, H, d.kv_stride(), d.bf16, vbuf);
+    const Rows pa = as_rows(s, tl.tq, nb, nb, d.bf16, sc.pbuf),
+               vb = kv_rows(v, d.kv_at(tl.b, j0, tl.n / d.G()), nb, H, d.kv_stride(), d.bf16,
+                            sc.vbuf);
     kernels::tile_gemm(tl.tq, H, nb, pa.p, pa.ld, 1, vb.p, vb.ld, o.data(), H, true);
   }
   for (int64_t r = 0; r < tl.tq; ++r) {
@@ -169,15 +182,16 @@ void backward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory
     int64_t at = d.q_at(tl.b, tl.t0 + r, tl.n);
     delta[r] = kernels::dot(dO + at, out + at, H);
   }
-  std::vector<float> qt(size_t(H * tl.tq)), dot(size_t(H * tl.tq)), qbuf, dobuf, pbuf, dsbuf, kbuf,
-      vbuf;
-  transpose(q + q0, tl.tq, H, qs, d.bf16, qt.data());
-  transpose(dO + q0, tl.tq, H, qs, d.bf16, dot.data());
-  const Rows qa = as_rows(q + q0, tl.tq, H, qs, d.bf16, qbuf),
-             doa = as_rows(dO + q0, tl.tq, H, qs, d.bf16, dobuf);
+  Scratch& sc = scratch();
+  sc.qt.resize(size_t(H * tl.tq));
+  sc.dot.resize(size_t(H * tl.tq));
+  transpose(q + q0, tl.tq, H, qs, d.bf16, sc.qt.data());
+  transpose(dO + q0, tl.tq, H, qs, d.bf16, sc.dot.data());
+  const Rows qa = as_rows(q + q0, tl.tq, H, qs, d.bf16, sc.qbuf),
+             doa = as_rows(dO + q0, tl.tq, H, qs, d.bf16, sc.dobuf);
   for (int64_t j0 = 0; j0 < tl.all_keys(); j0 += kKeyBlock) {
     int64_t nb = std::min(kKeyBlock, tl.all_keys() - j0), k0 = d.kv_at(tl.b, j0, kh);
-    scores(d, tl, qa, qt.data(), k, j0, nb, scale, kbuf, st, p);
+    scores(d, tl, qa, sc.qt.data(), k, j0, nb, scale, sc.kbuf, st, p);
     for (int64_t r = 0; r < tl.tq; ++r)  // P = exp(S - lse): the forward's weights, recomputed
       kernels::exp_shifted(p + r * nb, nb, lse[(tl.b * d.T + tl.t0 + r) * d.N + tl.n]);
     // With dropout mask M: dV += (P M)^T dO and dP = (dO V^T) M, where delta = rowsum(dO * O) is
@@ -189,10 +203,10 @@ void backward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory
         drop.apply(tl.b, tl.n, tl.pos0 + tl.t0 + r, j0, pd + r * nb, nb);
       pv = pd;
     }
-    const Rows pa = as_rows(pv, tl.tq, nb, nb, d.bf16, pbuf);
+    const Rows pa = as_rows(pv, tl.tq, nb, nb, d.bf16, sc.pbuf);
     kernels::tile_gemm(nb, H, tl.tq, pa.p, 1, pa.ld, doa.p, doa.ld, dv + k0, ks, true);
-    const Rows vb = kv_rows(v, k0, nb, H, ks, d.bf16, vbuf);  // dP^T = V dO^T, as the scores
-    kernels::tile_gemm(nb, tl.tq, H, vb.p, vb.ld, 1, dot.data(), tl.tq, st, tl.tq, false);
+    const Rows vb = kv_rows(v, k0, nb, H, ks, d.bf16, sc.vbuf);  // dP^T = V dO^T, as the scores
+    kernels::tile_gemm(nb, tl.tq, H, vb.p, vb.ld, 1, sc.dot.data(), tl.tq, st, tl.tq, false);
     for (int64_t r = 0; r < tl.tq; ++r)
       for (int64_t j = 0; j < nb; ++j) dp[r * nb + j] = st[j * tl.tq + r];
     if (drop.on())
@@ -201,8 +215,8 @@ void backward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory
     for (int64_t r = 0; r < tl.tq; ++r)
       for (int64_t j = 0; j < nb; ++j)
         dp[r * nb + j] = p[r * nb + j] * (dp[r * nb + j] - delta[r]) * scale;
-    const Rows dsa = as_rows(dp, tl.tq, nb, nb, d.bf16, dsbuf),
-               kb = kv_rows(k, k0, nb, H, ks, d.bf16, kbuf);
+    const Rows dsa = as_rows(dp, tl.tq, nb, nb, d.bf16, sc.dsbuf),
+               kb = kv_rows(k, k0, nb, H, ks, d.bf16, sc.kbuf);
     kernels::tile_gemm(tl.tq, H, nb, dsa.p, dsa.ld, 1, kb.p, kb.ld, dq + q0, qs, true);
     kernels::tile_gemm(nb, H, tl.tq, dsa.p, 1, dsa.ld, qa.p, qa.ld, dk + k0, ks, true);
   }
