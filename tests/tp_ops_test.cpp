@@ -4,6 +4,7 @@
 // projection) must give each thread one process's output and input gradient, and its slice of
 // every weight gradient.
 #include <barrier>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -34,6 +35,32 @@ void sum_threads(void* group, float* data, int64_t n) {
     for (int64_t i = 0; i < n; ++i) total[i] += part[i];
   g.sync.arrive_and_wait();  // every thread has read every buffer
   std::copy(total.begin(), total.end(), data);
+}
+
+// An all-gather between the threads: every thread gets all buffers in rank order.
+void gather_threads(void* group, const float* in, float* out, int64_t n) {
+  auto& g = *static_cast<ThreadGroup*>(group);
+  g.parts[t_rank] = const_cast<float*>(in);
+  g.sync.arrive_and_wait();
+  for (int t = 0; t < kRanks; ++t) std::copy(g.parts[t], g.parts[t] + n, out + t * n);
+  g.sync.arrive_and_wait();
+}
+
+// Runs body(t) on kRanks threads that play the processes of a TP group, with the pool serving one
+// caller (both run their loops inline), then forgets the marks.
+template <class Body>
+void run_ranks(const Body& body) {
+  const int threads = num_threads();
+  set_num_threads(1);
+  std::vector<std::thread> ranks;
+  for (int t = 0; t < kRanks; ++t)
+    ranks.emplace_back([&, t] {
+      t_rank = t;
+      body(t);
+    });
+  for (std::thread& th : ranks) th.join();
+  set_num_threads(threads);
+  clear_split_marks();
 }
 
 std::vector<float> randn(size_t n, std::mt19937& rng) {
@@ -106,18 +133,8 @@ TEST(TensorParallelOps, SplitNormBlockMatchesOneProcess) {
     mark_split(blocks[t].n, {Split::Out, over});
     mark_split(blocks[t].b, {Split::In, over});
   }
-  const int threads = num_threads();
-  set_num_threads(1);  // both "processes" run their loops inline: the pool serves one caller
   Result part[kRanks];
-  std::vector<std::thread> ranks;
-  for (int t = 0; t < kRanks; ++t)
-    ranks.emplace_back([&, t] {
-      t_rank = t;
-      part[t] = run(blocks[t], r);
-    });
-  for (std::thread& th : ranks) th.join();
-  set_num_threads(threads);
-  clear_split_marks();
+  run_ranks([&](int t) { part[t] = run(blocks[t], r); });
 
   for (int t = 0; t < kRanks; ++t) {
     expect_close(part[t].y, one.y, "y");
@@ -127,6 +144,68 @@ TEST(TensorParallelOps, SplitNormBlockMatchesOneProcess) {
                  "dA");
     expect_close(part[t].dn, columns(one.dn, F, t * f, f), "dn");
     expect_close(part[t].db, columns(one.db, F, t * f, f), "dB");
+  }
+}
+
+// The vocabulary-parallel layers: a tied table E [V, D] split by rows looks up the ids (embedding),
+// and heads the loss over blocks that cross its slices' edges (cross_entropy_head) and the whole
+// logits (linear_whole), through a replicated projection A. Each process must get the loss, the
+// logits, A's whole gradient and its rows of E's.
+TEST(TensorParallelOps, VocabularySplitMatchesOneProcess) {
+  const int64_t V = 10, D = 4, M = 6, v = V / kRanks;
+  std::mt19937 rng(5);
+  const std::vector<float> e = randn(V * D, rng), a = randn(D * D, rng), r = randn(M * V, rng);
+  const Tensor ids = Tensor::from_i32({3, 7, 0, 9, 5, 4}, {M}),
+               targets = Tensor::from_i32({7, -1, 9, 1, 4, 5}, {M});
+  struct Out {
+    float loss;
+    std::vector<float> de, da, logits, dle, dla;
+  };
+  ThreadGroup group;
+  std::mutex marking;  // the marks are one map
+  // With rank t >= 0, E is that process's rows, marked as split over the group.
+  auto run_head = [&](int t) {
+    Out o;
+    Tensor E = t < 0 ? param(e, {V, D})
+                     : param(std::vector<float>(e.begin() + t * v * D, e.begin() + (t + 1) * v * D),
+                             {v, D}),
+           A = param(a, {D, D});
+    if (t >= 0) {
+      std::lock_guard lock(marking);
+      mark_split(E, {Split::Out, {sum_threads, &group}, {gather_threads, &group}, t, kRanks});
+    }
+    {
+      Tape tape;
+      Tensor loss = cross_entropy_head(linear(embedding(E, ids, DType::F32), A), E, targets, 3);
+      tape.backward(loss);
+      o.loss = loss.item();
+      o.de = E.grad().to_vector();
+      o.da = A.grad().to_vector();
+    }
+    E.zero_grad();
+    A.zero_grad();
+    Tape tape;
+    Tensor z = linear_whole(linear(embedding(E, ids, DType::F32), A), E);
+    tape.backward(z, Tensor::from_f32(r, z.shape()));
+    o.logits = z.to_vector();
+    o.dle = E.grad().to_vector();
+    o.dla = A.grad().to_vector();
+    return o;
+  };
+  const Out one = run_head(-1);
+  Out part[kRanks];
+  run_ranks([&](int t) { part[t] = run_head(t); });
+
+  for (int t = 0; t < kRanks; ++t) {
+    EXPECT_NEAR(part[t].loss, one.loss, 1e-5 * std::abs(one.loss));
+    auto rows = [&](const std::vector<float>& m) {
+      return std::vector<float>(m.begin() + t * v * D, m.begin() + (t + 1) * v * D);
+    };
+    expect_close(part[t].de, rows(one.de), "dE (loss)");
+    expect_close(part[t].da, one.da, "dA (loss)");
+    expect_close(part[t].logits, one.logits, "logits");
+    expect_close(part[t].dle, rows(one.dle), "dE (logits)");
+    expect_close(part[t].dla, one.dla, "dA (logits)");
   }
 }
 

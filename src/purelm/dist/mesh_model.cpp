@@ -12,6 +12,10 @@ void sum_over(void* group, float* data, int64_t n) {
   static_cast<const Group*>(group)->all_reduce_sum(data, n);
 }
 
+void gather_over(void* group, const float* in, float* out, int64_t n) {
+  static_cast<const Group*>(group)->all_gather(in, out, n);
+}
+
 }  // namespace
 
 MeshModel::MeshModel(const Mesh& mesh, const std::string& spec, DType act)
@@ -33,12 +37,12 @@ MeshModel::MeshModel(const Mesh& mesh, const Config& full, const WeightSource& s
   auto slice = [&](size_t i) {
     return tp_slice(source(table_[i]), tp_dim(table_[i]), mesh.tp().rank(), mesh.tp().size());
   };
-  if (mesh.fsdp().size() > 1)
-    fsdp_ = std::make_unique<Fsdp>(mesh.fsdp(), family_for(local.model_type).weights(local), slice);
+  const std::vector<WeightInfo> slices = local_table(table_, mesh.tp().size());
+  if (mesh.fsdp().size() > 1) fsdp_ = std::make_unique<Fsdp>(mesh.fsdp(), slices, slice);
   std::unordered_map<std::string, Tensor> weights;  // FSDP: the full buffers, not yet gathered
   for (size_t i = 0; i < table_.size(); ++i)
     weights[table_[i].name] = fsdp_ ? fsdp_->full_tensor(i) : slice(i);
-  model_ = make_model(local, std::move(weights), act);
+  model_ = make_model(local, std::move(weights), act, slices);
   if (fsdp_) fsdp_->attach(model_);
   mark_tp();
   set_shard_place({mesh.fsdp().rank(), mesh.tp().rank(), mesh.tp().size()});
@@ -57,7 +61,8 @@ void MeshModel::mark_tp() {
     std::optional<Split> s = tp_split(w);
     if (!s) continue;
     const Tensor& t = model_.weights.at(w.name);
-    mark_split(t, {*s, {sum_over, const_cast<Group*>(&mesh_.tp())}});
+    void* tp = const_cast<Group*>(&mesh_.tp());
+    mark_split(t, {*s, {sum_over, tp}, {gather_over, tp}, mesh_.tp().rank(), mesh_.tp().size()});
     marked_.push_back(t);
   }
 }

@@ -8,12 +8,14 @@ namespace purelm::dist {
 
 namespace {
 
-// The one mapping from logical axes to mesh axes: tensor parallelism splits heads and the MLP
-// width. The vocabulary and embedding stay whole on every TP rank (FSDP shards them instead).
+// The one mapping from logical axes to mesh axes: tensor parallelism splits heads, the MLP width
+// and the vocabulary (the rows of the embedding and of the output head). The embedding dimension
+// stays whole on every TP rank (FSDP shards every parameter instead).
 const std::map<std::string, const char*> kTpAxes = {
     {"q_heads", "num_attention_heads"},
     {"kv_heads", "num_key_value_heads"},
-    {"mlp", "intermediate_size / moe_intermediate_size"}};
+    {"mlp", "intermediate_size / moe_intermediate_size"},
+    {"vocab", "vocab_size"}};
 
 }  // namespace
 
@@ -53,6 +55,12 @@ Config local_config(const Config& full, int tp) {
   if (full.moe_intermediate_size)
     c.moe_intermediate_size = divide(full.moe_intermediate_size, "moe_intermediate_size");
   return c;
+}
+
+std::vector<WeightInfo> local_table(std::vector<WeightInfo> table, int tp) {
+  for (WeightInfo& w : table)
+    if (int d = tp_dim(w); d >= 0) w.shape[size_t(d)] /= tp;
+  return table;
 }
 
 Tensor tp_slice(const Tensor& full, int dim, int rank, int size) {

@@ -13,8 +13,12 @@ namespace purelm::dist {
 int tp_dim(const WeightInfo& w);
 
 // The config a TP rank runs: N/tp query heads, K/tp kv heads, F/tp MLP width. The family's
-// forward then runs unchanged on its slices. Throws naming the sizes when tp does not divide them.
+// forward then runs unchanged on its slices. Throws naming the sizes when tp does not divide them
+// (or the vocabulary, which stays whole in the config: the ops see token ids of all of it).
 Config local_config(const Config& full, int tp);
+
+// The weights table of one TP rank's slices.
+std::vector<WeightInfo> local_table(std::vector<WeightInfo> table, int tp);
 
 // How the ops combine the slices of a split weight (none for a weight TP does not split): `linear`
 // for a projection, `rmsnorm` for a norm over all heads (OLMo 2's q/k norms).

@@ -48,7 +48,7 @@ const Tensor& Model::output_weight() const {
 }
 
 Tensor Model::logits(const Tensor& ids, KVCache* kv) const {
-  return linear(hidden(ids, kv), output_weight());
+  return linear_whole(hidden(ids, kv), output_weight());
 }
 
 Tensor Model::block(const Tensor& x, std::function<Tensor(Tensor)> body) const {
@@ -56,12 +56,17 @@ Tensor Model::block(const Tensor& x, std::function<Tensor(Tensor)> body) const {
 }
 
 Model make_model(const Config& c, std::unordered_map<std::string, Tensor> weights, DType act) {
+  return make_model(c, std::move(weights), act, family_for(c.model_type).weights(c));
+}
+
+Model make_model(const Config& c, std::unordered_map<std::string, Tensor> weights, DType act,
+                 const std::vector<WeightInfo>& table) {
   check(act == DType::F32 || act == DType::BF16, "activations compute in f32 or bf16");
   Model m;
   m.config = c;
   m.family = &family_for(c.model_type);
   m.act = act;
-  for (const WeightInfo& info : m.family->weights(c)) {
+  for (const WeightInfo& info : table) {
     auto it = weights.find(info.name);
     check(it != weights.end(), "checkpoint is missing weight '", info.name, "' (", c.model_type,
           " expects shape ", to_string(info.shape), ")");

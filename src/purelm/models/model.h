@@ -76,6 +76,9 @@ Model load_model(const std::string& spec, DType act = DType::F32);
 // Builds a model around given weights (e.g. a random init), checking them against the table.
 Model make_model(const Config& c, std::unordered_map<std::string, Tensor> weights,
                  DType act = DType::F32);
+// The same against a given table of shapes (a tensor-parallel rank's slices: dist/sharding.h).
+Model make_model(const Config& c, std::unordered_map<std::string, Tensor> weights, DType act,
+                 const std::vector<WeightInfo>& table);
 
 // Used by the family files: positions of the new tokens, and the cache update for layer l which
 // returns the keys and values attention should read ([B, S, K, H]).

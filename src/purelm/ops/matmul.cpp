@@ -83,4 +83,33 @@ Tensor linear(const Tensor& x, const Tensor& w) {
   return y;
 }
 
+Tensor linear_whole(const Tensor& x, const Tensor& w) {
+  Tensor part = linear(x, w);
+  const SplitMark* mark = split_mark(w);
+  if (!mark || mark->split != Split::Out) return part;
+  const int64_t n = part.dim(-1), M = part.numel() / n, P = mark->size, r = mark->rank;
+  std::vector<float> mine(static_cast<size_t>(M * n)), all(static_cast<size_t>(P * M * n));
+  load_f32(part, 0, M * n, mine.data());
+  mark->all(mine.data(), all.data(), M * n);
+  Shape shape = part.shape();
+  shape.back() = P * n;
+  Tensor y = Tensor::empty(shape, part.dtype());
+  std::vector<float> row(static_cast<size_t>(P * n));
+  for (int64_t i = 0; i < M; ++i) {  // [P, M, n] -> [M, P * n]
+    for (int64_t p = 0; p < P; ++p) std::copy_n(&all[(p * M + i) * n], n, &row[p * n]);
+    store_f32(y, i * P * n, P * n, row.data());
+  }
+  if (track(y, {&part})) {
+    Tape::active()->record([part, y, M, n, P, r]() mutable {
+      if (!y.has_grad()) return;
+      const float* dy = y.grad().data<float>();
+      float* dp = part.ensure_grad().data<float>();
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < n; ++j) dp[i * n + j] += dy[i * P * n + r * n + j];
+      y.zero_grad();
+    });
+  }
+  return y;
+}
+
 }  // namespace purelm

@@ -9,4 +9,9 @@ namespace purelm {
 // -> [..., out] in x's dtype.
 Tensor linear(const Tensor& x, const Tensor& w);
 
+// linear() whole on every process even when W's rows are split over a group (an output head's
+// vocabulary: ops/parallel.h): the slices of y are gathered, and the backward pass takes this
+// process's columns of the gradient.
+Tensor linear_whole(const Tensor& x, const Tensor& w);
+
 }  // namespace purelm

@@ -3,7 +3,10 @@
 //   Split::Out  W's output rows are split (q/k/v/gate/up): each process computes its slice of y;
 //               its input gradient is a partial sum, summed over the group in the backward. A
 //               split 1-D weight is an RMSNorm's over a split axis (OLMo 2's q/k norms): the
-//               norm's statistics are summed over the group (ops/norm.h).
+//               norm's statistics are summed over the group (ops/norm.h). The vocabulary rows of
+//               an embedding or output head (Megatron's vocabulary-parallel layers): `embedding`
+//               looks up the ids it holds and sums over the group, `cross_entropy_head` joins the
+//               per-process logsumexps, `linear_whole` gathers the logits.
 //   Split::In   W's input columns are split (o_proj/down): each y is a partial sum, summed over
 //               the group in the forward; the backward needs nothing.
 #pragma once
@@ -23,9 +26,18 @@ struct GroupSum {
   void operator()(float* data, int64_t n) const { sum(group, data, n); }
 };
 
+// Every process gives `n` floats; `out` gets the group's size times n, in process order.
+struct GroupGather {
+  void (*gather)(void* group, const float* in, float* out, int64_t n);
+  void* group;
+  void operator()(const float* in, float* out, int64_t n) const { gather(group, in, out, n); }
+};
+
 struct SplitMark {
   Split split;
   GroupSum over;
+  GroupGather all = {};
+  int rank = 0, size = 1;  // this process's slice of the split axis, of `size` equal ones
 };
 
 // Marks are keyed by the tensor's storage handle: the caller keeps marked tensors alive.

@@ -23,7 +23,7 @@ std::vector<float> last_logits(const Model& m, const Tensor& h) {
     load_f32(h, (b * T + T - 1) * D, D, row.data());
     store_f32(last, b * D, D, row.data());
   }
-  return linear(last, m.output_weight()).to_vector();
+  return linear_whole(last, m.output_weight()).to_vector();
 }
 
 }  // namespace
