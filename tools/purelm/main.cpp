@@ -1,10 +1,17 @@
 // purelm: the command line. Thin: parses flags and calls the library.
+#include <malloc.h>
+
 #include <cstdio>
 #include <exception>
 
 #include "purelm/commands.h"
 
 int main(int argc, char** argv) {
+  // Every op allocates and frees tensors of megabytes. By default glibc maps the larger ones
+  // afresh and trims freed memory back to the OS, so the next op page-faults it in again, zeroed
+  // by the kernel: a tenth of a training step. Map only what exceeds 32 MB, and keep the rest.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, -1);
   CLI::App app{
       "purelm: pure, minimal and fast language models.\n"
       "Trains and runs Qwen3, Qwen3-MoE, Llama and OLMo 2 straight from HuggingFace checkpoints."};
