@@ -140,30 +140,33 @@ TEST(MeshTrainingResume, ContinuesOnAnotherLayout) {
   expect_same_run(tmp.path("one"), tmp.path("mesh"), 6);
 }
 
-// SIGINT to one process only (rank 1, once the first checkpoint is on disk): every process stops
-// after the same step, the leader writes one checkpoint, all exit with 130; the run resumed
-// under --tp 2 ends as one process's uninterrupted run.
+// SIGINT (Ctrl-C) or SIGTERM (what mpirun and schedulers send) to one process only (rank 1, once
+// the first checkpoint is on disk): every process stops after the same step, the leader writes one
+// checkpoint, all exit with 130; the run resumed under --tp 2 ends as one process's uninterrupted
+// run.
 TEST(MeshTrainingResume, InterruptOnOneProcessStopsAllAtOneCheckpoint) {
   TempDir tmp;
   std::string data = write_corpus(tmp);
   const int steps = 60;
   auto r = run_cli(train_args(data, tmp.path("one"), steps, ""));
   ASSERT_EQ(r.status, 0) << r.err;
-  const std::string state = tmp.path("mesh/trainer_state.json");
-  const std::string interrupt_rank_1 =
-      "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then (i=0; until [ -f '" + state +
-      "' ] || [ $i -ge 3000 ]; do sleep 0.01; i=$((i + 1)); done; kill -INT $$) "
-      ">/dev/null 2>&1 </dev/null & fi; exec \"$@\"";
-  r = run_mpi(2, train_args(data, tmp.path("mesh"), steps, "--save-every 1 --fsdp 2"),
-              interrupt_rank_1);
-  EXPECT_EQ(r.status, 130) << r.err;
-  std::ifstream in(state);
-  int64_t stopped = nlohmann::json::parse(in).at("step").get<int64_t>();
-  EXPECT_LT(stopped, steps);
-  EXPECT_EQ(losses(tmp.path("mesh/train_log.csv")).size(), size_t(stopped));
-  r = run_mpi(2, train_args(data, tmp.path("mesh"), steps, "--resume --tp 2"));
-  ASSERT_EQ(r.status, 0) << r.err;
-  expect_same_run(tmp.path("one"), tmp.path("mesh"), size_t(steps));
+  for (const std::string sig : {"INT", "TERM"}) {
+    SCOPED_TRACE("SIG" + sig);
+    const std::string out = tmp.path("mesh" + sig), state = out + "/trainer_state.json";
+    const std::string interrupt_rank_1 =
+        "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then (i=0; until [ -f '" + state +
+        "' ] || [ $i -ge 3000 ]; do sleep 0.01; i=$((i + 1)); done; kill -" + sig +
+        " $$) >/dev/null 2>&1 </dev/null & fi; exec \"$@\"";
+    r = run_mpi(2, train_args(data, out, steps, "--save-every 1 --fsdp 2"), interrupt_rank_1);
+    EXPECT_EQ(r.status, 130) << r.err;
+    std::ifstream in(state);
+    int64_t stopped = nlohmann::json::parse(in).at("step").get<int64_t>();
+    EXPECT_LT(stopped, steps);
+    EXPECT_EQ(losses(out + "/train_log.csv").size(), size_t(stopped));
+    r = run_mpi(2, train_args(data, out, steps, "--resume --tp 2"));
+    ASSERT_EQ(r.status, 0) << r.err;
+    expect_same_run(tmp.path("one"), out, size_t(steps));
+  }
 }
 
 }  // namespace

@@ -1,8 +1,9 @@
 // purelm train: train a fresh model (--model ARCH:PRESET) or fine-tune a checkpoint on plain text
-// or chat conversations, writing HuggingFace checkpoints. Ctrl-C (SIGINT, or SIGUSR1) finishes the
-// current step, saves a checkpoint and exits with 130; rerunning the command with --resume
-// continues exactly. On a mesh, a signal to any one process stops all of them after the same step
-// (mpirun forwards SIGUSR1 to every process; its own Ctrl-C kills the job instead).
+// or chat conversations, writing HuggingFace checkpoints. Ctrl-C (SIGINT, or SIGUSR1, or SIGTERM as
+// schedulers send before a kill) finishes the current step, saves a checkpoint and exits with 130;
+// rerunning the command with --resume continues exactly. On a mesh, a signal to any one process
+// stops all of them after the same step: mpirun forwards SIGUSR1, and turns its own Ctrl-C into a
+// SIGTERM to every process (then a SIGKILL after odls_base_sigkill_timeout seconds).
 #include <unistd.h>
 
 #include <atomic>
@@ -36,6 +37,7 @@ void run(const TrainOptions& o, const MeshArgs& mesh) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGUSR1, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
   TrainSummary s;
   if (on_mesh(mesh)) {  // all processes on the FSDP axis unless --tp says otherwise
     run_on_mesh(mesh, false, [&](const dist::Mesh& m) {
