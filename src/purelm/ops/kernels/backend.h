@@ -28,6 +28,11 @@ struct Backend {
                float* c, int64_t ldc, bool accumulate);
 };
 
+// The same as Backend::gemv for bf16 A and bf16 B (both k-contiguous) on AVX512-BF16, with
+// vdpbf16ps (exact products, float32 sums).
+void gemv_pairs_avx512(int M, int64_t n0, int64_t n1, int64_t K, const bf16* a, int64_t lda,
+                       const Mat& b, float* c, int64_t ldc, bool accumulate);
+
 // C[0:M, 0:N] (M <= kStreamRows) as calls of a kernel over groups of at most kGemvRows rows of A
 // (`i`, `m`) and ranges of rows of B ([n0, n1)), split over the threads. B, of `row_bytes` per row,
 // is read from memory once: past kGemvRows rows of A it goes by blocks small enough to stay in L2

@@ -82,8 +82,14 @@ void blocked(const Backend& be, int64_t i0, int64_t i1, int64_t j0, int64_t j1, 
 }
 
 // A few rows of A: stream B once instead of packing it (memory-bound decode).
-void few_rows(const Backend& be, int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b,
-              float* c, int64_t ldc, bool accumulate) {
+void few_rows(const Backend& be, Isa level, int64_t M, int64_t N, int64_t K, const Mat& a,
+              const Mat& b, float* c, int64_t ldc, bool accumulate) {
+  if (a.bf16 && b.bf16 && level >= Isa::Avx512Bf16) {
+    const bf16* ap = static_cast<const bf16*>(a.data);
+    return stream_rows(M, N, K, K * 2, [&](int64_t i, int m, int64_t n0, int64_t n1) {
+      gemv_pairs_avx512(m, n0, n1, K, ap + i * a.rs, a.rs, b, c + i * ldc, ldc, accumulate);
+    });
+  }
   std::vector<float> widened;
   const float* ap = static_cast<const float*>(a.data);
   int64_t lda = a.rs;
@@ -124,7 +130,7 @@ void gemm(int64_t M, int64_t N, int64_t K, Mat a, Mat b, float* c, int64_t ldc, 
   Isa level = isa();
   const Backend& be = backend_for(level);
   if (M <= kStreamRows && a.cs == 1 && b.cs == 1)
-    return few_rows(be, M, N, K, a, b, c, ldc, accumulate);
+    return few_rows(be, level, M, N, K, a, b, c, ldc, accumulate);
   bool pairs = level >= Isa::Avx512Bf16 && (bf16_products || (a.bf16 && b.bf16));
   const Backend& bk = pairs ? avx512_bf16_backend() : be;
   // The threads take whole register tiles of the longer side of C.

@@ -7,7 +7,8 @@
 // when both operands are bf16, or when the caller allows `bf16_products`: then float32 operands
 // are rounded to bf16 (nearest even) as they are packed, as PyTorch's bf16 autocast rounds them.
 // Elsewhere `bf16_products` changes nothing. Products with at most 16 rows of A whose operands
-// are both k-contiguous always use float32 (they are bound by reading B, not by arithmetic).
+// are both k-contiguous stream B: in float32, or with vdpbf16ps when both are bf16 (exact
+// products; neither operand is rounded).
 #pragma once
 
 #include <cstdint>
