@@ -20,6 +20,10 @@ namespace purelm::kernels::avx512 {
 static inline __mmask16 mask16(int64_t n) {
   return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
 }
+// The first n of 32 lanes (e.g. bf16 elements of a cache line).
+static inline __mmask32 mask32(int64_t n) {
+  return n >= 32 ? ~__mmask32(0) : n <= 0 ? __mmask32(0) : (__mmask32(1) << n) - 1;
+}
 
 // 16 consecutive elements at p + at, widened to float32 (bf16 is the upper half of a float);
 // lanes outside `m` read as zero and are not touched in memory.

@@ -158,9 +158,8 @@ PURELM_AVX512_BF16 void pairs_transposed(const Mat& m, int64_t i0, int n, int64_
         }
         int64_t at = (i0 + g + t) * m.rs + k0 + k;
         if constexpr (Bf16) {
-          __mmask32 kmask = kk == 32 ? ~__mmask32(0) : (__mmask32(1) << kk) - 1;
           r[t] = _mm512_castsi512_ps(
-              _mm512_maskz_loadu_epi16(kmask, static_cast<const uint16_t*>(m.data) + at));
+              _mm512_maskz_loadu_epi16(mask32(kk), static_cast<const uint16_t*>(m.data) + at));
         } else {
           __m512 lo = load16<false>(m.data, at, mask16(kk)),
                  hi = load16<false>(m.data, at + 16, mask16(kk - 16));

@@ -1,6 +1,7 @@
 // AVX-512 products with at most four rows of A (decode): each row of B is read once, straight
 // from its storage, so the loop runs at memory bandwidth. With AVX512-BF16 and both operands bf16,
 // vdpbf16ps takes 32 products per instruction from both rows as stored.
+#include <type_traits>
 #include <vector>
 
 #include "purelm/ops/kernels/avx512_util.h"
@@ -50,7 +51,7 @@ PURELM_AVX512 void rows_bf16(int64_t j, int64_t K, const float* even, const floa
   for (int i = 0; i < M; ++i)
     for (int r = 0; r < R; ++r) s[i][r] = _mm512_setzero_ps();
   for (int64_t k = 0; k < K; k += 32) {
-    const __mmask32 km = K - k >= 32 ? ~__mmask32(0) : (__mmask32(1) << (K - k)) - 1;
+    const __mmask32 km = mask32(K - k);
     __m512 e[M], o[M];
     for (int i = 0; i < M; ++i) {
       e[i] = _mm512_loadu_ps(even + i * half + k / 2);
@@ -84,7 +85,7 @@ PURELM_AVX512_BF16 void rows_pairs(int64_t j, int64_t K, const uint16_t* a, int6
   for (int i = 0; i < M; ++i)
     for (int r = 0; r < R; ++r) s[i][r] = _mm512_setzero_ps();
   for (int64_t k = 0; k < K; k += 32) {
-    const __mmask32 km = K - k >= 32 ? ~__mmask32(0) : (__mmask32(1) << (K - k)) - 1;
+    const __mmask32 km = mask32(K - k);
     __m512bh x[M];
     for (int i = 0; i < M; ++i) x[i] = (__m512bh)_mm512_maskz_loadu_epi16(km, a + i * lda + k);
     for (int r = 0; r < R; ++r) {
@@ -135,35 +136,33 @@ void span(int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda, const 
   for (; j < n1; ++j) rows_bf16<M, 1>(j, K, even, odd, half, b, c, ldc, accumulate);
 }
 
+// f(std::integral_constant<int, M>{}) for M rows of A, 1 to kGemvRows (the most a caller passes).
+template <class F>
+void with_rows(int M, const F& f) {
+  static_assert(kGemvRows == 4);
+  switch (M) {
+    case 1:
+      return f(std::integral_constant<int, 1>{});
+    case 2:
+      return f(std::integral_constant<int, 2>{});
+    case 3:
+      return f(std::integral_constant<int, 3>{});
+    default:
+      return f(std::integral_constant<int, 4>{});
+  }
+}
+
 }  // namespace
 
 void gemv_pairs_avx512(int M, int64_t n0, int64_t n1, int64_t K, const bf16* a, int64_t lda,
                        const Mat& b, float* c, int64_t ldc, bool accumulate) {
   const auto* a16 = reinterpret_cast<const uint16_t*>(a);
-  switch (M) {
-    case 1:
-      return span_pairs<1>(n0, n1, K, a16, lda, b, c, ldc, accumulate);
-    case 2:
-      return span_pairs<2>(n0, n1, K, a16, lda, b, c, ldc, accumulate);
-    case 3:
-      return span_pairs<3>(n0, n1, K, a16, lda, b, c, ldc, accumulate);
-    default:
-      return span_pairs<4>(n0, n1, K, a16, lda, b, c, ldc, accumulate);
-  }
+  with_rows(M, [&](auto m) { span_pairs<m()>(n0, n1, K, a16, lda, b, c, ldc, accumulate); });
 }
 
 void gemv_avx512(int M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda,
                  const Mat& b, float* c, int64_t ldc, bool accumulate) {
-  switch (M) {
-    case 1:
-      return span<1>(n0, n1, K, a, lda, b, c, ldc, accumulate);
-    case 2:
-      return span<2>(n0, n1, K, a, lda, b, c, ldc, accumulate);
-    case 3:
-      return span<3>(n0, n1, K, a, lda, b, c, ldc, accumulate);
-    default:
-      return span<4>(n0, n1, K, a, lda, b, c, ldc, accumulate);
-  }
+  with_rows(M, [&](auto m) { span<m()>(n0, n1, K, a, lda, b, c, ldc, accumulate); });
 }
 
 }  // namespace purelm::kernels
