@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <fstream>
 #include <string>
 
 #include "purelm/core/error.h"
@@ -12,21 +11,13 @@ namespace purelm::cli {
 
 namespace {
 
-// Peak resident memory of this process (VmHWM), in bytes.
-long long peak_rss() {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
-  return 0;
-}
-
 void print_stats(const dist::Mesh& mesh, FILE* to) {
   std::fprintf(to,
                "[mesh rank %d/%d: tp %.3f s %.2f MB sent, fsdp %.3f s %.2f MB sent in collectives; "
                "peak RSS %.1f MB]\n",
                mesh.rank(), mesh.size(), mesh.tp().seconds(), double(mesh.tp().bytes()) / 1e6,
-               mesh.fsdp().seconds(), double(mesh.fsdp().bytes()) / 1e6, double(peak_rss()) / 1e6);
+               mesh.fsdp().seconds(), double(mesh.fsdp().bytes()) / 1e6,
+               double(dist::peak_rss_bytes()) / 1e6);
 }
 
 }  // namespace
