@@ -69,8 +69,9 @@ void add_inference(nlohmann::ordered_json& r, const Options& o, const Budgets& b
                    const MachineLimits& lim, const Model& m, const Place& at) {
   r["decode"] = bench_decode(m, o.decode_batches, o.decode_context, o.decode_steps, o.kv_dtype,
                              b.decode, lim.read_gbs_all, at);
-  // Quantized weights are decoded for prefill and multiplied in bf16 like bf16 weights.
-  const bool bf16 = m.act == DType::BF16 && (o.quant || m.output_weight().dtype() == DType::BF16);
+  // bf16 activations mean bf16 products whatever the weights' storage (ops/matmul.cpp: linear):
+  // quantized weights are decoded for prefill, float32 ones (FSDP's shards) rounded.
+  const bool bf16 = m.act == DType::BF16;
   r["prefill"] = bench_prefill(m, o.prefill_tokens, b.prefill,
                                bf16 ? lim.bf16_gflops : lim.f32_gflops, bf16 ? "bf16" : "f32", at);
 }
