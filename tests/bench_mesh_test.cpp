@@ -1,4 +1,4 @@
-// `mpirun -np 2 purelm bench` on a mesh: the leader's report holds the usual rows and the mesh's
+// `mpirun purelm bench` on a mesh: the leader's report holds the usual rows and the mesh's
 // own (each axis's collectives per step, each process's memory), every figure positive and finite,
 // and the bytes match what the split implies (docs/mesh.md: bytes per step, per process).
 #include <algorithm>
@@ -12,15 +12,17 @@
 namespace purelm {
 namespace {
 
-nlohmann::json bench_on_mesh(const std::string& layout, const std::string& n) {
-  testing::RunResult r =
-      testing::run_mpi(2, {"bench", "--model", "qwen3:tiny", "--quick", "--json", layout, n});
+nlohmann::json bench_on_mesh(int np, const std::vector<std::string>& layout) {
+  std::vector<std::string> args = {"bench", "--model", "qwen3:tiny", "--quick", "--json"};
+  args.insert(args.end(), layout.begin(), layout.end());
+  testing::RunResult r = testing::run_mpi(np, args);
   EXPECT_EQ(r.status, 0) << r.err;
   return nlohmann::json::parse(r.out);  // printed once, by the leader
 }
 
-// The rows every mesh report has, with the axis `axis` in each collectives row.
-void expect_mesh_rows(const nlohmann::json& j, const std::string& axis) {
+// The rows every mesh report of np processes has: a collectives row per workload for each of
+// `axes`.
+void expect_mesh_rows(const nlohmann::json& j, int np, const std::vector<std::string>& axes) {
   testing::expect_all_positive(j, "");
   EXPECT_FALSE(j.contains("attention"));  // single-process kernels
   EXPECT_FALSE(j.contains("tokenizer"));
@@ -28,25 +30,27 @@ void expect_mesh_rows(const nlohmann::json& j, const std::string& axis) {
   ASSERT_EQ(j["train"].size(), 3u);
   EXPECT_TRUE(j["prefill"].contains("mfu"));
   const nlohmann::json& m = j["mesh"];
-  EXPECT_EQ(m["processes"], 2);
-  EXPECT_EQ(m["threads_per_process"], std::max(1u, std::thread::hardware_concurrency() / 2));
-  // decode at 3 batch sizes, prefill, 3 training runs: one row each on the one split axis
-  ASSERT_EQ(m["collectives"].size(), 7u);
-  for (const auto& c : m["collectives"]) {
-    EXPECT_EQ(c["axis"], axis);
+  EXPECT_EQ(m["processes"], np);
+  EXPECT_EQ(m["threads_per_process"], std::max(1u, std::thread::hardware_concurrency() / np));
+  // decode at 3 batch sizes, prefill, 3 training runs: one row each per split axis
+  const size_t n = axes.size();
+  ASSERT_EQ(m["collectives"].size(), 7 * n);
+  for (size_t i = 0; i < m["collectives"].size(); ++i) {
+    const auto& c = m["collectives"][i];
+    EXPECT_EQ(c["axis"], axes[i % n]);
     EXPECT_LE(c["collective_ms"].get<double>(), c["step_ms"].get<double>());
   }
   EXPECT_EQ(m["collectives"][0]["workload"], "decode B = 1");
-  EXPECT_EQ(m["collectives"][3]["workload"], "prefill T = 512");
-  EXPECT_EQ(m["collectives"][6]["workload"], "train 4 x 256 bf16 recompute");
-  ASSERT_EQ(m["memory"].size(), 2u);
+  EXPECT_EQ(m["collectives"][3 * n]["workload"], "prefill T = 512");
+  EXPECT_EQ(m["collectives"][6 * n]["workload"], "train 4 x 256 bf16 recompute");
+  ASSERT_EQ(m["memory"].size(), size_t(np));
   for (const auto& p : m["memory"])
     EXPECT_DOUBLE_EQ(p["adamw_mb"].get<double>(), 2 * p["param_mb"].get<double>());
 }
 
 TEST(BenchMesh, TensorParallel) {
-  nlohmann::json j = bench_on_mesh("--tp", "2");
-  expect_mesh_rows(j, "tp");
+  nlohmann::json j = bench_on_mesh(2, {"--tp", "2"});
+  expect_mesh_rows(j, 2, {"tp"});
   EXPECT_EQ(j["mesh"]["tp"], 2);
   // Two all-reduces of M x D floats per layer forward and five in the backward, each sending half
   // of its bytes (M = B T = 1024: TP ranks see every row), as docs/mesh.md counts them; the norm
@@ -64,8 +68,8 @@ TEST(BenchMesh, TensorParallel) {
 }
 
 TEST(BenchMesh, FullyShardedDataParallel) {
-  nlohmann::json j = bench_on_mesh("--fsdp", "2");
-  expect_mesh_rows(j, "fsdp");
+  nlohmann::json j = bench_on_mesh(2, {"--fsdp", "2"});
+  expect_mesh_rows(j, 2, {"fsdp"});
   EXPECT_EQ(j["mesh"]["fsdp"], 2);
   // Each process keeps half of every float32 parameter (shards padded to an even count).
   Config c = preset_config("qwen3", "tiny");
@@ -75,6 +79,17 @@ TEST(BenchMesh, FullyShardedDataParallel) {
   for (const auto& d : j["decode"])
     EXPECT_DOUBLE_EQ(d["tok_s"].get<double>(),
                      2 * d["batch"].get<double>() * d["tok_s_per_row"].get<double>());
+}
+
+TEST(BenchMesh, BothAxes) {
+  nlohmann::json j = bench_on_mesh(4, {"--tp", "2", "--fsdp", "2"});
+  expect_mesh_rows(j, 4, {"tp", "fsdp"});
+  // Each TP rank of a training step sees the rows of its FSDP rank: half of the batch.
+  Config c = preset_config("qwen3", "tiny");
+  const double M = 4 * 256 / 2, D = double(c.hidden_size), L = double(c.num_hidden_layers);
+  const double f32_step = j["mesh"]["collectives"][8]["mb_sent"].get<double>() * 1e6;
+  EXPECT_EQ(j["mesh"]["collectives"][8]["workload"], "train 4 x 256 f32");
+  EXPECT_NEAR(f32_step, 7 * L * 2 * 4 * M * D / 2, 0.01 * f32_step);
 }
 
 }  // namespace
