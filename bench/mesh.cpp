@@ -30,6 +30,15 @@ Counters operator-(const Counters& a, const Counters& b) {
           a.fsdp_bytes - b.fsdp_bytes};
 }
 
+Counters& operator+=(Counters& a, const Counters& b) {
+  a.seconds += b.seconds;
+  a.tp_s += b.tp_s;
+  a.fsdp_s += b.fsdp_s;
+  a.tp_bytes += b.tp_bytes;
+  a.fsdp_bytes += b.fsdp_bytes;
+  return a;
+}
+
 // Keeps the processes' timed runs in step (harness.h: Agree): another run while any process wants
 // one. Records what each timed run took, one series per best_seconds call.
 class Lockstep {
@@ -42,11 +51,8 @@ class Lockstep {
 
   bool agree(bool more) {
     if (running_) {  // a timed run just ended
-      const Counters d = counters() - start_;
       ++series_.runs;
-      series_.sum = {series_.sum.seconds + d.seconds, series_.sum.tp_s + d.tp_s,
-                     series_.sum.fsdp_s + d.fsdp_s, series_.sum.tp_bytes + d.tp_bytes,
-                     series_.sum.fsdp_bytes + d.fsdp_bytes};
+      series_.sum += counters() - start_;
     }
     double wanted = more ? 1 : 0;
     mesh_.world().all_reduce_sum(&wanted, 1);  // the world's counters are not an axis's
