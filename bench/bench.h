@@ -11,6 +11,10 @@
 
 #include "purelm/core/dtype.h"
 
+namespace purelm::dist {
+class Mesh;
+}
+
 namespace purelm::bench {
 
 struct Options {
@@ -28,6 +32,11 @@ struct Options {
 
 // Runs every workload and returns the figures as one JSON object; progress goes to stderr.
 nlohmann::ordered_json run(const Options& opt);
+// The same on a mesh (bench/mesh.cpp): every process runs every workload on its part of the model;
+// the report (complete on the leader) adds a "mesh" object with each axis's collectives per step
+// and each process's memory. Attention alone and the tokenizer, single-process kernels, are left
+// out.
+nlohmann::ordered_json run(const Options& opt, const dist::Mesh& mesh);
 
 // The same figures as markdown tables, with the formulas behind them.
 std::string format_tables(const nlohmann::ordered_json& report);

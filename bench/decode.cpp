@@ -29,7 +29,7 @@ KVCache replicate(const Model& m, const KVCache& one, int64_t B, int64_t S) {
 
 nlohmann::ordered_json bench_decode(const Model& m, const std::vector<int64_t>& batches,
                                     int64_t context, int64_t steps, DType kv_dtype, double budget,
-                                    double read_gbs) {
+                                    double read_gbs, const Place& at) {
   NoGrad no_grad;
   const Config& c = m.config;
   KVCache prompt = init_kv(c, 1, context, kv_dtype);
@@ -40,10 +40,13 @@ nlohmann::ordered_json bench_decode(const Model& m, const std::vector<int64_t>& 
     KVCache kv = replicate(m, prompt, B, context + steps);
     std::vector<Tensor> next;  // the step's new token of each row
     for (int64_t s = 0; s < steps; ++s) next.push_back(random_ids(c.vocab_size, B, 1, uint32_t(s)));
-    const double rep = best_seconds(budget, [&] {
-      kv.len.assign(static_cast<size_t>(B), context);
-      for (const Tensor& ids : next) m.logits(ids, &kv);
-    });
+    const double rep = best_seconds(
+        budget,
+        [&] {
+          kv.len.assign(static_cast<size_t>(B), context);
+          for (const Tensor& ids : next) m.logits(ids, &kv);
+        },
+        at.agree);
     const double seconds = rep / double(steps);
     // Step s attends over context + s + 1 positions in every row.
     const double positions = double(B) * (double(context) + double(steps + 1) / 2);
@@ -54,7 +57,7 @@ nlohmann::ordered_json bench_decode(const Model& m, const std::vector<int64_t>& 
                     {"context", context},
                     {"ms_per_step", seconds * 1e3},
                     {"tok_s_per_row", 1 / seconds},
-                    {"tok_s", double(B) / seconds},
+                    {"tok_s", double(at.groups * B) / seconds},
                     {"weight_mb_per_step", weight_bytes / 1e6},
                     {"kv_mb_per_step", kv_bytes / 1e6},
                     {"gbs", gbs},

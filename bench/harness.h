@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <random>
 #include <vector>
 
@@ -14,19 +15,25 @@ inline double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+// Processes that time a workload together (a mesh, whose steps hold collectives) must run it
+// equally often: `agree` turns this process's wish for another run into the group's decision. It is
+// called right before each timed run and once after the last, so whatever happens between two
+// calls that returned true is exactly one run.
+using Agree = std::function<bool(bool)>;
+
 // Runs fn once untimed (first touch of memory, lazily sized scratch buffers, page-ins of mapped
 // weights), then times repetitions until `budget` seconds have passed, at least one. Returns the
 // fastest: on a shared host others' load only ever adds time, so the best run is the most
 // faithful figure for what the code can do.
 template <class Fn>
-double best_seconds(double budget, Fn&& fn) {
+double best_seconds(double budget, Fn&& fn, const Agree& agree = {}) {
   fn();
   double best = 1e300, start = now();
-  do {
+  for (bool more = true; agree ? agree(more) : more; more = now() - start < budget) {
     double t0 = now();
     fn();
     best = std::min(best, now() - t0);
-  } while (now() - start < budget);
+  }
   return best;
 }
 

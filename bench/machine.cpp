@@ -76,12 +76,16 @@ std::string cpu_model() {
 
 }  // namespace
 
-MachineLimits measure_machine(double budget) {
+MachineLimits measure_machine(double budget, const std::function<void()>& before_each) {
   std::vector<float> buf(static_cast<size_t>(kReadBytes / sizeof(float)), 1.0f);
   MachineLimits l;
+  before_each();
   l.read_gbs_1 = read_gbs(buf, 1, budget);
+  before_each();
   l.read_gbs_all = read_gbs(buf, num_threads(), budget);
+  before_each();
   l.f32_gflops = matmul_gflops<float>([](float x) { return x; }, budget);
+  before_each();
   l.bf16_gflops = matmul_gflops<bf16>(to_bf16, budget);
   return l;
 }

@@ -2,6 +2,7 @@
 // and training (matmul-bound) are compared against.
 #pragma once
 
+#include <functional>
 #include <nlohmann/json.hpp>
 
 namespace purelm::bench {
@@ -10,7 +11,10 @@ struct MachineLimits {
   double read_gbs_1 = 0, read_gbs_all = 0;  // streaming read bandwidth, 1 thread and all
   double f32_gflops = 0, bf16_gflops = 0;   // best achieved matmul (kernels::gemm), all threads
 };
-MachineLimits measure_machine(double seconds_per_test);
+// `before_each` runs before each test: on a mesh, a barrier, so that every process measures its
+// share of the machine while the others measure theirs.
+MachineLimits measure_machine(
+    double seconds_per_test, const std::function<void()>& before_each = [] {});
 
 // The CPU, its cores, the threads in use and the kernels' instruction set, with the limits.
 nlohmann::ordered_json machine_json(const MachineLimits& lim);

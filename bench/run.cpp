@@ -5,6 +5,7 @@
 #include "bench/bench.h"
 #include "bench/cost.h"
 #include "bench/machine.h"
+#include "bench/report.h"
 #include "bench/workloads.h"
 #include "purelm/models/quantize.h"
 #include "purelm/train/init.h"
@@ -13,16 +14,6 @@
 namespace purelm::bench {
 
 namespace {
-
-// Seconds of timed repetitions per test: enough for a stable best on a shared host, or, with
-// --quick, just enough to exercise everything.
-struct Budgets {
-  double machine, decode, prefill, attention, train, tokenizer;
-};
-Budgets budgets(bool quick) {
-  if (quick) return {0.2, 0.2, 0.3, 0.2, 0.3, 0.3};
-  return {1.5, 3, 8, 8, 15, 5};
-}
 
 // Inference runs in bf16 end to end: a preset is initialised in bf16 (half the memory, and what
 // the published checkpoints ship), and activations are bf16 so that matmuls against bf16 weights
@@ -42,25 +33,6 @@ std::string lower(std::string_view s) {
   return r;
 }
 
-nlohmann::ordered_json model_json(const std::string& spec, const Model& m,
-                                  std::optional<DType> quant) {
-  const Config& c = m.config;
-  const ModelSize s = model_size(c);
-  return {{"spec", spec},
-          {"model_type", c.model_type},
-          {"params", s.params},
-          {"matmul_params", s.matmul_params},
-          {"weights", lower(dtype_name(quant.value_or(m.output_weight().dtype())))},
-          {"activations", lower(dtype_name(m.act))},
-          {"D", c.hidden_size},
-          {"L", c.num_hidden_layers},
-          {"N", c.num_attention_heads},
-          {"K", c.num_key_value_heads},
-          {"H", c.head_dim},
-          {"F", c.intermediate_size},
-          {"V", c.vocab_size}};
-}
-
 // The tokenizer to time: the one asked for, else the checkpoint's own ("" when there is none).
 std::string tokenizer_dir(const Options& o, const Model& m) {
   if (!o.tokenizer.empty()) return o.tokenizer;
@@ -70,21 +42,60 @@ std::string tokenizer_dir(const Options& o, const Model& m) {
 
 }  // namespace
 
+Budgets budgets(bool quick) {
+  if (quick) return {0.2, 0.2, 0.3, 0.2, 0.3, 0.3};
+  return {1.5, 3, 8, 8, 15, 5};
+}
+
+nlohmann::ordered_json model_json(const std::string& spec, const Config& c, DType weights,
+                                  DType act) {
+  const ModelSize s = model_size(c);
+  return {{"spec", spec},
+          {"model_type", c.model_type},
+          {"params", s.params},
+          {"matmul_params", s.matmul_params},
+          {"weights", lower(dtype_name(weights))},
+          {"activations", lower(dtype_name(act))},
+          {"D", c.hidden_size},
+          {"L", c.num_hidden_layers},
+          {"N", c.num_attention_heads},
+          {"K", c.num_key_value_heads},
+          {"H", c.head_dim},
+          {"F", c.intermediate_size},
+          {"V", c.vocab_size}};
+}
+
+void add_inference(nlohmann::ordered_json& r, const Options& o, const Budgets& b,
+                   const MachineLimits& lim, const Model& m, const Place& at) {
+  r["decode"] = bench_decode(m, o.decode_batches, o.decode_context, o.decode_steps, o.kv_dtype,
+                             b.decode, lim.read_gbs_all, at);
+  // bf16 activations mean bf16 products whatever the weights' storage (ops/matmul.cpp: linear):
+  // quantized weights are decoded for prefill, float32 ones (FSDP's shards) rounded.
+  const bool bf16 = m.act == DType::BF16;
+  r["prefill"] = bench_prefill(m, o.prefill_tokens, b.prefill,
+                               bf16 ? lim.bf16_gflops : lim.f32_gflops, bf16 ? "bf16" : "f32", at);
+}
+
+void add_training(nlohmann::ordered_json& r, const Options& o, const Budgets& b,
+                  const MachineLimits& lim, Model& m, const Place& at) {
+  const std::pair<DType, bool> runs[] = {
+      {DType::F32, false}, {DType::BF16, false}, {DType::BF16, true}};
+  for (auto [act, recompute] : runs)
+    r["train"].push_back(bench_train(m, o.train_batch, o.train_seq, act, recompute, b.train,
+                                     act == DType::BF16 ? lim.bf16_gflops : lim.f32_gflops, at));
+}
+
 nlohmann::ordered_json run(const Options& o) {
   const Budgets b = budgets(o.quick);
   std::fprintf(stderr, "bench: machine limits\n");
   const MachineLimits lim = measure_machine(b.machine);
   std::fprintf(stderr, "bench: loading %s\n", o.model.c_str());
   Model m = bench_model(o.model, o.quant);
-  nlohmann::ordered_json r = {{"machine", machine_json(lim)},
-                              {"model", model_json(o.model, m, o.quant)}};
+  nlohmann::ordered_json r = {
+      {"machine", machine_json(lim)},
+      {"model", model_json(o.model, m.config, o.quant.value_or(m.output_weight().dtype()), m.act)}};
 
-  r["decode"] = bench_decode(m, o.decode_batches, o.decode_context, o.decode_steps, o.kv_dtype,
-                             b.decode, lim.read_gbs_all);
-  // Quantized weights are decoded for prefill and multiplied in bf16 like bf16 weights.
-  const bool bf16 = m.act == DType::BF16 && (o.quant || m.output_weight().dtype() == DType::BF16);
-  r["prefill"] = bench_prefill(m, o.prefill_tokens, b.prefill,
-                               bf16 ? lim.bf16_gflops : lim.f32_gflops, bf16 ? "bf16" : "f32");
+  add_inference(r, o, b, lim, m);
   r["attention"] = bench_attention(m.config, o.attention_tokens, b.attention, lim.f32_gflops);
   const std::string tok = tokenizer_dir(o, m);
   if (tok.empty())
@@ -97,14 +108,7 @@ nlohmann::ordered_json run(const Options& o) {
   if (o.train && o.quant)
     std::fprintf(stderr,
                  "bench: quantized weights cannot be trained: skipping the training step\n");
-  // purelm train's default (f32), then --dtype bf16 without and with --recompute.
-  if (o.train && !o.quant) {
-    const std::pair<DType, bool> runs[] = {
-        {DType::F32, false}, {DType::BF16, false}, {DType::BF16, true}};
-    for (auto [act, recompute] : runs)
-      r["train"].push_back(bench_train(m, o.train_batch, o.train_seq, act, recompute, b.train,
-                                       act == DType::BF16 ? lim.bf16_gflops : lim.f32_gflops));
-  }
+  if (o.train && !o.quant) add_training(r, o, b, lim, m);
   return r;
 }
 

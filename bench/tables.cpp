@@ -114,6 +114,45 @@ std::string train(const Json& rows) {
          "bf16).\n\n";
 }
 
+std::string mesh(const Json& x) {
+  std::string s =
+      fmt("## Mesh: tp %d x fsdp %d, %d processes (%d per machine), %d thread(s) each\n\n",
+          int(num(x, "tp")), int(num(x, "fsdp")), int(num(x, "processes")),
+          int(num(x, "processes_per_machine")), int(num(x, "threads_per_process"))) +
+      fmt("Every process measured the machine limits at once: the table above holds the leader's "
+          "share; summed over the processes, read %.1f GB/s, f32 %.1f and bf16 %.1f GFLOP/s.\n\n",
+          num(x, "read_gbs_all_sum"), num(x, "f32_gflops_sum"), num(x, "bf16_gflops_sum")) +
+      fmt("Decode and prefill: each of the %d TP group(s) (one per FSDP rank) runs its own rows, "
+          "tok/s total counts all of them. ",
+          int(num(x, "fsdp"))) +
+      "Decode's MB read/step and bw util are one process's: bw util = the bytes it reads per step "
+      "(its slice of the weights, gathered by FSDP, and of the KV cache) / s / its own read "
+      "bandwidth measured while the others measured theirs. Prefill and training: GFLOP/s of the "
+      "whole model's FLOPs (formulas below each table), MFU against the peak summed over the "
+      "processes; the training batch B x T is the mesh's, split over the FSDP ranks as purelm "
+      "train splits it.\n\n" +
+      "### Collectives per step (the leader's; decode: per token step)\n\n| workload | axis | "
+      "ms/step | ms in collectives | MB sent | of the step |\n| --- | --- | ---: | ---: | ---: | "
+      "---: |\n";
+  for (const Json& c : x.at("collectives"))
+    s += fmt("| %s | %s | %.2f | %.2f | %.2f | %.0f%% |\n", str(c, "workload").c_str(),
+             str(c, "axis").c_str(), num(c, "step_ms"), num(c, "collective_ms"), num(c, "mb_sent"),
+             100 * num(c, "share"));
+  s += "\nMeans over the timed runs (the tables above give the best run): the seconds inside the "
+       "axis's MPI calls, waits for the other processes included, and the bytes this process "
+       "sent, counted as the ring algorithms send them (dist/mesh.h).\n\n### Memory per "
+       "process\n\n| rank | peak RSS MB | parameters MB | AdamW moments MB |\n| ---: | ---: | "
+       "---: | ---: |\n";
+  int rank = 0;
+  for (const Json& m : x.at("memory"))
+    s += fmt("| %d | %.1f | %.1f | %s |\n", rank++, num(m, "peak_rss_mb"), num(m, "param_mb"),
+             m.contains("adamw_mb") ? fmt("%.1f", num(m, "adamw_mb")).c_str() : "-");
+  return s + "\nPeak RSS: VmHWM since " + str(x, "peak_rss_since") +
+         ". Parameters: what the process keeps (its TP slice, "
+         "or its FSDP shard, float32 once trained); AdamW keeps two float32 moments per trained "
+         "parameter.\n\n";
+}
+
 }  // namespace
 
 std::string format_tables(const nlohmann::ordered_json& r) {
@@ -122,6 +161,7 @@ std::string format_tables(const nlohmann::ordered_json& r) {
   if (r.contains("attention")) s += attention(r.at("attention"));
   if (r.contains("train")) s += train(r.at("train"));
   if (r.contains("tokenizer")) s += tokenizer(r.at("tokenizer"));
+  if (r.contains("mesh")) s += mesh(r.at("mesh"));
   return s;
 }
 

@@ -20,20 +20,6 @@ const std::vector<std::string> kQuickTiny = {"bench",
                                              testing::shared("data/tinyshakespeare.txt"),
                                              testing::repo("data/mixed_scripts.txt")};
 
-// Every number positive, every string non-empty, at any depth (flags may be either).
-void expect_all_positive(const nlohmann::json& j, const std::string& path) {
-  if (j.is_object() || j.is_array()) {
-    EXPECT_FALSE(j.empty()) << path;
-    for (auto it = j.begin(); it != j.end(); ++it)
-      expect_all_positive(*it, path + "/" + (j.is_object() ? it.key() : "[]"));
-  } else if (j.is_number()) {
-    EXPECT_GT(j.get<double>(), 0) << path;
-  } else if (!j.is_boolean()) {
-    ASSERT_TRUE(j.is_string()) << path << " = " << j.dump();
-    EXPECT_FALSE(j.get<std::string>().empty()) << path;
-  }
-}
-
 TEST(Bench, JsonHoldsEveryFigure) {
   std::vector<std::string> args = kQuickTiny;
   args.push_back("--json");
@@ -61,7 +47,7 @@ TEST(Bench, JsonHoldsEveryFigure) {
   ASSERT_EQ(j["tokenizer"].size(), 2u);
   for (const char* key : {"file", "mb", "tokens", "mb_s_first", "mb_s", "tok_s"})
     for (const auto& row : j["tokenizer"]) EXPECT_TRUE(row.contains(key)) << key;
-  expect_all_positive(j, "");
+  testing::expect_all_positive(j, "");
 }
 
 TEST(Bench, TablesWithoutTraining) {

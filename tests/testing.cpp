@@ -127,4 +127,17 @@ double max_abs(const Tensor& a) {
   return m;
 }
 
+void expect_all_positive(const nlohmann::json& j, const std::string& path) {
+  if (j.is_object() || j.is_array()) {
+    EXPECT_FALSE(j.empty()) << path;
+    for (auto it = j.begin(); it != j.end(); ++it)
+      expect_all_positive(*it, path + "/" + (j.is_object() ? it.key() : "[]"));
+  } else if (j.is_number()) {
+    EXPECT_TRUE(std::isfinite(j.get<double>()) && j.get<double>() > 0) << path << " = " << j.dump();
+  } else if (!j.is_boolean()) {
+    ASSERT_TRUE(j.is_string()) << path << " = " << j.dump();
+    EXPECT_FALSE(j.get<std::string>().empty()) << path;
+  }
+}
+
 }  // namespace purelm::testing

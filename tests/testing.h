@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -49,5 +50,9 @@ void expect_forward_matches_golden(const std::string& out_path, const std::strin
 // max|a - b| / max|b|
 double rel_error(const Tensor& a, const Tensor& b);
 double max_abs(const Tensor& a);
+
+// Every number positive (and so finite: NaN fails), every string non-empty, at any depth (flags
+// may be either); `path` names where in the report a failure is.
+void expect_all_positive(const nlohmann::json& j, const std::string& path);
 
 }  // namespace purelm::testing

@@ -2,31 +2,24 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <string>
 
 #include "purelm/core/error.h"
+#include "purelm/core/thread_pool.h"
 
 namespace purelm::cli {
 
 namespace {
-
-// Peak resident memory of this process (VmHWM), in bytes.
-long long peak_rss() {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
-  return 0;
-}
 
 void print_stats(const dist::Mesh& mesh, FILE* to) {
   std::fprintf(to,
                "[mesh rank %d/%d: tp %.3f s %.2f MB sent, fsdp %.3f s %.2f MB sent in collectives; "
                "peak RSS %.1f MB]\n",
                mesh.rank(), mesh.size(), mesh.tp().seconds(), double(mesh.tp().bytes()) / 1e6,
-               mesh.fsdp().seconds(), double(mesh.fsdp().bytes()) / 1e6, double(peak_rss()) / 1e6);
+               mesh.fsdp().seconds(), double(mesh.fsdp().bytes()) / 1e6,
+               double(dist::peak_rss_bytes()) / 1e6);
 }
 
 }  // namespace
@@ -45,6 +38,9 @@ bool on_mesh(const MeshArgs& m) { return dist::Mesh::wanted(m.tp, m.fsdp); }
 void run_on_mesh(const MeshArgs& m, bool default_tp,
                  const std::function<void(const dist::Mesh&)>& body) {
   dist::Mesh mesh(m.tp, m.fsdp, default_tp);
+  // The processes on one machine share its cores (mpirun binds each to one only while there are
+  // enough); spinning workers on a shared core would take turns with each other's work.
+  set_num_threads(std::max(1, available_cores() / mesh.local_size()));
   FILE* err = stderr;
   if (!mesh.leader()) {  // keep a handle on stderr for errors, silence the rest
     err = fdopen(dup(STDERR_FILENO), "w");

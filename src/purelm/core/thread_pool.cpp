@@ -36,14 +36,6 @@ bool spin_until(Ready ready) {
   }
 }
 
-// The cores this process may run on: under mpirun, each process is bound to its own, and a pool
-// wider than that would only take turns on them.
-int available_cores() {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
-  return int(std::max(1u, std::thread::hardware_concurrency()));
-}
-
 class Pool {
  public:
   explicit Pool(int n) : size_(std::max(1, n)) {
@@ -135,6 +127,14 @@ std::unique_ptr<Pool>& pool() {
 }
 
 }  // namespace
+
+// Under mpirun with a core per process, each is bound to its own, and a pool wider than that
+// would only take turns on it.
+int available_cores() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return int(std::max(1u, std::thread::hardware_concurrency()));
+}
 
 int num_threads() { return pool()->size(); }
 

@@ -7,7 +7,10 @@
 
 namespace purelm {
 
-// The pool's size; by default the cores this process may run on (its CPU affinity).
+// The cores this process may run on (its CPU affinity).
+int available_cores();
+
+// The pool's size; by default available_cores().
 int num_threads();
 void set_num_threads(int n);  // resizes the pool; n <= 0 means the default
 

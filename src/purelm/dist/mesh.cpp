@@ -1,6 +1,7 @@
 #include "purelm/dist/mesh.h"
 
 #include <cstdlib>
+#include <fstream>
 #include <vector>
 
 #include "purelm/core/error.h"
@@ -111,6 +112,11 @@ Mesh::Mesh(int tp, int fsdp, bool fallback_is_tp) {
   ok(MPI_Comm_split(MPI_COMM_WORLD, rank() % tp, rank() / tp, &fsdp_comm), "Comm_split");
   tp_ = Group(tp_comm, "tp");
   fsdp_ = Group(fsdp_comm, "fsdp");
+  MPI_Comm local;
+  ok(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank(), MPI_INFO_NULL, &local),
+     "Comm_split_type");
+  ok(MPI_Comm_size(local, &local_size_), "Comm_size");
+  ok(MPI_Comm_free(&local), "Comm_free");
 }
 
 Mesh::~Mesh() { MPI_Finalize(); }
@@ -123,6 +129,21 @@ std::string Mesh::describe() const {
 void Mesh::abort(int code) const {
   MPI_Abort(MPI_COMM_WORLD, code);
   std::abort();
+}
+
+int64_t peak_rss_bytes() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
+  return 0;
+}
+
+bool reset_peak_rss() {
+  std::ofstream f("/proc/self/clear_refs");
+  f << "5";
+  f.close();
+  return !f.fail();
 }
 
 }  // namespace purelm::dist

@@ -59,12 +59,20 @@ class Mesh {
   const Group& world() const { return world_; }
   const Group& tp() const { return tp_; }
   const Group& fsdp() const { return fsdp_; }
-  std::string describe() const;  // e.g. "mesh 2 processes: tp 2 x fsdp 1"
+  int local_size() const { return local_size_; }  // processes on this machine (sharing its cores)
+  std::string describe() const;                   // e.g. "mesh 2 processes: tp 2 x fsdp 1"
   // Ends every process of the job (after an error on one of them, others may wait forever).
   [[noreturn]] void abort(int code) const;
 
  private:
   Group world_, tp_, fsdp_;
+  int local_size_ = 1;
 };
+
+// This process's peak resident memory (VmHWM), in bytes: what a mesh's sharding saves.
+int64_t peak_rss_bytes();
+// Restarts that peak at the current resident memory (Linux: /proc/self/clear_refs); false when the
+// kernel does not allow it.
+bool reset_peak_rss();
 
 }  // namespace purelm::dist

@@ -73,6 +73,7 @@ Named MeshModel::make_trainable() {
     trainable_ = fsdp_->shards();
     return trainable_;
   }
+  trainable_.clear();  // a second call (e.g. each of bench's training runs) starts afresh
   for (const WeightInfo& w : table_) {
     Tensor& t = model_.weights.at(w.name);
     t = t.to(DType::F32);
