@@ -10,7 +10,6 @@
 #include "purelm/dist/train_mesh.h"
 #include "purelm/io/config.h"
 #include "purelm/io/hf_folder.h"
-#include "purelm/io/safetensors.h"
 #include "purelm/train/init.h"
 #include "purelm/train/presets.h"
 
@@ -81,14 +80,13 @@ class Lockstep {
 // The whole model's config and a source of its weights, one at a time: a preset drawn at random in
 // bf16 as on one process (each weight a pure function of its name, so every process draws the
 // same), or a checkpoint's, memory-mapped.
-std::pair<Config, dist::WeightSource> whole_model(const std::string& spec) {
+std::pair<Config, WeightSource> whole_model(const std::string& spec) {
   if (auto preset = parse_model_preset(spec)) {
     Config c = preset_config(preset->first, preset->second, DType::BF16);
-    return {c, [c](const WeightInfo& w) { return init_weight(w, init_std(c), 0, c.torch_dtype); }};
+    return {c, random_weights(c, 0)};
   }
   const std::string dir = resolve_model_dir(spec);
-  return {load_config(dir + "/config.json"),
-          [store = TensorStore::open_dir(dir)](const WeightInfo& w) { return store.get(w.name); }};
+  return {load_config(dir + "/config.json"), checkpoint_weights(dir)};
 }
 
 // One row per axis that has collectives (more than one process): this process's means per step
@@ -117,8 +115,7 @@ std::vector<double> per_process(const dist::Mesh& mesh, double v) {
 }
 
 // Each process's peak resident memory and the parameters it keeps, in rank order; once trained,
-// float32
-// parameters with AdamW's two float32 moments each.
+// float32 parameters with AdamW's two float32 moments each.
 Json memory_json(const dist::Mesh& mesh, const dist::MeshModel& mm, bool trained) {
   const std::vector<double> rss = per_process(mesh, double(dist::peak_rss_bytes())),
                             params = per_process(mesh, double(mm.local_param_bytes()));

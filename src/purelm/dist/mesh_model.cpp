@@ -2,7 +2,6 @@
 
 #include "purelm/dist/sharding.h"
 #include "purelm/io/hf_folder.h"
-#include "purelm/io/safetensors.h"
 
 namespace purelm::dist {
 
@@ -19,15 +18,8 @@ void gather_over(void* group, const float* in, float* out, int64_t n) {
 }  // namespace
 
 MeshModel::MeshModel(const Mesh& mesh, const std::string& spec, DType act)
-    : MeshModel(
-          mesh, load_config(resolve_model_dir(spec) + "/config.json"),
-          [store = TensorStore::open_dir(resolve_model_dir(spec))](const WeightInfo& w) {
-            Tensor t = store.get(w.name);
-            check(t.shape() == w.shape, "weight '", w.name, "' has shape ", to_string(t.shape()),
-                  " but config.json implies ", to_string(w.shape));
-            return t;
-          },
-          act) {
+    : MeshModel(mesh, load_config(resolve_model_dir(spec) + "/config.json"),
+                checkpoint_weights(resolve_model_dir(spec)), act) {
   model_.dir = resolve_model_dir(spec);
 }
 

@@ -17,8 +17,6 @@
 namespace purelm::dist {
 
 using Named = std::vector<std::pair<std::string, Tensor>>;
-// A weight of the checkpoint's table, whole (e.g. a view of the memory map, or a random init).
-using WeightSource = std::function<Tensor(const WeightInfo&)>;
 
 class MeshModel {
  public:

@@ -85,6 +85,15 @@ Model make_model(const Config& c, std::unordered_map<std::string, Tensor> weight
   return m;
 }
 
+WeightSource checkpoint_weights(const std::string& dir) {
+  return [store = TensorStore::open_dir(dir)](const WeightInfo& w) {
+    Tensor t = store.get(w.name);
+    check(t.shape() == w.shape, "weight '", w.name, "' has shape ", to_string(t.shape()),
+          " but config.json implies ", to_string(w.shape));
+    return t;
+  };
+}
+
 Model load_model(const std::string& spec, DType act) {
   std::string dir = resolve_model_dir(spec);
   Config c = load_config(dir + "/config.json");

@@ -73,6 +73,12 @@ struct Model {
 // Reads config.json and the safetensors weights (memory-mapped, not copied) of a folder or a repo
 // id from the HuggingFace cache; checks every tensor of the family's table against its shape.
 Model load_model(const std::string& spec, DType act = DType::F32);
+// One weight of a table, whole: a view of a checkpoint's memory map, or a random init
+// (train/init.h), taken one at a time by whoever keeps only part of each (a mesh,
+// dist/mesh_model.h).
+using WeightSource = std::function<Tensor(const WeightInfo&)>;
+// The weights of a checkpoint folder, each checked against the table's shape.
+WeightSource checkpoint_weights(const std::string& dir);
 // Builds a model around given weights (e.g. a random init), checking them against the table.
 Model make_model(const Config& c, std::unordered_map<std::string, Tensor> weights,
                  DType act = DType::F32);

@@ -26,6 +26,9 @@ int64_t vocab_block(int64_t M, int64_t V, int64_t asked) {
   return std::min(V, std::max<int64_t>(128, ((int64_t(1) << 22) / M + 31) / 32 * 32));
 }
 
+// Whether token t is one of the n vocabulary rows from v.
+bool in_block(int32_t t, int64_t v, int64_t n) { return t >= v && t < v + n; }
+
 // z[M, n] = h W[v0 : v0 + n]^T: logits of one vocabulary block for every row.
 void block_logits(const kernels::TensorOperand& ho, const kernels::TensorOperand& wo, int64_t M,
                   int64_t D, int64_t v0, int64_t n, float* z, bool bf16) {
@@ -54,10 +57,6 @@ Tensor cross_entropy_head(const Tensor& h, const Tensor& w, const Tensor& target
     counted += tg[i] >= 0;
   }
   check(counted > 0, "cross_entropy: no position has a target");
-  // Each row's target as a column of this process's W (-1: none here, or no target).
-  auto column = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(M), -1);
-  for (int64_t i = 0; i < M; ++i)
-    if (tg[i] >= v0 && tg[i] < v0 + V) (*column)[i] = tg[i] - v0;
   // Both operands in place; with bf16 hidden states the products with W are bf16 ones, as in
   // linear(). The loss itself stays in float32 whatever the compute dtype.
   const bool bf16 = h.dtype() == DType::BF16;
@@ -67,7 +66,6 @@ Tensor cross_entropy_head(const Tensor& h, const Tensor& w, const Tensor& target
   std::vector<float> mx(static_cast<size_t>(M), -std::numeric_limits<float>::infinity()),
       se(static_cast<size_t>(M), 0.0f), zt(static_cast<size_t>(M), 0.0f);
   std::vector<float> z(static_cast<size_t>(M * Vb));
-  const std::vector<int64_t>& col = *column;
   for (int64_t c0 = 0; c0 < V; c0 += Vb) {
     const int64_t n = std::min(Vb, V - c0);
     block_logits(ho, wo, M, D, c0, n, z.data(), bf16);
@@ -75,7 +73,7 @@ Tensor cross_entropy_head(const Tensor& h, const Tensor& w, const Tensor& target
       for (int64_t r = a; r < b; ++r) {
         if (tg[r] < 0) continue;
         float* zr = &z[r * n];
-        if (col[r] >= c0 && col[r] < c0 + n) zt[r] = zr[col[r] - c0];
+        if (in_block(tg[r], v0 + c0, n)) zt[r] = zr[tg[r] - v0 - c0];
         const float m = std::max(mx[r], *std::max_element(zr, zr + n));
         se[r] = se[r] * std::exp(mx[r] - m) + kernels::exp_shifted(zr, n, m);
         mx[r] = m;
@@ -105,12 +103,11 @@ Tensor cross_entropy_head(const Tensor& h, const Tensor& w, const Tensor& target
   std::optional<GroupSum> sum_dh;
   if (split) sum_dh = split->over;
   if (track(loss, {&h, &w})) {
-    Tape::active()->record([h, w, targets, loss, lse, column, M, D, V, Vb, counted, bf16,
+    Tape::active()->record([h, w, targets, loss, lse, M, D, V, Vb, v0, counted, bf16,
                             sum_dh]() mutable {
       const float dl = loss.grad().data<float>()[0] / float(counted);
       kernels::TensorOperand ho(h), wo(w);
       const int32_t* tg = targets.data<int32_t>();
-      const std::vector<int64_t>& col = *column;
       std::vector<float> z(static_cast<size_t>(M * Vb));
       // This process's part of dh is summed over the group when the vocabulary is split.
       std::vector<float> part(h.requires_grad() && sum_dh ? size_t(M * D) : 0, 0.0f);
@@ -129,7 +126,7 @@ Tensor cross_entropy_head(const Tensor& h, const Tensor& w, const Tensor& target
               continue;
             }
             kernels::exp_shifted(zr, n, (*lse)[r], dl);
-            if (col[r] >= c0 && col[r] < c0 + n) zr[col[r] - c0] -= dl;
+            if (in_block(tg[r], v0 + c0, n)) zr[tg[r] - v0 - c0] -= dl;
           }
         });
         // dh += dz W[block], dW[block] += dz^T h

@@ -41,10 +41,16 @@ Tensor init_weight(const WeightInfo& w, double std, uint64_t seed, DType dtype) 
   return t;
 }
 
+WeightSource random_weights(const Config& c, uint64_t seed) {
+  return [c, seed, std = init_std(c)](const WeightInfo& w) {
+    return init_weight(w, std, seed, c.torch_dtype);
+  };
+}
+
 Model random_model(const Config& c, uint64_t seed, DType act) {
+  const WeightSource draw = random_weights(c, seed);
   std::unordered_map<std::string, Tensor> weights;
-  for (const WeightInfo& w : family_for(c.model_type).weights(c))
-    weights[w.name] = init_weight(w, init_std(c), seed, c.torch_dtype);
+  for (const WeightInfo& w : family_for(c.model_type).weights(c)) weights[w.name] = draw(w);
   return make_model(c, std::move(weights), act);
 }
 

@@ -13,6 +13,10 @@ namespace purelm {
 // One weight, a pure function of (seed, name): the same whatever order or thread count.
 Tensor init_weight(const WeightInfo& w, double std, uint64_t seed, DType dtype);
 
+// The weights of a random init one at a time, each a pure function of (seed, name), so every
+// process of a mesh draws the same; in c.torch_dtype.
+WeightSource random_weights(const Config& c, uint64_t seed);
+
 // A fresh model in memory, weights in c.torch_dtype.
 Model random_model(const Config& c, uint64_t seed, DType act = DType::F32);
 

@@ -5,7 +5,6 @@
 #include <filesystem>
 
 #include "purelm/io/hf_folder.h"
-#include "purelm/io/safetensors.h"
 #include "purelm/ops/autograd.h"
 #include "purelm/train/checkpoint.h"
 #include "purelm/train/data.h"
@@ -50,7 +49,7 @@ struct Start {
   FileSet files;
   std::string description;
   Config config;
-  std::function<Tensor(const WeightInfo&)> source;
+  WeightSource source;
 };
 
 Start start_from(const TrainOptions& o, bool resumed, bool on_mesh) {
@@ -69,9 +68,7 @@ Start start_from(const TrainOptions& o, bool resumed, bool on_mesh) {
   }
   if (!model_dir.empty() && on_mesh) {
     s.config = load_config(model_dir + "/config.json");
-    s.source = [store = TensorStore::open_dir(model_dir)](const WeightInfo& w) {
-      return store.get(w.name);
-    };
+    s.source = checkpoint_weights(model_dir);
     s.description = (resumed ? "resuming " : "fine-tuning ") + model_dir;
   } else if (!model_dir.empty()) {
     s.model = load_model(model_dir, o.act);
@@ -82,10 +79,8 @@ Start start_from(const TrainOptions& o, bool resumed, bool on_mesh) {
     c.bos_token_id = s.tok.bos_id();
     c.eos_token_ids.clear();
     if (auto eos = s.tok.eos_id()) c.eos_token_ids.push_back(*eos);
-    if (on_mesh)  // each weight a pure function of (seed, name): every process draws the same
-      s.source = [c, seed = o.seed](const WeightInfo& w) {
-        return init_weight(w, init_std(c), seed, c.torch_dtype);
-      };
+    if (on_mesh)
+      s.source = random_weights(c, o.seed);
     else
       s.model = random_model(c, o.seed, o.act);
     s.config = c;
