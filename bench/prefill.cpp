@@ -20,7 +20,7 @@ nlohmann::ordered_json bench_prefill(const Model& m, int64_t T, double budget, d
         m.logits(ids, &kv);
       },
       at.agree);
-  const double gflops = at.groups * forward_flops(at.full ? *at.full : m.config, T) / seconds / 1e9;
+  const double gflops = at.groups * forward_flops(at.whole(m), T) / seconds / 1e9;
   return {{"tokens", T},      {"seconds", seconds}, {"tok_s", double(at.groups * T) / seconds},
           {"gflops", gflops}, {"peak", peak},       {"mfu", gflops / peak_gflops}};
 }

@@ -45,7 +45,7 @@ nlohmann::ordered_json bench_train(Model& m, int64_t B, int64_t T, DType act, bo
     if (dp) dp->after_step();
   };
   double seconds = best_seconds(budget, step, at.agree);
-  const double gflops = train_flops(at.full ? *at.full : m.config, B, T) / seconds / 1e9;
+  const double gflops = train_flops(at.whole(m), B, T) / seconds / 1e9;
   return {{"batch", B},
           {"seq", T},
           {"compute", compute},

@@ -22,6 +22,7 @@ struct Place {
   int groups = 1;
   Agree agree;
   DataParallel* dp = nullptr;
+  const Config& whole(const Model& m) const { return full ? *full : m.config; }  // FLOPs count this
 };
 
 // One token per row per step for each batch size, after `context` tokens of prompt; each step's
