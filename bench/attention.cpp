@@ -41,7 +41,7 @@ nlohmann::ordered_json bench_attention(const Config& c, int64_t T, double budget
     Tape tape;
     Tensor y = attention(q, k, v, {0});
     tape.backward(y, dy);
-    for (Tensor* t : {&q, &k, &v}) t->zero_grad();
+    for (Tensor* t : {&q, &k, &v}) t->release_grad();
   });
   const double fwd_gflops = forward / fwd_s / 1e9, both_gflops = 3.5 * forward / both_s / 1e9;
   return {{"T", T},

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "purelm/core/quant.h"
+#include "purelm/core/thread_pool.h"
 
 namespace purelm {
 
@@ -221,10 +222,30 @@ Tensor Tensor::narrow(int64_t start, int64_t len) const {
 }
 
 Tensor& Tensor::ensure_grad() const {
-  if (!has_grad()) *impl_->grad = zeros(shape(), DType::F32);
+  bool accumulate = false;
+  Tensor& g = grad_to_write(&accumulate);
+  if (!accumulate) {
+    float* p = g.data<float>();
+    parallel_for(g.numel(), int64_t(1) << 16,
+                 [p](int64_t a, int64_t b) { std::fill(p + a, p + b, 0.0f); });
+  }
+  return g;
+}
+
+Tensor& Tensor::grad_to_write(bool* accumulate) const {
+  *accumulate = has_grad();
+  if (!impl_->grad->defined()) *impl_->grad = empty(shape(), DType::F32);
+  impl_->grad_zero = false;
   return *impl_->grad;
 }
 
-void Tensor::zero_grad() const { *impl_->grad = Tensor(); }
+void Tensor::zero_grad() const {
+  if (impl_->grad->defined()) impl_->grad_zero = true;
+}
+
+void Tensor::release_grad() const {
+  *impl_->grad = Tensor();
+  impl_->grad_zero = false;
+}
 
 }  // namespace purelm

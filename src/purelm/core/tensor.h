@@ -68,9 +68,15 @@ class Tensor {
   bool requires_grad() const { return impl_ && impl_->requires_grad; }
   void set_requires_grad(bool r) const;          // refused for quantized tensors: inference only
   Tensor& grad() const { return *impl_->grad; }  // the float32 gradient; allocated by ensure_grad()
-  bool has_grad() const { return impl_->grad && impl_->grad->defined(); }
+  bool has_grad() const { return impl_->grad->defined() && !impl_->grad_zero; }
   Tensor& ensure_grad() const;  // zero-initialised on first use
+  // The gradient to write into. When there is none yet (`*accumulate` false) the caller must write
+  // every element, and no zero fill is spent; else it adds to what is there.
+  Tensor& grad_to_write(bool* accumulate) const;
+  // The gradient becomes zero but keeps its memory for the next backward: parameters between
+  // optimizer steps (no page faults and no fill of gigabytes at every step).
   void zero_grad() const;
+  void release_grad() const;  // frees the gradient: an activation's, once it has flowed back
   const void* id() const { return impl_.get(); }
 
  private:
@@ -81,6 +87,7 @@ class Tensor {
     int64_t numel = 0;
     DType dtype = DType::F32;
     bool requires_grad = false;
+    bool grad_zero = false;  // `grad` holds memory but stands for zero
     std::unique_ptr<Tensor> grad = std::make_unique<Tensor>();
   };
   std::shared_ptr<Impl> impl_;

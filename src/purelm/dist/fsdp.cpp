@@ -137,7 +137,7 @@ void Fsdp::reduce_grads(int g) {
     std::vector<float> padded(size_t(e.chunk * P), 0.0f), mine(size_t(e.chunk));
     if (e.full.has_grad()) {
       std::memcpy(padded.data(), e.full.grad().data<float>(), e.full.nbytes());
-      e.full.grad() = Tensor();
+      e.full.release_grad();
     }
     group_.reduce_scatter_sum(padded.data(), mine.data(), e.chunk);
     accumulate_grad(e.shard, mine.data());

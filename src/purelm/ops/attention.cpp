@@ -292,7 +292,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
       accumulate_grad(q, dq.data());
       accumulate_grad(k, dk.data());
       accumulate_grad(v, dv.data());
-      y.zero_grad();
+      y.release_grad();
     });
   }
   return y;

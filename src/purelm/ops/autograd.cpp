@@ -1,5 +1,7 @@
 #include "purelm/ops/autograd.h"
 
+#include <algorithm>
+
 #include "purelm/core/thread_pool.h"
 #include "purelm/ops/kernels/vec.h"
 #include "purelm/ops/rows.h"
@@ -64,7 +66,7 @@ Tensor checkpoint(const Tensor& x, std::function<Tensor(Tensor)> body) {
     Tensor yr = body(xr);
     replay.backward(yr, y.grad());
     if (xr.has_grad()) accumulate_grad(x, xr.grad().data<float>());
-    y.zero_grad();
+    y.release_grad();
   });
   return y;
 }
@@ -82,9 +84,14 @@ bool track(Tensor& out, std::initializer_list<const Tensor*> inputs) {
 
 void accumulate_grad(const Tensor& t, const float* g) {
   if (!t.requires_grad()) return;
-  float* dst = t.ensure_grad().data<float>();
-  parallel_for(t.numel(), kElementGrain,
-               [&](int64_t i0, int64_t i1) { kernels::add(dst + i0, g + i0, dst + i0, i1 - i0); });
+  bool acc = false;
+  float* dst = t.grad_to_write(&acc).data<float>();
+  parallel_for(t.numel(), kElementGrain, [&](int64_t i0, int64_t i1) {
+    if (acc)
+      kernels::add(dst + i0, g + i0, dst + i0, i1 - i0);
+    else
+      std::copy(g + i0, g + i1, dst + i0);
+  });
 }
 
 }  // namespace purelm

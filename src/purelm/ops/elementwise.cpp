@@ -27,7 +27,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
       if (!y.has_grad()) return;
       accumulate_grad(a, y.grad().data<float>());
       accumulate_grad(b, y.grad().data<float>());
-      y.zero_grad();
+      y.release_grad();
     });
   }
   return y;
@@ -57,7 +57,7 @@ Tensor swiglu(const Tensor& gate, const Tensor& up) {
       });
       accumulate_grad(gate, dg.data());
       accumulate_grad(up, du.data());
-      y.zero_grad();
+      y.release_grad();
     });
   }
   return y;
@@ -89,7 +89,7 @@ Tensor scale_rows(const Tensor& x, const Tensor& s) {
       }
       accumulate_grad(x, dx.data());
       accumulate_grad(s, ds.data());
-      y.zero_grad();
+      y.release_grad();
     });
   }
   return y;
@@ -101,7 +101,7 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
     Tape::active()->record([x, y]() mutable {
       if (!y.has_grad()) return;
       accumulate_grad(x, y.grad().data<float>());
-      y.zero_grad();
+      y.release_grad();
     });
   }
   return y;

@@ -40,7 +40,7 @@ Tensor embedding(const Tensor& table, const Tensor& ids, DType act) {
       const int32_t* id = ids.data<int32_t>();
       for (int64_t i = 0; i < n; ++i)
         if (mine(id[i])) kernels::axpy(1.0f, dy + i * D, dt + (id[i] - v0) * D, D);
-      y.zero_grad();
+      y.release_grad();
     });
   }
   return y;

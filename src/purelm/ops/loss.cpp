@@ -114,7 +114,8 @@ Tensor cross_entropy_head(const Tensor& h, const Tensor& w, const Tensor& target
       float* dh = !h.requires_grad() ? nullptr
                   : sum_dh           ? part.data()
                                      : h.ensure_grad().data<float>();
-      float* dw = w.requires_grad() ? w.ensure_grad().data<float>() : nullptr;
+      bool dw_acc = false;  // the blocks write every row of dW
+      float* dw = w.requires_grad() ? w.grad_to_write(&dw_acc).data<float>() : nullptr;
       for (int64_t c0 = 0; c0 < V; c0 += Vb) {
         const int64_t n = std::min(Vb, V - c0);
         block_logits(ho, wo, M, D, c0, n, z.data(), bf16);
@@ -133,7 +134,7 @@ Tensor cross_entropy_head(const Tensor& h, const Tensor& w, const Tensor& target
         if (dh)
           kernels::gemm(M, D, n, kernels::rows(z.data(), n), wo.cols(D, c0 * D), dh, D, true, bf16);
         if (dw)
-          kernels::gemm(n, D, M, kernels::cols(z.data(), n), ho.cols(D), dw + c0 * D, D, true,
+          kernels::gemm(n, D, M, kernels::cols(z.data(), n), ho.cols(D), dw + c0 * D, D, dw_acc,
                         bf16);
       }
       if (dh && sum_dh) {

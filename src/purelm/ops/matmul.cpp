@@ -1,5 +1,6 @@
 #include "purelm/ops/matmul.h"
 
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -53,10 +54,10 @@ Tensor linear(const Tensor& x, const Tensor& w) {
     kernels::gemm(M, N, K, xo.rows(K), wo.rows(K), y.data<float>(), N, false, bf16);
     if (mark && mark->split == Split::In) mark->over(y.data<float>(), M * N);
   } else {
-    std::vector<float> yf(static_cast<size_t>(M * N));
-    kernels::gemm(M, N, K, xo.rows(K), wo.rows(K), yf.data(), N, false, bf16);
-    if (mark && mark->split == Split::In) mark->over(yf.data(), M * N);
-    store_f32(y, 0, M * N, yf.data());
+    auto yf = std::make_unique_for_overwrite<float[]>(size_t(M * N));
+    kernels::gemm(M, N, K, xo.rows(K), wo.rows(K), yf.get(), N, false, bf16);
+    if (mark && mark->split == Split::In) mark->over(yf.get(), M * N);
+    store_f32(y, 0, M * N, yf.get());
   }
   if (track(y, {&x, &w})) {
     std::optional<GroupSum> sum_dx;
@@ -71,13 +72,16 @@ Tensor linear(const Tensor& x, const Tensor& w) {
         (*sum_dx)(dx.data(), M * K);
         accumulate_grad(x, dx.data());
       } else if (x.requires_grad()) {  // dx[M, K] += dy[M, N] W[N, K]
-        kernels::gemm(M, K, N, kernels::rows(dy, N), wo.cols(K), x.ensure_grad().data<float>(), K,
-                      true, bf16);
+        bool acc = false;
+        float* dx = x.grad_to_write(&acc).data<float>();
+        kernels::gemm(M, K, N, kernels::rows(dy, N), wo.cols(K), dx, K, acc, bf16);
       }
-      if (w.requires_grad())  // dW[N, K] += dy^T[N, M] x[M, K]
-        kernels::gemm(N, K, M, kernels::cols(dy, N), xo.cols(K), w.ensure_grad().data<float>(), K,
-                      true, bf16);
-      y.zero_grad();
+      if (w.requires_grad()) {  // dW[N, K] += dy^T[N, M] x[M, K]
+        bool acc = false;
+        float* dw = w.grad_to_write(&acc).data<float>();
+        kernels::gemm(N, K, M, kernels::cols(dy, N), xo.cols(K), dw, K, acc, bf16);
+      }
+      y.release_grad();
     });
   }
   return y;
@@ -106,7 +110,7 @@ Tensor linear_whole(const Tensor& x, const Tensor& w) {
       float* dp = part.ensure_grad().data<float>();
       for (int64_t i = 0; i < M; ++i)
         for (int64_t j = 0; j < n; ++j) dp[i * n + j] += dy[i * P * n + r * n + j];
-      y.zero_grad();
+      y.release_grad();
     });
   }
   return y;

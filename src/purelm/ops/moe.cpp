@@ -60,7 +60,7 @@ Routing route_topk(const Tensor& router_logits, int64_t k, bool renormalise) {
         for (int64_t e = 0; e < E; ++e) dz[m * E + e] = p[e] * (dp[e] - pd);
       }
       accumulate_grad(router_logits, dz.data());
-      w.zero_grad();
+      w.release_grad();
     });
   }
   return r;
@@ -95,7 +95,7 @@ Tensor gather_rows(const Tensor& x, const std::vector<int32_t>& rows) {
       for (int64_t i = 0; i < n; ++i)
         kernels::axpy(1.0f, y.grad().data<float>() + i * C, &dx[rows[i] * C], C);
       accumulate_grad(x, dx.data());
-      y.zero_grad();
+      y.release_grad();
     });
   }
   return y;
@@ -133,7 +133,7 @@ Tensor combine_rows(const std::vector<Tensor>& parts, const std::vector<std::vec
         for (size_t i = 0; i < rows[p].size(); ++i)
           kernels::axpy(1.0f, y.grad().data<float>() + rows[p][i] * C, dp + int64_t(i) * C, C);
       }
-      y.zero_grad();
+      y.release_grad();
     });
   }
   return y;

@@ -115,7 +115,7 @@ Tensor rmsnorm(const Tensor& x, const Tensor& w, float eps) {
       for (int64_t b = 0; b < blocks; ++b)
         for (int64_t i = 0; i < n; ++i) dw[i] += part[b * n + i];
       accumulate_grad(w, dw.data());
-      y.zero_grad();
+      y.release_grad();
     });
   }
   return y;

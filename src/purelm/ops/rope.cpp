@@ -79,7 +79,7 @@ Tensor rope(const Tensor& x, const std::vector<double>& inv_freq,
       std::vector<float> g(y.grad().data<float>(), y.grad().data<float>() + y.numel());
       rotate(g.data(), B, T, heads, H, inv_freq, pos0, -1.0f);
       accumulate_grad(x, g.data());
-      y.zero_grad();
+      y.release_grad();
     });
   }
   return y;

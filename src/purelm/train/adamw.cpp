@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "purelm/core/thread_pool.h"
+#include "purelm/ops/kernels/vec.h"
 
 namespace purelm {
 
@@ -11,6 +12,13 @@ AdamW::AdamW(std::vector<Param> params, AdamWConfig cfg) : params_(std::move(par
     check(p.value.dtype() == DType::F32, "AdamW: parameter '", p.name, "' must be float32");
     m_.push_back(Tensor::zeros(p.value.shape(), DType::F32));
     v_.push_back(Tensor::zeros(p.value.shape(), DType::F32));
+    // The gradients live as long as the optimizer, in memory taken before the first forward: the
+    // activations of every step then find the same free memory, with no page faults (at the cost
+    // of holding the gradients through the forward too, as torch's zero_grad(set_to_none=False)).
+    if (!p.value.has_grad()) {
+      p.value.ensure_grad();
+      p.value.zero_grad();
+    }
   }
 }
 
@@ -28,12 +36,7 @@ void AdamW::step(double lr) {
     float decay = p.decay ? float(1 - lr * cfg_.weight_decay) : 1.0f;
     float step = float(lr / bc1), inv_sqrt_bc2 = float(1 / std::sqrt(bc2)), eps = float(cfg_.eps);
     parallel_for(p.value.numel(), 4096, [&](int64_t a, int64_t b) {
-      for (int64_t j = a; j < b; ++j) {
-        w[j] *= decay;
-        m[j] = b1 * m[j] + (1 - b1) * g[j];
-        v[j] = b2 * v[j] + (1 - b2) * g[j] * g[j];
-        w[j] -= step * m[j] / (std::sqrt(v[j]) * inv_sqrt_bc2 + eps);
-      }
+      kernels::adamw(w + a, m + a, v + a, g + a, b - a, decay, b1, b2, step, inv_sqrt_bc2, eps);
     });
   }
 }

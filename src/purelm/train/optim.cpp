@@ -1,8 +1,11 @@
 #include "purelm/train/optim.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "purelm/core/thread_pool.h"
+#include "purelm/ops/kernels/vec.h"
 
 namespace purelm {
 
@@ -21,8 +24,15 @@ double global_grad_norm(const std::vector<Param>& params, const SumOver& over) {
   for (const Param& p : params) {
     if (!p.value.has_grad()) continue;
     const float* g = p.value.grad().data<float>();
+    // Fixed chunks summed in order: the same norm whatever the number of threads.
+    const int64_t n = p.value.numel(), chunk = int64_t(1) << 16;
+    std::vector<double> parts(size_t((n + chunk - 1) / chunk));
+    parallel_for(int64_t(parts.size()), 1, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c)
+        parts[size_t(c)] = kernels::sum_squares(g + c * chunk, std::min(chunk, n - c * chunk));
+    });
     double own = 0;
-    for (int64_t i = 0; i < p.value.numel(); ++i) own += double(g[i]) * g[i];
+    for (double s : parts) own += s;
     sum += own / p.copies;
   }
   return std::sqrt(over ? over(sum) : sum);

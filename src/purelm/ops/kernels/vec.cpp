@@ -40,6 +40,27 @@ PURELM_MULTIVERSION void narrow(const float* src, bf16* dst, int64_t n) {
   }
 }
 
+PURELM_MULTIVERSION double sum_squares(const float* x, int64_t n) {
+  double acc[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) acc[j] += double(x[i + j]) * x[i + j];
+  double s = 0;
+  for (int j = 0; j < 8; ++j) s += acc[j];
+  for (; i < n; ++i) s += double(x[i]) * x[i];
+  return s;
+}
+
+PURELM_MULTIVERSION void adamw(float* w, float* m, float* v, const float* g, int64_t n, float decay,
+                               float b1, float b2, float step, float inv_sqrt_bc2, float eps) {
+  for (int64_t j = 0; j < n; ++j) {
+    w[j] *= decay;
+    m[j] = b1 * m[j] + (1 - b1) * g[j];
+    v[j] = b2 * v[j] + (1 - b2) * g[j] * g[j];
+    w[j] -= step * m[j] / (std::sqrt(v[j]) * inv_sqrt_bc2 + eps);
+  }
+}
+
 PURELM_MULTIVERSION void hash_dropout(float* w, int64_t n, uint32_t base, int64_t j0,
                                       uint32_t threshold, float keep) {
   for (int64_t j = 0; j < n; ++j) {

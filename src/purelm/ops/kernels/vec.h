@@ -17,6 +17,14 @@ void add(const float* a, const float* b, float* y, int64_t n);  // y = a + b (y 
 void widen(const bf16* src, float* dst, int64_t n);
 void narrow(const float* src, bf16* dst, int64_t n);
 
+// The sum of x[i]^2 in double precision, from eight interleaved partial sums.
+double sum_squares(const float* x, int64_t n);
+
+// One AdamW update of n parameters w from their gradient g and moments m, v (torch semantics):
+// w = w decay - step m / (sqrt(v) inv_sqrt_bc2 + eps) after the moments take in g.
+void adamw(float* w, float* m, float* v, const float* g, int64_t n, float decay, float b1, float b2,
+           float step, float inv_sqrt_bc2, float eps);
+
 // SwiGLU, y = silu(g) u with silu(g) = g sigmoid(g), and its backward: dg and du from dy.
 void swiglu(const float* g, const float* u, float* y, int64_t n);
 void swiglu_backward(const float* g, const float* u, const float* dy, float* dg, float* du,
