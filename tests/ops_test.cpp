@@ -68,6 +68,31 @@ void grad_check(std::vector<Tensor> inputs, const Fn& f, double tol = 1e-2, floa
   }
 }
 
+// A parameter's gradient between steps: zero_grad keeps the memory and reads as no gradient; the
+// next backward's first product writes over it, a second one adds, exactly as from a fresh zero.
+TEST(OpsGrad, ZeroedGradientKeepsItsMemoryAndStartsFromZero) {
+  Tensor x = Tensor::from_f32({1, 2, 3, 4, 5, 6}, {2, 3}), w = Tensor::from_f32({1, -1, 2}, {1, 3});
+  w.set_requires_grad(true);
+  auto backward = [&](int uses) {
+    Tape tape;
+    Tensor y = linear(x, w);
+    for (int u = 1; u < uses; ++u) y = add(y, linear(x, w));
+    tape.backward(y, Tensor::from_f32({1, 1}, {2, 1}));
+  };
+  backward(1);
+  const void* memory = w.grad().raw();
+  EXPECT_EQ(w.grad().to_vector(), (std::vector<float>{5, 7, 9}));
+  w.zero_grad();
+  EXPECT_FALSE(w.has_grad());
+  backward(2);
+  EXPECT_EQ(w.grad().raw(), memory);
+  EXPECT_EQ(w.grad().to_vector(), (std::vector<float>{10, 14, 18}));
+  w.zero_grad();
+  EXPECT_EQ(w.ensure_grad().to_vector(), (std::vector<float>{0, 0, 0}));
+  w.release_grad();
+  EXPECT_FALSE(w.grad().defined());
+}
+
 TEST(OpsGrad, Linear) {
   std::mt19937 rng(1);
   grad_check({randn({2, 3, 7}, rng), randn({5, 7}, rng)},
