@@ -1,5 +1,7 @@
 #include "bench/machine.h"
 
+#include <immintrin.h>
+
 #include <fstream>
 #include <string>
 #include <thread>
@@ -63,6 +65,84 @@ double matmul_gflops(T (*convert)(float), double budget) {
   return 2.0 * double(n * n * n) / s / 1e9;
 }
 
+// Each thread runs kChains independent multiply-add chains, enough to cover the latency of the
+// units on every core purelm's kernels target; an empty asm keeps the operands in registers.
+constexpr int kChains = 24;
+constexpr int64_t kPeakIterations = int64_t(1) << 22;
+
+__attribute__((target("avx512f,avx512bf16"))) void chains_bf16_avx512() {
+  __m512 acc[kChains];
+  for (__m512& a : acc) a = _mm512_setzero_ps();
+  __m512bh x = (__m512bh)_mm512_set1_epi16(0x3f80);
+  for (int64_t i = 0; i < kPeakIterations; ++i) {
+#pragma GCC unroll 24
+    for (__m512& a : acc) a = _mm512_dpbf16_ps(a, x, x);
+    __asm__ volatile("" : "+v"(x));
+  }
+  for (__m512& a : acc) __asm__ volatile("" : : "v"(a));
+}
+
+__attribute__((target("avx512f"))) void chains_f32_avx512() {
+  __m512 acc[kChains];
+  for (__m512& a : acc) a = _mm512_setzero_ps();
+  __m512 x = _mm512_set1_ps(1.0f);
+  for (int64_t i = 0; i < kPeakIterations; ++i) {
+#pragma GCC unroll 24
+    for (__m512& a : acc) a = _mm512_fmadd_ps(x, x, a);
+    __asm__ volatile("" : "+v"(x));
+  }
+  for (__m512& a : acc) __asm__ volatile("" : : "v"(a));
+}
+
+__attribute__((target("avx2,fma"))) void chains_f32_avx2() {
+  __m256 acc[kChains];
+  for (__m256& a : acc) a = _mm256_setzero_ps();
+  __m256 x = _mm256_set1_ps(1.0f);
+  for (int64_t i = 0; i < kPeakIterations; ++i) {
+#pragma GCC unroll 24
+    for (__m256& a : acc) a = _mm256_fmadd_ps(x, x, a);
+    __asm__ volatile("" : "+x"(x));
+  }
+  for (__m256& a : acc) __asm__ volatile("" : : "x"(a));
+}
+
+void chains_f32_sse() {
+  __m128 acc[kChains];
+  for (__m128& a : acc) a = _mm_setzero_ps();
+  __m128 x = _mm_set1_ps(1.0f);
+  for (int64_t i = 0; i < kPeakIterations; ++i) {
+#pragma GCC unroll 24
+    for (__m128& a : acc) a = _mm_add_ps(_mm_mul_ps(x, x), a);
+    __asm__ volatile("" : "+x"(x));
+  }
+  for (__m128& a : acc) __asm__ volatile("" : : "x"(a));
+}
+
+// GFLOP/s of the instruction set the kernels use, on every thread at once. bf16 without
+// AVX512-BF16 is the float32 figure: the kernels widen bf16 to float32 there.
+double peak_gflops(bool bf16, double budget) {
+  const kernels::Isa level = kernels::isa();
+  void (*chains)() = chains_f32_sse;
+  double flops_per_chain_step = 8;  // an SSE multiply and add: 4 lanes, 2 FLOPs
+  if (level >= kernels::Isa::Avx512Bf16 && bf16) {
+    chains = chains_bf16_avx512;
+    flops_per_chain_step = 64;  // 16 lanes, each 2 products summed into the accumulator
+  } else if (level >= kernels::Isa::Avx512) {
+    chains = chains_f32_avx512;
+    flops_per_chain_step = 32;
+  } else if (level >= kernels::Isa::Avx2) {
+    chains = chains_f32_avx2;
+    flops_per_chain_step = 16;
+  }
+  const int threads = num_threads();
+  double s = best_seconds(budget, [&] {
+    parallel_for(threads, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) chains();
+    });
+  });
+  return double(threads) * kChains * flops_per_chain_step * double(kPeakIterations) / s / 1e9;
+}
+
 std::string cpu_model() {
   std::ifstream f("/proc/cpuinfo");
   for (std::string line; std::getline(f, line);)
@@ -87,15 +167,25 @@ MachineLimits measure_machine(double budget, const std::function<void()>& before
   l.f32_gflops = matmul_gflops<float>([](float x) { return x; }, budget);
   before_each();
   l.bf16_gflops = matmul_gflops<bf16>(to_bf16, budget);
+  before_each();
+  l.f32_peak_gflops = peak_gflops(false, budget);
+  before_each();
+  l.bf16_peak_gflops = peak_gflops(true, budget);
   return l;
 }
 
 nlohmann::ordered_json machine_json(const MachineLimits& l) {
-  return {{"cpu", cpu_model()},          {"cores", std::thread::hardware_concurrency()},
-          {"threads", num_threads()},    {"isa", kernels::isa_name(kernels::isa())},
-          {"read_gbs_1", l.read_gbs_1},  {"read_gbs_all", l.read_gbs_all},
-          {"matmul_size", kMatmul},      {"f32_gflops", l.f32_gflops},
-          {"bf16_gflops", l.bf16_gflops}};
+  return {{"cpu", cpu_model()},
+          {"cores", std::thread::hardware_concurrency()},
+          {"threads", num_threads()},
+          {"isa", kernels::isa_name(kernels::isa())},
+          {"read_gbs_1", l.read_gbs_1},
+          {"read_gbs_all", l.read_gbs_all},
+          {"matmul_size", kMatmul},
+          {"f32_gflops", l.f32_gflops},
+          {"bf16_gflops", l.bf16_gflops},
+          {"f32_peak_gflops", l.f32_peak_gflops},
+          {"bf16_peak_gflops", l.bf16_peak_gflops}};
 }
 
 }  // namespace purelm::bench

@@ -10,6 +10,9 @@ namespace purelm::bench {
 struct MachineLimits {
   double read_gbs_1 = 0, read_gbs_all = 0;  // streaming read bandwidth, 1 thread and all
   double f32_gflops = 0, bf16_gflops = 0;   // best achieved matmul (kernels::gemm), all threads
+  // Multiply-adds that wait on nothing but the vector units (registers only), all threads: the
+  // instruction peak that no matmul reaches, against which its efficiency is judged.
+  double f32_peak_gflops = 0, bf16_peak_gflops = 0;
 };
 // `before_each` runs before each test: on a mesh, a barrier, so that every process measures its
 // share of the machine while the others measure theirs.

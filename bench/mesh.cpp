@@ -136,11 +136,14 @@ nlohmann::ordered_json run(const Options& o, const dist::Mesh& mesh) {
   std::fprintf(stderr, "bench: machine limits, measured by all %d processes at once\n",
                mesh.size());
   const MachineLimits lim = measure_machine(b.machine, [&] { mesh.world().barrier(); });
-  double sums[] = {lim.read_gbs_all, lim.f32_gflops, lim.bf16_gflops};
-  mesh.world().all_reduce_sum(sums, 3);
+  double sums[] = {lim.read_gbs_all, lim.f32_gflops, lim.bf16_gflops, lim.f32_peak_gflops,
+                   lim.bf16_peak_gflops};
+  mesh.world().all_reduce_sum(sums, 5);
   MachineLimits against = lim;  // bandwidth: this process's share; matmul peaks: the mesh's
   against.f32_gflops = sums[1];
   against.bf16_gflops = sums[2];
+  against.f32_peak_gflops = sums[3];
+  against.bf16_peak_gflops = sums[4];
   // The read test's buffer is gone: the peak from here on is the model's and the workloads'.
   const bool rss_reset = dist::reset_peak_rss();
 

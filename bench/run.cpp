@@ -65,6 +65,13 @@ nlohmann::ordered_json model_json(const std::string& spec, const Config& c, DTyp
           {"V", c.vocab_size}};
 }
 
+// A matmul-bound workload's GFLOP/s against the instruction peak too, not only against the
+// achieved matmul: how far the whole of it, the matmul kernel included, stands from the units.
+void add_instruction_peak(nlohmann::ordered_json& w, bool bf16, const MachineLimits& lim) {
+  w["of_instruction_peak"] =
+      w["gflops"].get<double>() / (bf16 ? lim.bf16_peak_gflops : lim.f32_peak_gflops);
+}
+
 void add_inference(nlohmann::ordered_json& r, const Options& o, const Budgets& b,
                    const MachineLimits& lim, const Model& m, const Place& at) {
   r["decode"] = bench_decode(m, o.decode_batches, o.decode_context, o.decode_steps, o.kv_dtype,
@@ -74,15 +81,18 @@ void add_inference(nlohmann::ordered_json& r, const Options& o, const Budgets& b
   const bool bf16 = m.act == DType::BF16;
   r["prefill"] = bench_prefill(m, o.prefill_tokens, b.prefill,
                                bf16 ? lim.bf16_gflops : lim.f32_gflops, bf16 ? "bf16" : "f32", at);
+  add_instruction_peak(r["prefill"], bf16, lim);
 }
 
 void add_training(nlohmann::ordered_json& r, const Options& o, const Budgets& b,
                   const MachineLimits& lim, Model& m, const Place& at) {
   const std::pair<DType, bool> runs[] = {
       {DType::F32, false}, {DType::BF16, false}, {DType::BF16, true}};
-  for (auto [act, recompute] : runs)
+  for (auto [act, recompute] : runs) {
     r["train"].push_back(bench_train(m, o.train_batch, o.train_seq, act, recompute, b.train,
                                      act == DType::BF16 ? lim.bf16_gflops : lim.f32_gflops, at));
+    add_instruction_peak(r["train"].back(), act == DType::BF16, lim);
+  }
 }
 
 nlohmann::ordered_json run(const Options& o) {

@@ -41,8 +41,14 @@ std::string machine(const Json& x) {
          fmt("| read bandwidth, %d threads | %.1f GB/s |\n", threads, num(x, "read_gbs_all")) +
          fmt("| f32 matmul %dx%dx%d (kernels::gemm) | %.1f GFLOP/s |\n", n, n, n,
              num(x, "f32_gflops")) +
-         fmt("| bf16 matmul %dx%dx%d (kernels::gemm) | %.1f GFLOP/s |\n\n", n, n, n,
-             num(x, "bf16_gflops"));
+         fmt("| bf16 matmul %dx%dx%d (kernels::gemm) | %.1f GFLOP/s |\n", n, n, n,
+             num(x, "bf16_gflops")) +
+         fmt("| f32 multiply-add instruction peak | %.1f GFLOP/s |\n", num(x, "f32_peak_gflops")) +
+         fmt("| bf16 multiply-add instruction peak | %.1f GFLOP/s |\n\n",
+             num(x, "bf16_peak_gflops")) +
+         "The instruction peaks: independent multiply-add chains in registers on every thread, "
+         "the vector units' limit that no matmul reaches; MFU is against the achieved matmul, "
+         "and the tables give the share of the instruction peak beside it.\n\n";
 }
 
 std::string decode(const Json& rows) {
@@ -62,11 +68,12 @@ std::string decode(const Json& rows) {
 }
 
 std::string prefill(const Json& p) {
-  return fmt("## Prefill\n\n| tokens | s | tok/s | GFLOP/s | MFU (%s peak) |\n"
-             "| ---: | ---: | ---: | ---: | ---: |\n",
+  return fmt("## Prefill\n\n| tokens | s | tok/s | GFLOP/s | MFU (%s matmul) | of the "
+             "instruction peak |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n",
              str(p, "peak").c_str()) +
-         fmt("| %lld | %.3f | %.1f | %.1f | %.1f%% |\n", (long long)num(p, "tokens"),
-             num(p, "seconds"), num(p, "tok_s"), num(p, "gflops"), 100 * num(p, "mfu")) +
+         fmt("| %lld | %.3f | %.1f | %.1f | %.1f%% | %.1f%% |\n", (long long)num(p, "tokens"),
+             num(p, "seconds"), num(p, "tok_s"), num(p, "gflops"), 100 * num(p, "mfu"),
+             100 * num(p, "of_instruction_peak")) +
          "\nFLOPs = 2 x matmul params x T + causal attention 2*2*T^2/2*N*H*L, where matmul "
          "params = the non-embedding weights + the LM head D*V (logits at every position).\n\n";
 }
@@ -98,13 +105,13 @@ std::string tokenizer(const Json& texts) {
 std::string train(const Json& rows) {
   std::string s =
       "## Training step (forward + backward + AdamW)\n\n| B x T | compute | recompute | s/step | "
-      "tok/s | GFLOP/s | MFU (of the compute dtype's peak) |\n| ---: | --- | --- | ---: | ---: | "
-      "---: | ---: |\n";
+      "tok/s | GFLOP/s | MFU (the compute dtype's matmul) | of the instruction peak |\n| ---: | "
+      "--- | --- | ---: | ---: | ---: | ---: | ---: |\n";
   for (const Json& t : rows)
-    s += fmt("| %lld x %lld | %s | %s | %.3f | %.1f | %.1f | %.1f%% |\n",
+    s += fmt("| %lld x %lld | %s | %s | %.3f | %.1f | %.1f | %.1f%% | %.1f%% |\n",
              (long long)num(t, "batch"), (long long)num(t, "seq"), str(t, "compute").c_str(),
              t.at("recompute").get<bool>() ? "yes" : "no", num(t, "seconds"), num(t, "tok_s"),
-             num(t, "gflops"), 100 * num(t, "mfu"));
+             num(t, "gflops"), 100 * num(t, "mfu"), 100 * num(t, "of_instruction_peak"));
   return s +
          "\nFLOPs per token = 6 x matmul params + 3 x attention's forward (2*2*T/2*N*H*L) in both "
          "rows: recomputation is not counted (neither the layer forwards that purelm train "

@@ -26,8 +26,8 @@ TEST(Bench, JsonHoldsEveryFigure) {
   testing::RunResult r = testing::run_cli(args);
   ASSERT_EQ(r.status, 0) << r.err;
   nlohmann::json j = nlohmann::json::parse(r.out);
-  for (const char* key :
-       {"read_gbs_1", "read_gbs_all", "f32_gflops", "bf16_gflops", "cpu", "cores", "threads"})
+  for (const char* key : {"read_gbs_1", "read_gbs_all", "f32_gflops", "bf16_gflops",
+                          "f32_peak_gflops", "bf16_peak_gflops", "cpu", "cores", "threads"})
     EXPECT_TRUE(j["machine"].contains(key)) << key;
   ASSERT_EQ(j["decode"].size(), 3u);
   for (const char* key : {"batch", "ms_per_step", "tok_s_per_row", "tok_s", "weight_mb_per_step",
@@ -35,7 +35,7 @@ TEST(Bench, JsonHoldsEveryFigure) {
     for (const auto& row : j["decode"]) EXPECT_TRUE(row.contains(key)) << key;
   EXPECT_EQ(j["decode"][2]["batch"], 32);
   ASSERT_EQ(j["train"].size(), 3u);
-  for (const char* key : {"tok_s", "gflops", "mfu"}) {
+  for (const char* key : {"tok_s", "gflops", "mfu", "of_instruction_peak"}) {
     EXPECT_TRUE(j["prefill"].contains(key)) << key;
     for (const auto& row : j["train"]) EXPECT_TRUE(row.contains(key)) << key;
   }
