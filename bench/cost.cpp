@@ -1,5 +1,6 @@
 #include "bench/cost.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -38,6 +39,11 @@ double attention_flops(const Config& c, int64_t T) {
 
 double forward_flops(const Config& c, int64_t T) {
   return 2.0 * model_size(c).matmul_params * double(T) + attention_flops(c, T);
+}
+
+double prefill_flops(const Config& c, int64_t T) {
+  return forward_flops(c, T) -
+         2.0 * double(c.hidden_size) * double(c.vocab_size) * double(std::max<int64_t>(T - 1, 0));
 }
 
 double train_flops(const Config& c, int64_t B, int64_t T) {

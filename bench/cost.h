@@ -24,6 +24,10 @@ double attention_flops(const Config& c, int64_t T);
 // 2 * matmul_params * T + attention_flops(T).
 double forward_flops(const Config& c, int64_t T);
 
+// A prompt of T tokens as generation prefills it: every position through the layers, the LM head
+// at the last only: forward_flops(T) - 2 * D * V * (T - 1).
+double prefill_flops(const Config& c, int64_t T);
+
 // A training step on B sequences of T tokens: 3 x forward (the backward pass costs twice the
 // forward), i.e. 6 * matmul_params per token + 3 x attention. Recomputation is not counted:
 // neither attention's scores in the backward nor the layers re-run under --recompute.

@@ -4,6 +4,7 @@
 #include "bench/harness.h"
 #include "bench/workloads.h"
 #include "purelm/ops/autograd.h"
+#include "purelm/sample/generate.h"
 
 namespace purelm::bench {
 
@@ -17,10 +18,10 @@ nlohmann::ordered_json bench_prefill(const Model& m, int64_t T, double budget, d
       budget,
       [&] {
         kv.len = {0};
-        m.logits(ids, &kv);
+        last_logits(m, m.hidden(ids, &kv));
       },
       at.agree);
-  const double gflops = at.groups * forward_flops(at.whole(m), T) / seconds / 1e9;
+  const double gflops = at.groups * prefill_flops(at.whole(m), T) / seconds / 1e9;
   return {{"tokens", T},      {"seconds", seconds}, {"tok_s", double(at.groups * T) / seconds},
           {"gflops", gflops}, {"peak", peak},       {"mfu", gflops / peak_gflops}};
 }

@@ -74,8 +74,9 @@ std::string prefill(const Json& p) {
          fmt("| %lld | %.3f | %.1f | %.1f | %.1f%% | %.1f%% |\n", (long long)num(p, "tokens"),
              num(p, "seconds"), num(p, "tok_s"), num(p, "gflops"), 100 * num(p, "mfu"),
              100 * num(p, "of_instruction_peak")) +
-         "\nFLOPs = 2 x matmul params x T + causal attention 2*2*T^2/2*N*H*L, where matmul "
-         "params = the non-embedding weights + the LM head D*V (logits at every position).\n\n";
+         "\nAs generate prefills a prompt: the KV cache of every position and the logits of the "
+         "last. FLOPs = 2 x non-embedding weights x T + 2*D*V (the LM head, once) + causal "
+         "attention 2*2*T^2/2*N*H*L.\n\n";
 }
 
 std::string attention(const Json& a) {

@@ -33,7 +33,8 @@ nlohmann::ordered_json bench_decode(const Model& m, const std::vector<int64_t>& 
                                     int64_t context, int64_t steps, DType kv_dtype, double budget,
                                     double read_gbs, const Place& at = {});
 
-// One prompt of T tokens into an empty cache, logits at every position; MFU against
+// One prompt of T tokens into an empty cache and the logits of its last position, as generate
+// prefills (cost.h: prefill_flops); MFU against
 // `peak_gflops`, the measured matmul peak for the operands' dtype named `peak`. On a mesh each
 // group takes a prompt of its own, and `peak_gflops` is the sum over the processes.
 nlohmann::ordered_json bench_prefill(const Model& m, int64_t T, double budget, double peak_gflops,

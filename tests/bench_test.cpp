@@ -74,6 +74,8 @@ TEST(BenchCost, FormulasMatchTheArithmeticByHand) {
   EXPECT_DOUBLE_EQ(bench::forward_flops(c, 512),
                    2 * s.matmul_params * T + 2 * 2 * T * T / 2 * N * H * L);
   EXPECT_DOUBLE_EQ(bench::train_flops(c, 4, 256), 3 * 4 * bench::forward_flops(c, 256));
+  EXPECT_DOUBLE_EQ(bench::prefill_flops(c, 512),
+                   2 * (L * layer + D) * T + 2 * D * V + 2 * 2 * T * T / 2 * N * H * L);
   EXPECT_DOUBLE_EQ(bench::kv_bytes_per_position(c, DType::F32), 2 * L * K * H * 4);
 }
 

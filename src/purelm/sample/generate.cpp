@@ -14,7 +14,8 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Logits of the last position of each row: [B, V] as float32.
+}  // namespace
+
 std::vector<float> last_logits(const Model& m, const Tensor& h) {
   int64_t B = h.dim(0), T = h.dim(1), D = h.dim(2);
   Tensor last = Tensor::empty({B, D}, h.dtype());
@@ -25,8 +26,6 @@ std::vector<float> last_logits(const Model& m, const Tensor& h) {
   }
   return linear_whole(last, m.output_weight()).to_vector();
 }
-
-}  // namespace
 
 std::vector<std::vector<int32_t>> generate(const Model& m,
                                            const std::vector<std::vector<int32_t>>& prompts,

@@ -22,6 +22,10 @@ struct GenerateStats {
   double prefill_seconds = 0, decode_seconds = 0;
 };
 
+// Logits of the last position of each row of hidden states h [B, T, D] (Model::hidden): [B, V] as
+// float32, all that sampling needs of a prompt or of a decode step.
+std::vector<float> last_logits(const Model& m, const Tensor& h);
+
 // on_token(row, id) is called as each token is chosen; returning false stops that row.
 std::vector<std::vector<int32_t>> generate(
     const Model& m, const std::vector<std::vector<int32_t>>& prompts, const GenerateOptions& opt,
