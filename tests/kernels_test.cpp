@@ -1,6 +1,7 @@
 // The matrix kernels against double-precision references on every instruction set this CPU has
 // (forced with kernels::set_isa, down to the portable path), and the backward passes of linear()
 // and the fused cross-entropy against naive gradients.
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -324,6 +325,22 @@ INSTANTIATE_TEST_SUITE_P(Isas, EachIsa,
                              if (ch == '-') ch = '_';
                            return s;
                          });
+
+// The vector rounding against dtype.h's scalar one, bit for bit: ties to even, carries into the
+// exponent, infinities, NaNs (quieted), denormals and signed zeros.
+TEST(Kernels, RoundToBf16MatchesScalar) {
+  std::vector<uint32_t> bits = {0x00000000u, 0x80000000u, 0x3f808000u, 0x3f818000u, 0x3f80ffffu,
+                                0x7f7fffffu, 0x7f800000u, 0xff800000u, 0x7f800001u, 0xffc12345u,
+                                0x00000001u, 0x807fffffu, 0x477fff80u};
+  std::mt19937 rng(7);
+  for (int i = 0; i < 1000; ++i) bits.push_back(uint32_t(rng()));
+  std::vector<float> x(bits.size()), got(bits.size());
+  for (size_t i = 0; i < bits.size(); ++i) x[i] = std::bit_cast<float>(bits[i]);
+  kernels::round_to_bf16(x.data(), got.data(), int64_t(x.size()));
+  for (size_t i = 0; i < x.size(); ++i)
+    EXPECT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(round_bf16(x[i])))
+        << std::hex << bits[i];
+}
 
 TEST(Kernels, ExpShiftedMatchesLibm) {
   std::vector<float> z, expect;

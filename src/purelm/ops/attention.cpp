@@ -55,9 +55,6 @@ struct Dropout {
 struct KvMemory {
   const void* data;
   bool is_bf16;
-  float at(int64_t i) const {
-    return is_bf16 ? to_f32(static_cast<const bf16*>(data)[i]) : static_cast<const float*>(data)[i];
-  }
 };
 
 // Operands of one product as float32 rows, rounded to bf16 when the products are (bf16
@@ -70,8 +67,7 @@ Rows as_rows(const float* p, int64_t rows, int64_t cols, int64_t ld, bool round,
              std::vector<float>& buf) {
   if (!round) return {p, ld};
   buf.resize(size_t(rows * cols));
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) buf[r * cols + c] = round_bf16(p[r * ld + c]);
+  for (int64_t r = 0; r < rows; ++r) kernels::round_to_bf16(p + r * ld, &buf[r * cols], cols);
   return {buf.data(), cols};
 }
 // nb keys or values from `at` (row stride ld) as [nb, H] rows.
@@ -80,7 +76,7 @@ Rows kv_rows(const KvMemory& m, int64_t at, int64_t nb, int64_t H, int64_t ld, b
   if (!m.is_bf16) return as_rows(static_cast<const float*>(m.data) + at, nb, H, ld, round, buf);
   buf.resize(size_t(nb * H));
   for (int64_t j = 0; j < nb; ++j)
-    for (int64_t h = 0; h < H; ++h) buf[j * H + h] = m.at(at + j * ld + h);
+    kernels::widen(static_cast<const bf16*>(m.data) + at + j * ld, &buf[j * H], H);
   return {buf.data(), H};
 }
 // [rows, cols] at ld transposed into t ([cols, rows]), rounded like as_rows.

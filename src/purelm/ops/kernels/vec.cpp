@@ -61,6 +61,14 @@ PURELM_MULTIVERSION void adamw(float* w, float* m, float* v, const float* g, int
   }
 }
 
+PURELM_MULTIVERSION void round_to_bf16(const float* src, float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t u = std::bit_cast<uint32_t>(src[i]);
+    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u, quiet = u | 0x400000u;
+    dst[i] = std::bit_cast<float>((u & 0x7fffffffu) > 0x7f800000u ? quiet & 0xffff0000u : rounded);
+  }
+}
+
 PURELM_MULTIVERSION void hash_dropout(float* w, int64_t n, uint32_t base, int64_t j0,
                                       uint32_t threshold, float keep) {
   for (int64_t j = 0; j < n; ++j) {

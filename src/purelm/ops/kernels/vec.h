@@ -16,6 +16,8 @@ void add(const float* a, const float* b, float* y, int64_t n);  // y = a + b (y 
 // Conversions of runs, exactly as to_f32 / to_bf16 of dtype.h (round to nearest even).
 void widen(const bf16* src, float* dst, int64_t n);
 void narrow(const float* src, bf16* dst, int64_t n);
+// dst[i] = round_bf16(src[i]): float32 values at bf16 precision (dst may be src).
+void round_to_bf16(const float* src, float* dst, int64_t n);
 
 // The sum of x[i]^2 in double precision, from eight interleaved partial sums.
 double sum_squares(const float* x, int64_t n);
