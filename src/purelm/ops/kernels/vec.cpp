@@ -31,13 +31,16 @@ PURELM_MULTIVERSION void widen(const bf16* src, float* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = std::bit_cast<float>(uint32_t(src[i].bits) << 16);
 }
 
-// to_bf16 of dtype.h written with selects, so that it vectorises.
+// to_bf16 of dtype.h written with selects, so that it vectorises: the upper 16 bits of the rounded
+// value (NaNs quieted), in the lower half of the result.
+inline uint32_t bf16_bits(float f) {
+  uint32_t u = std::bit_cast<uint32_t>(f);
+  uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16, quiet = (u >> 16) | 0x40u;
+  return (u & 0x7fffffffu) > 0x7f800000u ? quiet : rounded;
+}
+
 PURELM_MULTIVERSION void narrow(const float* src, bf16* dst, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    uint32_t u = std::bit_cast<uint32_t>(src[i]);
-    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16, quiet = (u >> 16) | 0x40u;
-    dst[i].bits = uint16_t((u & 0x7fffffffu) > 0x7f800000u ? quiet : rounded);
-  }
+  for (int64_t i = 0; i < n; ++i) dst[i].bits = uint16_t(bf16_bits(src[i]));
 }
 
 PURELM_MULTIVERSION double sum_squares(const float* x, int64_t n) {
@@ -62,11 +65,7 @@ PURELM_MULTIVERSION void adamw(float* w, float* m, float* v, const float* g, int
 }
 
 PURELM_MULTIVERSION void round_to_bf16(const float* src, float* dst, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    uint32_t u = std::bit_cast<uint32_t>(src[i]);
-    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u, quiet = u | 0x400000u;
-    dst[i] = std::bit_cast<float>((u & 0x7fffffffu) > 0x7f800000u ? quiet & 0xffff0000u : rounded);
-  }
+  for (int64_t i = 0; i < n; ++i) dst[i] = std::bit_cast<float>(bf16_bits(src[i]) << 16);
 }
 
 PURELM_MULTIVERSION void hash_dropout(float* w, int64_t n, uint32_t base, int64_t j0,
