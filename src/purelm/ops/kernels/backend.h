@@ -16,8 +16,8 @@ struct Backend {
   int mr, nr;          // register tile of C
   int kstep;           // elements of K per packed step: 1, or 2 for pairs of bf16
   int64_t mc, kc, nc;  // cache blocks; kc is counted in elements of K and is a multiple of kstep
-  // Packs operand rows [i0, i0 + n), n <= width, over k in [k0, k0 + kc) as one panel: for each
-  // packed step, `width` values. Rows past n and pair halves past kc are zero.
+  // Packs operand rows [i0, i0 + n) over k in [k0, k0 + kc) as ceil(n / width) panels, one after
+  // the other: for each packed step, `width` values. Rows past n and pair halves past kc are zero.
   void (*pack)(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int width, float* dst);
   // Tile C[m, n] (m <= mr, n <= nr) (+)= panel a (mr wide) * panel b (nr wide) over `steps`.
   void (*kernel)(int64_t steps, const float* a, const float* b, float* c, int64_t ldc, int m, int n,

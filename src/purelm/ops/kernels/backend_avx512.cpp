@@ -1,6 +1,8 @@
 // AVX-512 GEMM: a 14 x 32 microkernel (28 zmm accumulators; per step two loads of B and 14
 // broadcasts of A feed 28 FMAs), and packing by 16 x 16 in-register transposes. With AVX512-BF16
 // the same tile runs on pairs of bf16 with vdpbf16ps, twice the products per instruction.
+#include <algorithm>
+
 #include "purelm/ops/kernels/avx512_util.h"
 #include "purelm/ops/kernels/backend.h"
 
@@ -94,6 +96,21 @@ void kernel_bf16(int64_t steps, const float* a, const float* b, float* c, int64_
   kRows[m](steps, a, b, c, ldc, n, accumulate);
 }
 
+// Packing reads its operand as many short streams: 16 rows at once when it transposes, one short
+// row per k when it copies straight. The weights of a prefill or a training step come from DRAM,
+// and with the hardware prefetchers alone the packs waited on their loads (a tenth of a prefill).
+// Each pack fetches into L2 what it reads a while later: a transposing one the same k of the next
+// 16 rows, a straight one the row kAhead steps of k on. A straight pack also walks each row of the
+// whole block before the next (the rows of A in a weight gradient are 12 KB apart).
+constexpr int64_t kAhead = 32;
+
+// The cache lines of elements [at, at + n).
+template <bool Bf16>
+PURELM_AVX512 inline void prefetch(const void* data, int64_t at, int n) {
+  const char* p = static_cast<const char*>(data) + at * (Bf16 ? 2 : 4);
+  for (int b = 0; b < n * (Bf16 ? 2 : 4); b += 64) _mm_prefetch(p + b, _MM_HINT_T1);
+}
+
 // Operand k-contiguous (cs == 1): 16 rows x 16 k at a time, transposed in registers.
 template <bool Bf16>
 PURELM_AVX512 void pack_transposed(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc,
@@ -113,22 +130,37 @@ PURELM_AVX512 void pack_transposed(const Mat& m, int64_t i0, int n, int64_t k0, 
   }
 }
 
-// Operand contiguous along the panel (rs == 1): a straight copy per k.
+// Operand contiguous along the panels (rs == 1): a straight copy per k.
 template <bool Bf16>
 PURELM_AVX512 void pack_straight(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int width,
                                  float* dst) {
-  for (int64_t k = 0; k < kc; ++k, dst += width)
-    for (int g = 0; g < width; g += 16)
-      _mm512_mask_storeu_ps(dst + g, mask16(width - g),
-                            load16<Bf16>(m.data, (k0 + k) * m.cs + i0 + g, mask16(n - g)));
+  for (int64_t k = 0; k < kc; ++k, dst += width) {
+    prefetch<Bf16>(m.data, (k0 + k + kAhead) * m.cs + i0, n);
+    for (int64_t p = 0; p * width < n; ++p)
+      for (int g = 0; g < width; g += 16) {
+        int64_t col = p * width + g;
+        _mm512_mask_storeu_ps(dst + p * kc * width + g, mask16(width - g),
+                              load16<Bf16>(m.data, (k0 + k) * m.cs + i0 + col,
+                                           mask16(std::min<int64_t>(n - col, width - g))));
+      }
+  }
+}
+
+// The panels of a block one by one, with `floats` per panel.
+template <class Panel>
+inline void each_panel(int64_t i0, int n, int width, int64_t floats, float* dst, Panel panel) {
+  for (int p = 0; p * width < n; ++p)
+    panel(i0 + p * width, std::min(width, n - p * width), dst + p * floats);
 }
 
 void pack(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int width, float* dst) {
   if (m.cs == 1) {
-    if (m.bf16)
-      pack_transposed<true>(m, i0, n, k0, kc, width, dst);
-    else
-      pack_transposed<false>(m, i0, n, k0, kc, width, dst);
+    each_panel(i0, n, width, kc * width, dst, [&](int64_t i, int rows, float* d) {
+      if (m.bf16)
+        pack_transposed<true>(m, i, rows, k0, kc, width, d);
+      else
+        pack_transposed<false>(m, i, rows, k0, kc, width, d);
+    });
   } else if (m.rs == 1) {
     if (m.bf16)
       pack_straight<true>(m, i0, n, k0, kc, width, dst);
@@ -160,6 +192,7 @@ PURELM_AVX512_BF16 void pairs_transposed(const Mat& m, int64_t i0, int n, int64_
           continue;
         }
         int64_t at = (i0 + g + t) * m.rs + k0 + k;
+        prefetch<Bf16>(m.data, at + 16 * m.rs, 32);
         if constexpr (Bf16) {
           r[t] = _mm512_castsi512_ps(
               _mm512_maskz_loadu_epi16(mask32(kk), static_cast<const uint16_t*>(m.data) + at));
@@ -176,7 +209,7 @@ PURELM_AVX512_BF16 void pairs_transposed(const Mat& m, int64_t i0, int n, int64_
   }
 }
 
-// Contiguous along the panel (rs == 1): rows k and k + 1, 16 lanes each, rounded and interleaved.
+// Contiguous along the panels (rs == 1): rows k and k + 1, 16 lanes each, rounded and interleaved.
 template <bool Bf16>
 PURELM_AVX512_BF16 void pairs_straight(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc,
                                        int width, float* dst) {
@@ -185,24 +218,32 @@ PURELM_AVX512_BF16 void pairs_straight(const Mat& m, int64_t i0, int n, int64_t 
                                                     21, 6,  22, 7,  23, 8,  24, 9,  25, 10, 26,
                                                     11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
   const __m512i zip = _mm512_load_si512(kZip);
-  for (int64_t k = 0; k < kc; k += 2, dst += width)
-    for (int g = 0; g < width; g += 16) {
-      __mmask16 nm = mask16(n - g);
-      __m512 r0 = load16<Bf16>(m.data, (k0 + k) * m.cs + i0 + g, nm);
-      __m512 r1 =
-          k + 1 < kc ? load16<Bf16>(m.data, (k0 + k + 1) * m.cs + i0 + g, nm) : _mm512_setzero_ps();
-      __m512i both = (__m512i)_mm512_cvtne2ps_pbh(r1, r0);
-      _mm512_mask_storeu_ps(dst + g, mask16(width - g),
-                            _mm512_castsi512_ps(_mm512_permutexvar_epi16(zip, both)));
-    }
+  const int64_t floats = (kc + 1) / 2 * width;
+  for (int64_t k = 0; k < kc; k += 2, dst += width) {
+    prefetch<Bf16>(m.data, (k0 + k + kAhead) * m.cs + i0, n);
+    prefetch<Bf16>(m.data, (k0 + k + kAhead + 1) * m.cs + i0, n);
+    for (int64_t p = 0; p * width < n; ++p)
+      for (int g = 0; g < width; g += 16) {
+        int64_t col = p * width + g;
+        __mmask16 nm = mask16(std::min<int64_t>(n - col, width - g));
+        __m512 r0 = load16<Bf16>(m.data, (k0 + k) * m.cs + i0 + col, nm);
+        __m512 r1 = k + 1 < kc ? load16<Bf16>(m.data, (k0 + k + 1) * m.cs + i0 + col, nm)
+                               : _mm512_setzero_ps();
+        __m512i both = (__m512i)_mm512_cvtne2ps_pbh(r1, r0);
+        _mm512_mask_storeu_ps(dst + p * floats + g, mask16(width - g),
+                              _mm512_castsi512_ps(_mm512_permutexvar_epi16(zip, both)));
+      }
+  }
 }
 
 void pack_pairs(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int width, float* dst) {
   if (m.cs == 1) {
-    if (m.bf16)
-      pairs_transposed<true>(m, i0, n, k0, kc, width, dst);
-    else
-      pairs_transposed<false>(m, i0, n, k0, kc, width, dst);
+    each_panel(i0, n, width, (kc + 1) / 2 * width, dst, [&](int64_t i, int rows, float* d) {
+      if (m.bf16)
+        pairs_transposed<true>(m, i, rows, k0, kc, width, d);
+      else
+        pairs_transposed<false>(m, i, rows, k0, kc, width, d);
+    });
   } else if (m.rs == 1) {
     if (m.bf16)
       pairs_straight<true>(m, i0, n, k0, kc, width, dst);

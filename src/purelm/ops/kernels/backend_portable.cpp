@@ -48,22 +48,26 @@ void gemv(int M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda,
 }  // namespace
 
 void pack_portable(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int width, float* dst) {
-  for (int64_t k = 0; k < kc; ++k, dst += width) {
-    for (int i = 0; i < n; ++i) dst[i] = element(m, i0 + i, k0 + k);
-    std::fill(dst + n, dst + width, 0.0f);
-  }
+  for (int p = 0; p * width < n; ++p)
+    for (int64_t k = 0; k < kc; ++k, dst += width)
+      for (int i = 0; i < width; ++i) {
+        int64_t row = int64_t(p) * width + i;
+        dst[i] = row < n ? element(m, i0 + row, k0 + k) : 0.0f;
+      }
 }
 
 void pack_pairs_portable(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int width,
                          float* dst) {
-  for (int64_t k = 0; k < kc; k += 2, dst += width)
-    for (int i = 0; i < width; ++i) {
-      auto half = [&](int64_t kk) -> uint32_t {
-        return i < n && kk < kc ? to_bf16(element(m, i0 + i, k0 + kk)).bits : 0;
-      };
-      uint32_t pair = half(k) | half(k + 1) << 16;
-      std::memcpy(dst + i, &pair, 4);
-    }
+  for (int p = 0; p * width < n; ++p)
+    for (int64_t k = 0; k < kc; k += 2, dst += width)
+      for (int i = 0; i < width; ++i) {
+        int64_t row = int64_t(p) * width + i;
+        auto half = [&](int64_t kk) -> uint32_t {
+          return row < n && kk < kc ? to_bf16(element(m, i0 + row, k0 + kk)).bits : 0;
+        };
+        uint32_t pair = half(k) | half(k + 1) << 16;
+        std::memcpy(dst + i, &pair, 4);
+      }
 }
 
 const Backend& portable_backend() {

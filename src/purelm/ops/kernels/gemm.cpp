@@ -49,37 +49,87 @@ const Backend& backend_for(Isa level) {
   }
 }
 
-// C[i0:i1, j0:j1] on one thread. Each kc x nc block of B is packed once and reused for all rows;
-// each mc x kc block of A is packed once per B block; the microkernel keeps one B panel in L1
-// while it walks the A panels (which stay in L2).
-void blocked(const Backend& be, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t K,
-             const Mat& a, const Mat& b, float* c, int64_t ldc, bool accumulate) {
-  thread_local Scratch apack, bpack;
-  for (int64_t jc = j0; jc < j1; jc += be.nc) {
-    int64_t nc = std::min(be.nc, j1 - jc), bpanels = ceil_div(nc, be.nr);
-    for (int64_t pc = 0; pc < K; pc += be.kc) {
-      int64_t kc = std::min(be.kc, K - pc), steps = ceil_div(kc, be.kstep);
-      float* bp = bpack.get(bpanels * be.nr * steps);
-      for (int64_t q = 0; q < bpanels; ++q)
-        be.pack(b, jc + q * be.nr, int(std::min<int64_t>(be.nr, nc - q * be.nr)), pc, kc, be.nr,
-                bp + q * be.nr * steps);
-      bool acc = accumulate || pc > 0;
-      for (int64_t ic = i0; ic < i1; ic += be.mc) {
-        int64_t mc = std::min(be.mc, i1 - ic), apanels = ceil_div(mc, be.mr);
-        float* ap = apack.get(apanels * be.mr * steps);
-        for (int64_t p = 0; p < apanels; ++p)
-          be.pack(a, ic + p * be.mr, int(std::min<int64_t>(be.mr, mc - p * be.mr)), pc, kc, be.mr,
-                  ap + p * be.mr * steps);
-        for (int64_t q = 0; q < bpanels; ++q)
-          for (int64_t p = 0; p < apanels; ++p)
-            be.kernel(steps, ap + p * be.mr * steps, bp + q * be.nr * steps,
-                      c + (ic + p * be.mr) * ldc + jc + q * be.nr, ldc,
-                      int(std::min<int64_t>(be.mr, mc - p * be.mr)),
-                      int(std::min<int64_t>(be.nr, nc - q * be.nr)), acc);
+// Panels [p0, p1) of an operand block: rows from i0 (n of them in all) over k in [k0, k0 + kc),
+// `width` wide, each `steps` packed steps long.
+void pack_panels(const Backend& be, const Mat& m, int64_t i0, int64_t n, int64_t k0, int64_t kc,
+                 int width, int64_t steps, int64_t p0, int64_t p1, float* dst) {
+  if (p0 < p1)
+    be.pack(m, i0 + p0 * width, int(std::min(n - p0 * width, (p1 - p0) * width)), k0, kc, width,
+            dst + p0 * width * steps);
+}
+
+// One block of C over one block of K: every A panel of rows [i0, i0 + mc) against every B panel of
+// columns [j0, j0 + nc). The microkernel keeps one B panel in L1 while it walks the A panels, which
+// stay in L2.
+void tiles(const Backend& be, int64_t mc, int64_t nc, int64_t steps, const float* ap,
+           const float* bp, float* c, int64_t ldc, bool acc) {
+  for (int64_t q = 0; q * be.nr < nc; ++q)
+    for (int64_t p = 0; p * be.mr < mc; ++p)
+      be.kernel(steps, ap + p * be.mr * steps, bp + q * be.nr * steps,
+                c + p * be.mr * ldc + q * be.nr, ldc, int(std::min<int64_t>(be.mr, mc - p * be.mr)),
+                int(std::min<int64_t>(be.nr, nc - q * be.nr)), acc);
+}
+
+// The threads split C into whole register tiles along its longer side. The operand they all read
+// (B when they split the rows, A when they split the columns) is packed once per cache block, its
+// panels shared out among them, before each packs its own part of the other operand: when each
+// packed all of it, that pack took a tenth of a prefill.
+struct Split {
+  const Backend& be;
+  int64_t M, N, K;
+  const Mat &a, &b;
+  float* c;
+  int64_t ldc;
+  bool accumulate;
+  int64_t grain;  // of the tiles; the whole count keeps a small product on one thread
+
+  void rows() const {
+    thread_local Scratch shared, apack;
+    for (int64_t jc = 0; jc < N; jc += be.nc) {
+      const int64_t nc = std::min(be.nc, N - jc), bpanels = ceil_div(nc, be.nr);
+      for (int64_t pc = 0; pc < K; pc += be.kc) {
+        const int64_t kc = std::min(be.kc, K - pc), steps = ceil_div(kc, be.kstep);
+        float* bp = shared.get(bpanels * be.nr * steps);
+        parallel_for(bpanels, grain, [&](int64_t q0, int64_t q1) {
+          pack_panels(be, b, jc, nc, pc, kc, be.nr, steps, q0, q1, bp);
+        });
+        parallel_for(ceil_div(M, be.mr), grain, [&](int64_t t0, int64_t t1) {
+          for (int64_t ic = t0 * be.mr; ic < std::min(t1 * be.mr, M); ic += be.mc) {
+            const int64_t mc = std::min({be.mc, M - ic, t1 * be.mr - ic});
+            float* ap = apack.get(ceil_div(mc, be.mr) * be.mr * steps);
+            pack_panels(be, a, ic, mc, pc, kc, be.mr, steps, 0, ceil_div(mc, be.mr), ap);
+            tiles(be, mc, nc, steps, ap, bp, c + ic * ldc + jc, ldc, accumulate || pc > 0);
+          }
+        });
       }
     }
   }
-}
+
+  void columns() const {
+    thread_local Scratch shared, bpack;
+    const int64_t mg = 16 * be.mc;  // rows of A packed at once: a bound on the shared block
+    for (int64_t pc = 0; pc < K; pc += be.kc) {
+      const int64_t kc = std::min(be.kc, K - pc), steps = ceil_div(kc, be.kstep);
+      for (int64_t ig = 0; ig < M; ig += mg) {
+        const int64_t rows = std::min(mg, M - ig), apanels = ceil_div(rows, be.mr);
+        float* ap = shared.get(apanels * be.mr * steps);
+        parallel_for(apanels, grain, [&](int64_t p0, int64_t p1) {
+          pack_panels(be, a, ig, rows, pc, kc, be.mr, steps, p0, p1, ap);
+        });
+        parallel_for(ceil_div(N, be.nr), grain, [&](int64_t t0, int64_t t1) {
+          for (int64_t jc = t0 * be.nr; jc < std::min(t1 * be.nr, N); jc += be.nc) {
+            const int64_t nc = std::min({be.nc, N - jc, t1 * be.nr - jc});
+            float* bp = bpack.get(ceil_div(nc, be.nr) * be.nr * steps);
+            pack_panels(be, b, jc, nc, pc, kc, be.nr, steps, 0, ceil_div(nc, be.nr), bp);
+            for (int64_t ic = 0; ic < rows; ic += be.mc)
+              tiles(be, std::min(be.mc, rows - ic), nc, steps, ap + ic * steps, bp,
+                    c + (ig + ic) * ldc + jc, ldc, accumulate || pc > 0);
+          }
+        });
+      }
+    }
+  }
+};
 
 // A few rows of A: stream B once instead of packing it (memory-bound decode).
 void few_rows(const Backend& be, Isa level, int64_t M, int64_t N, int64_t K, const Mat& a,
@@ -133,17 +183,11 @@ void gemm(int64_t M, int64_t N, int64_t K, Mat a, Mat b, float* c, int64_t ldc, 
     return few_rows(be, level, M, N, K, a, b, c, ldc, accumulate);
   bool pairs = level >= Isa::Avx512Bf16 && (bf16_products || (a.bf16 && b.bf16));
   const Backend& bk = pairs ? avx512_bf16_backend() : be;
-  // The threads take whole register tiles of the longer side of C.
-  bool split_n = ceil_div(N, bk.nr) >= ceil_div(M, bk.mr);
-  int64_t tile = split_n ? bk.nr : bk.mr, extent = split_n ? N : M, tiles = ceil_div(extent, tile);
-  int64_t grain = M * N * K < kSerialWork ? tiles : 1;
-  parallel_for(tiles, grain, [&](int64_t t0, int64_t t1) {
-    int64_t lo = t0 * tile, hi = std::min(t1 * tile, extent);
-    if (split_n)
-      blocked(bk, 0, M, lo, hi, K, a, b, c, ldc, accumulate);
-    else
-      blocked(bk, lo, hi, 0, N, K, a, b, c, ldc, accumulate);
-  });
+  const Split split{bk, M, N, K, a, b, c, ldc, accumulate, M * N * K < kSerialWork ? M * N : 1};
+  if (ceil_div(N, bk.nr) >= ceil_div(M, bk.mr))
+    split.columns();
+  else
+    split.rows();
 }
 
 }  // namespace purelm::kernels
