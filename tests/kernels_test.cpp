@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "purelm/core/thread_pool.h"
+#include "purelm/ops/attention.h"
 #include "purelm/ops/autograd.h"
 #include "purelm/ops/kernels/backend.h"
 #include "purelm/ops/kernels/gemm.h"
@@ -325,6 +326,84 @@ INSTANTIATE_TEST_SUITE_P(Isas, EachIsa,
                              if (ch == '-') ch = '_';
                            return s;
                          });
+
+// Products on pairs of bf16 against a double reference: odd K (a zero upper half in the last
+// pair), tails in M and N, accumulation, and nothing written past N.
+TEST(Kernels, TileGemmPairsMatchesReference) {
+  if (kernels::best_isa() < Isa::Avx512Bf16) GTEST_SKIP() << "CPU lacks AVX512-BF16";
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (int64_t m : {1, 4, 7, 64})
+    for (int64_t n : {1, 17, 64, 100})
+      for (int64_t k : {1, 5, 64, 127})
+        for (bool accumulate : {false, true}) {
+          const int64_t k2 = (k + 1) / 2, lda = k2 + 1, ldb = n + 2, ldc = n + 3;
+          std::vector<bf16> a(size_t(m * lda * 2)), b(size_t(k2 * ldb * 2));
+          for (bf16& x : a) x = to_bf16(u(rng));
+          for (bf16& x : b) x = to_bf16(u(rng));
+          for (int64_t i = 0; i < m; ++i)  // A(i, k) for k past K is zero
+            for (int64_t kk = k; kk < 2 * lda; ++kk) a[i * lda * 2 + kk] = bf16{};
+          if (k % 2)
+            for (int64_t j = 0; j < ldb; ++j) b[((k2 - 1) * ldb + j) * 2 + 1] = bf16{};
+          auto A = [&](int64_t i, int64_t kk) { return double(to_f32(a[i * lda * 2 + kk])); };
+          auto B = [&](int64_t kk, int64_t j) {
+            return double(to_f32(b[((kk / 2) * ldb + j) * 2 + kk % 2]));
+          };
+          std::vector<float> c(size_t(m * ldc));
+          for (float& x : c) x = u(rng);
+          const std::vector<float> c0 = c;
+          kernels::tile_gemm_pairs(m, n, k2, a.data(), lda, b.data(), ldb, c.data(), ldc,
+                                   accumulate);
+          for (int64_t i = 0; i < m; ++i) {
+            for (int64_t j = 0; j < n; ++j) {
+              double ref = accumulate ? c0[i * ldc + j] : 0.0, scale = std::fabs(ref);
+              for (int64_t kk = 0; kk < k; ++kk) {
+                ref += A(i, kk) * B(kk, j);
+                scale += std::fabs(A(i, kk) * B(kk, j));
+              }
+              ASSERT_LE(std::fabs(c[i * ldc + j] - ref), 1e-6 * std::sqrt(double(k)) * scale)
+                  << "m " << m << " n " << n << " k " << k << " at " << i << ", " << j;
+            }
+            for (int64_t j = n; j < ldc; ++j)
+              ASSERT_EQ(c[i * ldc + j], c0[i * ldc + j]) << "wrote past N";
+          }
+        }
+}
+
+// bf16 attention on pairs of bf16 (AVX512-BF16) against the float32 products of the same rounded
+// operands (AVX-512): only the order of the sums differs, so the bf16 outputs agree to one unit
+// in the last place. Tiles and key blocks with tails, GQA, rows at offsets, keys and values in
+// bf16 memory and in float32.
+TEST(Kernels, Bf16AttentionOnPairsMatchesFloatProducts) {
+  if (kernels::best_isa() < Isa::Avx512Bf16) GTEST_SKIP() << "CPU lacks AVX512-BF16";
+  const int64_t B = 2, T = 70, S = 141, N = 4, K = 2, H = 32;
+  const std::vector<int64_t> pos0 = {5, 71};
+  std::mt19937 rng(12);
+  auto random = [&](const Shape& shape, DType dtype) {
+    std::normal_distribution<float> g;
+    std::vector<float> v(size_t(numel(shape)));
+    for (float& x : v) x = g(rng);
+    return Tensor::from_f32(v, shape).to(dtype);
+  };
+  NoGrad ng;
+  Tensor q = random({B, T, N, H}, DType::BF16);
+  for (DType kv : {DType::BF16, DType::F32}) {
+    Tensor k = random({B, S, K, H}, kv), v = random({B, S, K, H}, kv);
+    std::vector<float> on_pairs = attention(q, k, v, pos0).to_vector(), on_floats;
+    {
+      ForceIsa f32(Isa::Avx512);
+      on_floats = attention(q, k, v, pos0).to_vector();
+    }
+    int differ = 0;
+    for (size_t i = 0; i < on_pairs.size(); ++i) {
+      const float want = on_floats[i];
+      differ += on_pairs[i] != want;
+      ASSERT_LE(std::fabs(on_pairs[i] - want), std::ldexp(std::fabs(want), -7) + 1e-30f)
+          << "element " << i << " (" << dtype_name(kv) << " keys and values)";
+    }
+    EXPECT_LT(differ, int(on_pairs.size()) / 20) << dtype_name(kv);
+  }
+}
 
 // The vector rounding against dtype.h's scalar one, bit for bit: ties to even, carries into the
 // exponent, infinities, NaNs (quieted), denormals and signed zeros.

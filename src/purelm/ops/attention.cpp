@@ -7,6 +7,7 @@
 
 #include "purelm/core/thread_pool.h"
 #include "purelm/ops/autograd.h"
+#include "purelm/ops/kernels/isa.h"
 #include "purelm/ops/kernels/tile.h"
 #include "purelm/ops/kernels/vec.h"
 #include "purelm/ops/parallel.h"
@@ -24,7 +25,8 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 struct Dims {
   int64_t B, T, S, N, K, H;
-  bool bf16;  // bf16 activations: the products round to bf16 like linear()'s
+  bool bf16;   // bf16 activations: the products round to bf16 like linear()'s
+  bool pairs;  // and run on pairs of bf16 (AVX512-BF16, even H) in the forward pass's full tiles
   int64_t G() const { return N / K; }
   int64_t q_at(int64_t b, int64_t t, int64_t n) const { return ((b * T + t) * N + n) * H; }
   int64_t kv_at(int64_t b, int64_t s, int64_t kh) const { return ((b * S + s) * K + kh) * H; }
@@ -86,10 +88,60 @@ void transpose(const float* p, int64_t rows, int64_t cols, int64_t ld, bool roun
       t[c * rows + r] = round ? round_bf16(p[r * ld + c]) : p[r * ld + c];
 }
 
+// The operands of the products on pairs of bf16 (kernels::tile_gemm_pairs), rounded as as_rows
+// rounds them. [rows, cols] at ld as rows of pairs, an odd row padded with a zero; bf16 memory with
+// even rows is read in place.
+struct Pairs {
+  const void* p;
+  int64_t ld;  // in pairs
+};
+Pairs row_pairs(const float* p, int64_t rows, int64_t cols, int64_t ld, std::vector<bf16>& buf) {
+  const int64_t w = (cols + 1) / 2 * 2;
+  buf.resize(size_t(rows * w));
+  for (int64_t r = 0; r < rows; ++r) {
+    kernels::narrow(p + r * ld, &buf[r * w], cols);
+    if (w > cols) buf[r * w + cols] = bf16{};
+  }
+  return {buf.data(), w / 2};
+}
+Pairs kv_row_pairs(const KvMemory& m, int64_t at, int64_t nb, int64_t H, int64_t ld,
+                   std::vector<bf16>& buf) {
+  if (m.is_bf16) return {static_cast<const bf16*>(m.data) + at, ld / 2};
+  return row_pairs(static_cast<const float*>(m.data) + at, nb, H, ld, buf);
+}
+// nb keys or values from `at` as pairs down the columns: [ceil(nb / 2), H], rows 2p and 2p + 1 in
+// pair p, a missing last row zero.
+const uint32_t* kv_column_pairs(const KvMemory& m, int64_t at, int64_t nb, int64_t H, int64_t ld,
+                                std::vector<bf16>& rows, std::vector<uint32_t>& buf) {
+  const bf16* r = static_cast<const bf16*>(m.data) + at;
+  if (!m.is_bf16) {
+    row_pairs(static_cast<const float*>(m.data) + at, nb, H, ld, rows);
+    r = rows.data();
+    ld = H;
+  }
+  buf.resize(size_t((nb + 1) / 2 * H));
+  for (int64_t j = 0; j < nb; j += 2)
+    kernels::interleave(r + j * ld, j + 1 < nb ? r + (j + 1) * ld : nullptr, &buf[j / 2 * H], H);
+  return buf.data();
+}
+// The tile's queries [tq, H] at ld transposed into pairs down the columns: qt[p * tq + r] holds
+// q[r, 2p] and q[r, 2p + 1].
+void query_pairs(const float* q, int64_t tq, int64_t H, int64_t ld, std::vector<bf16>& rows,
+                 std::vector<uint32_t>& qt) {
+  row_pairs(q, tq, H, ld, rows);
+  qt.resize(size_t(H / 2 * tq));
+  for (int64_t r = 0; r < tq; ++r)
+    for (int64_t p = 0; p < H / 2; ++p)
+      qt[p * tq + r] = uint32_t(rows[r * H + 2 * p].bits) | uint32_t(rows[r * H + 2 * p + 1].bits)
+                                                                << 16;
+}
+
 // Per-thread buffers of the tile functions, kept between tiles (decode runs thousands of tiny
 // tiles per token).
 struct Scratch {
   std::vector<float> o, qt, dot, qbuf, dobuf, kbuf, vbuf, pbuf, dsbuf;
+  std::vector<bf16> qrows, krows, vrows, prows;
+  std::vector<uint32_t> qpairs, vpairs;
 };
 Scratch& scratch() {
   thread_local Scratch s;
@@ -105,13 +157,22 @@ struct Tile {
 
 // Scores of the tile's queries against keys [j0, j0 + nb), scaled; entries past a query's last key
 // are -inf. A full tile computes them transposed, keys [nb, H] against the queries transposed once
-// per tile (`qt`, [H, tq]), so that neither operand is transposed per block (`st`: [nb, tq]
-// scratch); a few queries (decode) would fill few vector lanes that way and take dot products.
-void scores(const Dims& d, const Tile& tl, Rows qa, const float* qt, const KvMemory& k, int64_t j0,
-            int64_t nb, float scale, std::vector<float>& kbuf, float* st, float* s) {
-  const Rows kb = kv_rows(k, d.kv_at(tl.b, j0, tl.n / d.G()), nb, d.H, d.kv_stride(), d.bf16, kbuf);
+// per tile (`qt`, [H, tq], or `qpairs` for products on pairs), so that neither operand is
+// transposed per block (`st`: [nb, tq] scratch); a few queries (decode) would fill few vector
+// lanes that way and take dot products.
+void scores(const Dims& d, const Tile& tl, Rows qa, const float* qt, const uint32_t* qpairs,
+            const KvMemory& k, int64_t j0, int64_t nb, float scale, Scratch& sc, float* st,
+            float* s) {
+  const int64_t at = d.kv_at(tl.b, j0, tl.n / d.G());
   const bool few = tl.tq < kFewQueries;
-  if (!few) kernels::tile_gemm(nb, tl.tq, d.H, kb.p, kb.ld, 1, qt, tl.tq, st, tl.tq, false);
+  Rows kb{};
+  if (qpairs) {
+    const Pairs kp = kv_row_pairs(k, at, nb, d.H, d.kv_stride(), sc.krows);
+    kernels::tile_gemm_pairs(nb, tl.tq, d.H / 2, kp.p, kp.ld, qpairs, tl.tq, st, tl.tq, false);
+  } else {
+    kb = kv_rows(k, at, nb, d.H, d.kv_stride(), d.bf16, sc.kbuf);
+    if (!few) kernels::tile_gemm(nb, tl.tq, d.H, kb.p, kb.ld, 1, qt, tl.tq, st, tl.tq, false);
+  }
   for (int64_t r = 0; r < tl.tq; ++r) {
     int64_t visible = std::clamp<int64_t>(tl.keys(r) - j0, 0, nb);
     for (int64_t j = 0; j < visible; ++j)
@@ -130,7 +191,10 @@ void forward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory&
   Scratch& sc = scratch();
   std::vector<float>& o = sc.o;
   o.assign(size_t(tl.tq * H), 0.0f);
-  if (tl.tq >= kFewQueries) {  // decode's few queries take dot products instead (scores)
+  const bool pairs = d.pairs && tl.tq >= kFewQueries;
+  if (pairs) {
+    query_pairs(q + d.q_at(tl.b, tl.t0, tl.n), tl.tq, H, d.q_stride(), sc.qrows, sc.qpairs);
+  } else if (tl.tq >= kFewQueries) {  // decode's few queries take dot products instead (scores)
     sc.qt.resize(size_t(H * tl.tq));
     transpose(q + d.q_at(tl.b, tl.t0, tl.n), tl.tq, H, d.q_stride(), d.bf16, sc.qt.data());
   }
@@ -139,7 +203,8 @@ void forward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory&
   std::fill(l, l + tl.tq, 0.0f);
   for (int64_t j0 = 0; j0 < tl.all_keys(); j0 += kKeyBlock) {
     int64_t nb = std::min(kKeyBlock, tl.all_keys() - j0);
-    scores(d, tl, qa, sc.qt.data(), k, j0, nb, scale, sc.kbuf, st, s);
+    scores(d, tl, qa, sc.qt.data(), pairs ? sc.qpairs.data() : nullptr, k, j0, nb, scale, sc, st,
+           s);
     for (int64_t r = 0; r < tl.tq; ++r) {
       float* sr = s + r * nb;
       if (tl.keys(r) <= j0) {  // nothing visible in this block: weights 0, state unchanged
@@ -153,10 +218,16 @@ void forward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory&
       m[r] = bm;
       if (drop.on()) drop.apply(tl.b, tl.n, tl.pos0 + tl.t0 + r, j0, sr, nb);
     }
-    const Rows pa = as_rows(s, tl.tq, nb, nb, d.bf16, sc.pbuf),
-               vb = kv_rows(v, d.kv_at(tl.b, j0, tl.n / d.G()), nb, H, d.kv_stride(), d.bf16,
-                            sc.vbuf);
-    kernels::tile_gemm(tl.tq, H, nb, pa.p, pa.ld, 1, vb.p, vb.ld, o.data(), H, true);
+    const int64_t at = d.kv_at(tl.b, j0, tl.n / d.G());
+    if (pairs) {
+      const Pairs pp = row_pairs(s, tl.tq, nb, nb, sc.prows);
+      const uint32_t* vp = kv_column_pairs(v, at, nb, H, d.kv_stride(), sc.vrows, sc.vpairs);
+      kernels::tile_gemm_pairs(tl.tq, H, pp.ld, pp.p, pp.ld, vp, H, o.data(), H, true);
+    } else {
+      const Rows pa = as_rows(s, tl.tq, nb, nb, d.bf16, sc.pbuf),
+                 vb = kv_rows(v, at, nb, H, d.kv_stride(), d.bf16, sc.vbuf);
+      kernels::tile_gemm(tl.tq, H, nb, pa.p, pa.ld, 1, vb.p, vb.ld, o.data(), H, true);
+    }
   }
   for (int64_t r = 0; r < tl.tq; ++r) {
     float* dst = out + d.q_at(tl.b, tl.t0 + r, tl.n);
@@ -187,7 +258,7 @@ void backward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory
              doa = as_rows(dO + q0, tl.tq, H, qs, d.bf16, sc.dobuf);
   for (int64_t j0 = 0; j0 < tl.all_keys(); j0 += kKeyBlock) {
     int64_t nb = std::min(kKeyBlock, tl.all_keys() - j0), k0 = d.kv_at(tl.b, j0, kh);
-    scores(d, tl, qa, sc.qt.data(), k, j0, nb, scale, sc.kbuf, st, p);
+    scores(d, tl, qa, sc.qt.data(), nullptr, k, j0, nb, scale, sc, st, p);
     for (int64_t r = 0; r < tl.tq; ++r)  // P = exp(S - lse): the forward's weights, recomputed
       kernels::exp_shifted(p + r * nb, nb, lse[(tl.b * d.T + tl.t0 + r) * d.N + tl.n]);
     // With dropout mask M: dV += (P M)^T dO and dP = (dO V^T) M, where delta = rowsum(dO * O) is
@@ -229,7 +300,11 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
             q.dim(3) == k.dim(3) && k.dim(2) > 0 && q.dim(2) % k.dim(2) == 0,
         "attention: shapes q ", to_string(q.shape()), ", k ", to_string(k.shape()), ", v ",
         to_string(v.shape()), " are not [B, T, N, H], [B, S, K, H] with N a multiple of K");
-  Dims d{q.dim(0), q.dim(1), k.dim(1), q.dim(2), k.dim(2), q.dim(3), q.dtype() == DType::BF16};
+  const bool low = q.dtype() == DType::BF16;
+  Dims d{q.dim(0), q.dim(1),
+         k.dim(1), q.dim(2),
+         k.dim(2), q.dim(3),
+         low,      low && q.dim(3) % 2 == 0 && kernels::isa() >= kernels::Isa::Avx512Bf16};
   check(int64_t(pos0.size()) == d.B, "attention: positions for ", std::to_string(pos0.size()),
         " rows, batch is ", std::to_string(d.B));
   for (int64_t b = 0; b < d.B; ++b)

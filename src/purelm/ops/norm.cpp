@@ -8,6 +8,7 @@
 
 #include "purelm/core/thread_pool.h"
 #include "purelm/ops/autograd.h"
+#include "purelm/ops/kernels/vec.h"
 #include "purelm/ops/parallel.h"
 #include "purelm/ops/rows.h"
 
@@ -37,9 +38,7 @@ std::vector<float> inv_rms(const Tensor& x, int64_t n, int64_t rows, float eps,
     std::vector<float> row(static_cast<size_t>(n));
     for (int64_t r = r0; r < r1; ++r) {
       load_f32(x, r * n, n, row.data());
-      double s = 0;
-      for (int64_t i = 0; i < n; ++i) s += double(row[i]) * row[i];
-      ss[r] = s;
+      ss[r] = kernels::sum_squares(row.data(), n);
     }
   });
   RowSums whole = over_group(std::move(ss), n, over);

@@ -2,9 +2,20 @@
 
 #include <cstring>
 
+#include "purelm/core/thread_pool.h"
 #include "purelm/ops/kernels/vec.h"
 
 namespace purelm {
+
+namespace {
+
+// Conversions run on all threads: a prefill's activations are megabytes, and one thread converting
+// them while the others wait cost as much as the conversion itself.
+void convert(int64_t n, const std::function<void(int64_t, int64_t)>& run) {
+  parallel_for(n, kElementGrain * 4, run);
+}
+
+}  // namespace
 
 void load_f32(const Tensor& t, int64_t offset, int64_t n, float* dst) {
   switch (t.dtype()) {
@@ -12,7 +23,9 @@ void load_f32(const Tensor& t, int64_t offset, int64_t n, float* dst) {
       std::memcpy(dst, t.data<float>() + offset, static_cast<size_t>(n) * 4);
       return;
     case DType::BF16:
-      kernels::widen(t.data<bf16>() + offset, dst, n);
+      convert(n, [&](int64_t i0, int64_t i1) {
+        kernels::widen(t.data<bf16>() + offset + i0, dst + i0, i1 - i0);
+      });
       return;
     case DType::F16: {
       const uint16_t* s = t.data<uint16_t>() + offset;
@@ -30,7 +43,9 @@ void store_f32(Tensor& t, int64_t offset, int64_t n, const float* src) {
       std::memcpy(t.data<float>() + offset, src, static_cast<size_t>(n) * 4);
       return;
     case DType::BF16:
-      kernels::narrow(src, t.data<bf16>() + offset, n);
+      convert(n, [&](int64_t i0, int64_t i1) {
+        kernels::narrow(src + i0, t.data<bf16>() + offset + i0, i1 - i0);
+      });
       return;
     case DType::F16: {
       uint16_t* d = t.data<uint16_t>() + offset;

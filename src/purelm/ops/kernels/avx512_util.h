@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #define PURELM_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma")))
+#define PURELM_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,fma")))
 
 namespace purelm::kernels::avx512 {
 

@@ -72,8 +72,6 @@ PURELM_AVX512 void rows_bf16(int64_t j, int64_t K, const float* even, const floa
       store(c + i * ldc + j + r, _mm512_reduce_add_ps(s[i][r]), accumulate);
 }
 
-#define PURELM_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,fma")))
-
 // C[0:M, j:j+R] from M rows of bf16 A and R rows of bf16 B: a whole cache line of each per step,
 // one vdpbf16ps per row pair. The products of bf16 values are exact in float32, so only the sums
 // round, as in rows_f32; prefetching as rows_bf16.

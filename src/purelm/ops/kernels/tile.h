@@ -1,7 +1,7 @@
 // Small products for attention's tiles: C[M, N] (+)= A[M, K] B[K, N] with B row-major and
 // contiguous along N, A at any strides. No packing: at tile sizes (64 x 64 x 128) gemm's packing
 // costs as much as the arithmetic, while here each element of A is broadcast straight from memory
-// against whole rows of B. float32 throughout; chosen at run time by isa().
+// against whole rows of B. float32, chosen at run time by isa(); or pairs of bf16 on AVX512-BF16.
 #pragma once
 
 #include <cstdint>
@@ -12,5 +12,12 @@ namespace purelm::kernels {
 // a[i * ars + k * acs], for i < M, j < N, k < K. C must not overlap A or B.
 void tile_gemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars, int64_t acs,
                const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate);
+
+// The same product over pairs of bf16 (vdpbf16ps: exact products, float32 sums), for CPUs with
+// AVX512-BF16 (isa() >= Avx512Bf16; elsewhere it fails). K2 pairs of 32 bits: pair p of row i of A,
+// at a + (i * lda + p) * 4 bytes, holds A(i, 2p) in its lower half and A(i, 2p + 1) in its upper;
+// pair (p, j) of B, at b + (p * ldb + j) * 4 bytes, holds B[2p, j] and B[2p + 1, j].
+void tile_gemm_pairs(int64_t M, int64_t N, int64_t K2, const void* a, int64_t lda, const void* b,
+                     int64_t ldb, float* c, int64_t ldc, bool accumulate);
 
 }  // namespace purelm::kernels

@@ -43,6 +43,14 @@ PURELM_MULTIVERSION void narrow(const float* src, bf16* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i].bits = uint16_t(bf16_bits(src[i]));
 }
 
+PURELM_MULTIVERSION void interleave(const bf16* lo, const bf16* hi, uint32_t* dst, int64_t n) {
+  if (!hi) {
+    for (int64_t i = 0; i < n; ++i) dst[i] = lo[i].bits;
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) dst[i] = uint32_t(lo[i].bits) | uint32_t(hi[i].bits) << 16;
+}
+
 PURELM_MULTIVERSION double sum_squares(const float* x, int64_t n) {
   double acc[8] = {};
   int64_t i = 0;

@@ -19,6 +19,10 @@ void narrow(const float* src, bf16* dst, int64_t n);
 // dst[i] = round_bf16(src[i]): float32 values at bf16 precision (dst may be src).
 void round_to_bf16(const float* src, float* dst, int64_t n);
 
+// Two bf16 runs side by side in 32-bit lanes: dst[i] holds lo[i] in its lower half and hi[i] in
+// its upper (0 when hi is null), the pairs that vdpbf16ps multiplies.
+void interleave(const bf16* lo, const bf16* hi, uint32_t* dst, int64_t n);
+
 // The sum of x[i]^2 in double precision, from eight interleaved partial sums.
 double sum_squares(const float* x, int64_t n);
 
