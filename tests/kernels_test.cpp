@@ -327,8 +327,8 @@ INSTANTIATE_TEST_SUITE_P(Isas, EachIsa,
                            return s;
                          });
 
-// Products on pairs of bf16 against a double reference: odd K (a zero upper half in the last
-// pair), tails in M and N, accumulation, and nothing written past N.
+// Products on pairs of bf16 against a double reference: A by rows and transposed, odd K (a zero
+// upper half in the last pair), tails in M and N, accumulation, and nothing written past N.
 TEST(Kernels, TileGemmPairsMatchesReference) {
   if (kernels::best_isa() < Isa::Avx512Bf16) GTEST_SKIP() << "CPU lacks AVX512-BF16";
   std::mt19937 rng(3);
@@ -336,44 +336,49 @@ TEST(Kernels, TileGemmPairsMatchesReference) {
   for (int64_t m : {1, 4, 7, 64})
     for (int64_t n : {1, 17, 64, 100})
       for (int64_t k : {1, 5, 64, 127})
-        for (bool accumulate : {false, true}) {
-          const int64_t k2 = (k + 1) / 2, lda = k2 + 1, ldb = n + 2, ldc = n + 3;
-          std::vector<bf16> a(size_t(m * lda * 2)), b(size_t(k2 * ldb * 2));
-          for (bf16& x : a) x = to_bf16(u(rng));
-          for (bf16& x : b) x = to_bf16(u(rng));
-          for (int64_t i = 0; i < m; ++i)  // A(i, k) for k past K is zero
-            for (int64_t kk = k; kk < 2 * lda; ++kk) a[i * lda * 2 + kk] = bf16{};
-          if (k % 2)
-            for (int64_t j = 0; j < ldb; ++j) b[((k2 - 1) * ldb + j) * 2 + 1] = bf16{};
-          auto A = [&](int64_t i, int64_t kk) { return double(to_f32(a[i * lda * 2 + kk])); };
-          auto B = [&](int64_t kk, int64_t j) {
-            return double(to_f32(b[((kk / 2) * ldb + j) * 2 + kk % 2]));
-          };
-          std::vector<float> c(size_t(m * ldc));
-          for (float& x : c) x = u(rng);
-          const std::vector<float> c0 = c;
-          kernels::tile_gemm_pairs(m, n, k2, a.data(), lda, b.data(), ldb, c.data(), ldc,
-                                   accumulate);
-          for (int64_t i = 0; i < m; ++i) {
-            for (int64_t j = 0; j < n; ++j) {
-              double ref = accumulate ? c0[i * ldc + j] : 0.0, scale = std::fabs(ref);
-              for (int64_t kk = 0; kk < k; ++kk) {
-                ref += A(i, kk) * B(kk, j);
-                scale += std::fabs(A(i, kk) * B(kk, j));
+        for (bool transposed : {false, true})
+          for (bool accumulate : {false, true}) {
+            const int64_t k2 = (k + 1) / 2, ldb = n + 2, ldc = n + 3;
+            const int64_t ars = transposed ? 1 : k2 + 1, acs = transposed ? m : 1;
+            std::vector<bf16> a(size_t((m + 1) * (k2 + 1) * 2)), b(size_t(k2 * ldb * 2));
+            auto A = [&](int64_t i, int64_t kk) -> bf16& {
+              return a[size_t((i * ars + kk / 2 * acs) * 2 + kk % 2)];
+            };
+            auto B = [&](int64_t kk, int64_t j) -> bf16& {
+              return b[size_t(((kk / 2) * ldb + j) * 2 + kk % 2)];
+            };
+            for (int64_t i = 0; i < m; ++i)  // A(i, k) and B[k, j] past K are zero
+              for (int64_t kk = 0; kk < 2 * k2; ++kk) A(i, kk) = kk < k ? to_bf16(u(rng)) : bf16{};
+            for (int64_t kk = 0; kk < 2 * k2; ++kk)
+              for (int64_t j = 0; j < ldb; ++j) B(kk, j) = kk < k ? to_bf16(u(rng)) : bf16{};
+            std::vector<float> c(size_t(m * ldc));
+            for (float& x : c) x = u(rng);
+            const std::vector<float> c0 = c;
+            kernels::tile_gemm_pairs(m, n, k2, a.data(), ars, acs, b.data(), ldb, c.data(), ldc,
+                                     accumulate);
+            for (int64_t i = 0; i < m; ++i) {
+              for (int64_t j = 0; j < n; ++j) {
+                double ref = accumulate ? c0[i * ldc + j] : 0.0, scale = std::fabs(ref);
+                for (int64_t kk = 0; kk < k; ++kk) {
+                  double p = double(to_f32(A(i, kk))) * to_f32(B(kk, j));
+                  ref += p;
+                  scale += std::fabs(p);
+                }
+                ASSERT_LE(std::fabs(c[i * ldc + j] - ref), 1e-6 * std::sqrt(double(k)) * scale)
+                    << "m " << m << " n " << n << " k " << k << " transposed " << transposed
+                    << " at " << i << ", " << j;
               }
-              ASSERT_LE(std::fabs(c[i * ldc + j] - ref), 1e-6 * std::sqrt(double(k)) * scale)
-                  << "m " << m << " n " << n << " k " << k << " at " << i << ", " << j;
+              for (int64_t j = n; j < ldc; ++j)
+                ASSERT_EQ(c[i * ldc + j], c0[i * ldc + j]) << "wrote past N";
             }
-            for (int64_t j = n; j < ldc; ++j)
-              ASSERT_EQ(c[i * ldc + j], c0[i * ldc + j]) << "wrote past N";
           }
-        }
 }
 
 // bf16 attention on pairs of bf16 (AVX512-BF16) against the float32 products of the same rounded
-// operands (AVX-512): only the order of the sums differs, so the bf16 outputs agree to one unit
-// in the last place. Tiles and key blocks with tails, GQA, rows at offsets, keys and values in
-// bf16 memory and in float32.
+// operands (AVX-512): only the order of the sums differs. The bf16 outputs agree to one unit in the
+// last place; the gradients, where a changed last bit can move one rounding of dP or dS to the
+// next bf16, to 1e-4 of their largest element (measured: 3.5e-7). Tiles and key blocks with tails
+// (T = 70), GQA, rows at offsets, keys and values in bf16 and in float32 memory.
 TEST(Kernels, Bf16AttentionOnPairsMatchesFloatProducts) {
   if (kernels::best_isa() < Isa::Avx512Bf16) GTEST_SKIP() << "CPU lacks AVX512-BF16";
   const int64_t B = 2, T = 70, S = 141, N = 4, K = 2, H = 32;
@@ -385,23 +390,47 @@ TEST(Kernels, Bf16AttentionOnPairsMatchesFloatProducts) {
     for (float& x : v) x = g(rng);
     return Tensor::from_f32(v, shape).to(dtype);
   };
-  NoGrad ng;
-  Tensor q = random({B, T, N, H}, DType::BF16);
+  auto max_abs = [](const std::vector<float>& v) {
+    float m = 0;
+    for (float x : v) m = std::max(m, std::fabs(x));
+    return m;
+  };
+  Tensor q = random({B, T, N, H}, DType::BF16), dy = random({B, T, N, H}, DType::F32);
   for (DType kv : {DType::BF16, DType::F32}) {
     Tensor k = random({B, S, K, H}, kv), v = random({B, S, K, H}, kv);
-    std::vector<float> on_pairs = attention(q, k, v, pos0).to_vector(), on_floats;
+    // Output, dq, dk, dv.
+    auto run = [&]() {
+      for (const Tensor* t : {&q, &k, &v}) {
+        t->set_requires_grad(true);
+        t->release_grad();
+      }
+      Tape tape;
+      Tensor y = attention(q, k, v, pos0);
+      tape.backward(y, dy);
+      return std::vector<std::vector<float>>{y.to_vector(), q.grad().to_vector(),
+                                             k.grad().to_vector(), v.grad().to_vector()};
+    };
+    const auto on_pairs = run();
+    std::vector<std::vector<float>> on_floats;
     {
       ForceIsa f32(Isa::Avx512);
-      on_floats = attention(q, k, v, pos0).to_vector();
+      on_floats = run();
     }
+    const std::vector<float>&got = on_pairs[0], &want = on_floats[0];
     int differ = 0;
-    for (size_t i = 0; i < on_pairs.size(); ++i) {
-      const float want = on_floats[i];
-      differ += on_pairs[i] != want;
-      ASSERT_LE(std::fabs(on_pairs[i] - want), std::ldexp(std::fabs(want), -7) + 1e-30f)
-          << "element " << i << " (" << dtype_name(kv) << " keys and values)";
+    for (size_t i = 0; i < got.size(); ++i) {
+      differ += got[i] != want[i];
+      ASSERT_LE(std::fabs(got[i] - want[i]), std::ldexp(std::fabs(want[i]), -7) + 1e-30f)
+          << "output " << i << " (" << dtype_name(kv) << " keys and values)";
     }
-    EXPECT_LT(differ, int(on_pairs.size()) / 20) << dtype_name(kv);
+    EXPECT_LT(differ, int(got.size()) / 20) << dtype_name(kv);
+    for (int g = 1; g < 4; ++g) {
+      const float scale = max_abs(on_floats[g]);
+      for (size_t i = 0; i < on_floats[g].size(); ++i)
+        ASSERT_LE(std::fabs(on_pairs[g][i] - on_floats[g][i]), 1e-4f * scale)
+            << "gradient "
+            << "qkv"[g - 1] << " element " << i << " (" << dtype_name(kv) << ")";
+    }
   }
 }
 

@@ -26,7 +26,7 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 struct Dims {
   int64_t B, T, S, N, K, H;
   bool bf16;   // bf16 activations: the products round to bf16 like linear()'s
-  bool pairs;  // and run on pairs of bf16 (AVX512-BF16, even H) in the forward pass's full tiles
+  bool pairs;  // and run on pairs of bf16 (AVX512-BF16, even H), but for decode's few queries
   int64_t G() const { return N / K; }
   int64_t q_at(int64_t b, int64_t t, int64_t n) const { return ((b * T + t) * N + n) * H; }
   int64_t kv_at(int64_t b, int64_t s, int64_t kh) const { return ((b * S + s) * K + kh) * H; }
@@ -58,6 +58,11 @@ struct KvMemory {
   const void* data;
   bool is_bf16;
 };
+
+KvMemory kv_memory(const Tensor& t, std::optional<F32View>& view) {
+  if (t.dtype() == DType::BF16) return {t.data<bf16>(), true};
+  return {view.emplace(t).data(), false};
+}
 
 // Operands of one product as float32 rows, rounded to bf16 when the products are (bf16
 // activations, as linear() rounds them). Views memory in place when nothing needs converting.
@@ -109,20 +114,25 @@ Pairs kv_row_pairs(const KvMemory& m, int64_t at, int64_t nb, int64_t H, int64_t
   if (m.is_bf16) return {static_cast<const bf16*>(m.data) + at, ld / 2};
   return row_pairs(static_cast<const float*>(m.data) + at, nb, H, ld, buf);
 }
-// nb keys or values from `at` as pairs down the columns: [ceil(nb / 2), H], rows 2p and 2p + 1 in
+// [rows, cols] bf16 at ld as pairs down the columns: [ceil(rows / 2), cols], rows 2p and 2p + 1 in
 // pair p, a missing last row zero.
-const uint32_t* kv_column_pairs(const KvMemory& m, int64_t at, int64_t nb, int64_t H, int64_t ld,
-                                std::vector<bf16>& rows, std::vector<uint32_t>& buf) {
-  const bf16* r = static_cast<const bf16*>(m.data) + at;
-  if (!m.is_bf16) {
-    row_pairs(static_cast<const float*>(m.data) + at, nb, H, ld, rows);
-    r = rows.data();
-    ld = H;
-  }
-  buf.resize(size_t((nb + 1) / 2 * H));
-  for (int64_t j = 0; j < nb; j += 2)
-    kernels::interleave(r + j * ld, j + 1 < nb ? r + (j + 1) * ld : nullptr, &buf[j / 2 * H], H);
+const uint32_t* column_pairs(const bf16* r, int64_t rows, int64_t cols, int64_t ld,
+                             std::vector<uint32_t>& buf) {
+  buf.resize(size_t((rows + 1) / 2 * cols));
+  for (int64_t j = 0; j < rows; j += 2)
+    kernels::interleave(r + j * ld, j + 1 < rows ? r + (j + 1) * ld : nullptr, &buf[j / 2 * cols],
+                        cols);
   return buf.data();
+}
+const uint32_t* column_pairs(const float* p, int64_t rows, int64_t cols, int64_t ld,
+                             std::vector<bf16>& narrowed, std::vector<uint32_t>& buf) {
+  const Pairs r = row_pairs(p, rows, cols, ld, narrowed);
+  return column_pairs(narrowed.data(), rows, cols, 2 * r.ld, buf);
+}
+const uint32_t* kv_column_pairs(const KvMemory& m, int64_t at, int64_t nb, int64_t H, int64_t ld,
+                                std::vector<bf16>& narrowed, std::vector<uint32_t>& buf) {
+  if (m.is_bf16) return column_pairs(static_cast<const bf16*>(m.data) + at, nb, H, ld, buf);
+  return column_pairs(static_cast<const float*>(m.data) + at, nb, H, ld, narrowed, buf);
 }
 // The tile's queries [tq, H] at ld transposed into pairs down the columns: qt[p * tq + r] holds
 // q[r, 2p] and q[r, 2p + 1].
@@ -140,8 +150,8 @@ void query_pairs(const float* q, int64_t tq, int64_t H, int64_t ld, std::vector<
 // tiles per token).
 struct Scratch {
   std::vector<float> o, qt, dot, qbuf, dobuf, kbuf, vbuf, pbuf, dsbuf;
-  std::vector<bf16> qrows, krows, vrows, prows;
-  std::vector<uint32_t> qpairs, vpairs;
+  std::vector<bf16> qrows, krows, vrows, prows, dsrows;
+  std::vector<uint32_t> qpairs, dopairs, qcols, docols, kcols, vcols, pcols, dscols;
 };
 Scratch& scratch() {
   thread_local Scratch s;
@@ -164,11 +174,11 @@ void scores(const Dims& d, const Tile& tl, Rows qa, const float* qt, const uint3
             const KvMemory& k, int64_t j0, int64_t nb, float scale, Scratch& sc, float* st,
             float* s) {
   const int64_t at = d.kv_at(tl.b, j0, tl.n / d.G());
-  const bool few = tl.tq < kFewQueries;
+  const bool few = !qpairs && tl.tq < kFewQueries;
   Rows kb{};
   if (qpairs) {
     const Pairs kp = kv_row_pairs(k, at, nb, d.H, d.kv_stride(), sc.krows);
-    kernels::tile_gemm_pairs(nb, tl.tq, d.H / 2, kp.p, kp.ld, qpairs, tl.tq, st, tl.tq, false);
+    kernels::tile_gemm_pairs(nb, tl.tq, d.H / 2, kp.p, kp.ld, 1, qpairs, tl.tq, st, tl.tq, false);
   } else {
     kb = kv_rows(k, at, nb, d.H, d.kv_stride(), d.bf16, sc.kbuf);
     if (!few) kernels::tile_gemm(nb, tl.tq, d.H, kb.p, kb.ld, 1, qt, tl.tq, st, tl.tq, false);
@@ -221,8 +231,8 @@ void forward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory&
     const int64_t at = d.kv_at(tl.b, j0, tl.n / d.G());
     if (pairs) {
       const Pairs pp = row_pairs(s, tl.tq, nb, nb, sc.prows);
-      const uint32_t* vp = kv_column_pairs(v, at, nb, H, d.kv_stride(), sc.vrows, sc.vpairs);
-      kernels::tile_gemm_pairs(tl.tq, H, pp.ld, pp.p, pp.ld, vp, H, o.data(), H, true);
+      const uint32_t* vp = kv_column_pairs(v, at, nb, H, d.kv_stride(), sc.vrows, sc.vcols);
+      kernels::tile_gemm_pairs(tl.tq, H, pp.ld, pp.p, pp.ld, 1, vp, H, o.data(), H, true);
     } else {
       const Rows pa = as_rows(s, tl.tq, nb, nb, d.bf16, sc.pbuf),
                  vb = kv_rows(v, at, nb, H, d.kv_stride(), d.bf16, sc.vbuf);
@@ -237,55 +247,82 @@ void forward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory&
 }
 
 // Gradients of one tile: dq of its queries, and dk, dv of the keys it sees (the caller owns the kv
-// head, so no other thread writes them).
+// head, so no other thread writes them). With d.pairs the five products take pairs of bf16: the
+// queries and dO transposed into pairs once per tile (for the scores and dP^T) and paired down
+// their columns (for dK and dV), each block's weights and dS paired by rows and down the columns.
 void backward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory& k,
                    const KvMemory& v, const float* out, const float* dO, const float* lse,
                    float scale, const Dropout& drop, float* dq, float* dk, float* dv) {
   float p[kQTile * kKeyBlock], dp[kQTile * kKeyBlock], pd[kQTile * kKeyBlock],
       st[kQTile * kKeyBlock], delta[kQTile];
-  const int64_t H = d.H, kh = tl.n / d.G(), qs = d.q_stride(), ks = d.kv_stride();
+  const int64_t H = d.H, kh = tl.n / d.G(), qs = d.q_stride(), ks = d.kv_stride(), tq = tl.tq,
+                tq2 = (tq + 1) / 2;
   const int64_t q0 = d.q_at(tl.b, tl.t0, tl.n);
-  for (int64_t r = 0; r < tl.tq; ++r) {  // delta = rowsum(dO * O)
+  for (int64_t r = 0; r < tq; ++r) {  // delta = rowsum(dO * O)
     int64_t at = d.q_at(tl.b, tl.t0 + r, tl.n);
     delta[r] = kernels::dot(dO + at, out + at, H);
   }
   Scratch& sc = scratch();
-  sc.qt.resize(size_t(H * tl.tq));
-  sc.dot.resize(size_t(H * tl.tq));
-  transpose(q + q0, tl.tq, H, qs, d.bf16, sc.qt.data());
-  transpose(dO + q0, tl.tq, H, qs, d.bf16, sc.dot.data());
-  const Rows qa = as_rows(q + q0, tl.tq, H, qs, d.bf16, sc.qbuf),
-             doa = as_rows(dO + q0, tl.tq, H, qs, d.bf16, sc.dobuf);
+  Rows qa{}, doa{};
+  if (d.pairs) {
+    query_pairs(q + q0, tq, H, qs, sc.qrows, sc.qpairs);
+    query_pairs(dO + q0, tq, H, qs, sc.qrows, sc.dopairs);
+    column_pairs(q + q0, tq, H, qs, sc.qrows, sc.qcols);
+    column_pairs(dO + q0, tq, H, qs, sc.qrows, sc.docols);
+  } else {
+    sc.qt.resize(size_t(H * tq));
+    sc.dot.resize(size_t(H * tq));
+    transpose(q + q0, tq, H, qs, d.bf16, sc.qt.data());
+    transpose(dO + q0, tq, H, qs, d.bf16, sc.dot.data());
+    qa = as_rows(q + q0, tq, H, qs, d.bf16, sc.qbuf);
+    doa = as_rows(dO + q0, tq, H, qs, d.bf16, sc.dobuf);
+  }
   for (int64_t j0 = 0; j0 < tl.all_keys(); j0 += kKeyBlock) {
     int64_t nb = std::min(kKeyBlock, tl.all_keys() - j0), k0 = d.kv_at(tl.b, j0, kh);
-    scores(d, tl, qa, sc.qt.data(), nullptr, k, j0, nb, scale, sc, st, p);
-    for (int64_t r = 0; r < tl.tq; ++r)  // P = exp(S - lse): the forward's weights, recomputed
+    scores(d, tl, qa, sc.qt.data(), d.pairs ? sc.qpairs.data() : nullptr, k, j0, nb, scale, sc, st,
+           p);
+    for (int64_t r = 0; r < tq; ++r)  // P = exp(S - lse): the forward's weights, recomputed
       kernels::exp_shifted(p + r * nb, nb, lse[(tl.b * d.T + tl.t0 + r) * d.N + tl.n]);
     // With dropout mask M: dV += (P M)^T dO and dP = (dO V^T) M, where delta = rowsum(dO * O) is
     // still rowsum(P * dP). Then dS = P (dP - delta) scale;  dQ += dS K;  dK += dS^T Q.
     const float* pv = p;
     if (drop.on()) {
-      std::copy(p, p + tl.tq * nb, pd);
-      for (int64_t r = 0; r < tl.tq; ++r)
+      std::copy(p, p + tq * nb, pd);
+      for (int64_t r = 0; r < tq; ++r)
         drop.apply(tl.b, tl.n, tl.pos0 + tl.t0 + r, j0, pd + r * nb, nb);
       pv = pd;
     }
-    const Rows pa = as_rows(pv, tl.tq, nb, nb, d.bf16, sc.pbuf);
-    kernels::tile_gemm(nb, H, tl.tq, pa.p, 1, pa.ld, doa.p, doa.ld, dv + k0, ks, true);
-    const Rows vb = kv_rows(v, k0, nb, H, ks, d.bf16, sc.vbuf);  // dP^T = V dO^T, as the scores
-    kernels::tile_gemm(nb, tl.tq, H, vb.p, vb.ld, 1, sc.dot.data(), tl.tq, st, tl.tq, false);
-    for (int64_t r = 0; r < tl.tq; ++r)
-      for (int64_t j = 0; j < nb; ++j) dp[r * nb + j] = st[j * tl.tq + r];
+    if (d.pairs) {  // dV, and dP^T = V dO^T as the scores
+      const uint32_t* pc = column_pairs(pv, tq, nb, nb, sc.prows, sc.pcols);
+      kernels::tile_gemm_pairs(nb, H, tq2, pc, 1, nb, sc.docols.data(), H, dv + k0, ks, true);
+      const Pairs vp = kv_row_pairs(v, k0, nb, H, ks, sc.vrows);
+      kernels::tile_gemm_pairs(nb, tq, H / 2, vp.p, vp.ld, 1, sc.dopairs.data(), tq, st, tq, false);
+    } else {
+      const Rows pa = as_rows(pv, tq, nb, nb, d.bf16, sc.pbuf);
+      kernels::tile_gemm(nb, H, tq, pa.p, 1, pa.ld, doa.p, doa.ld, dv + k0, ks, true);
+      const Rows vb = kv_rows(v, k0, nb, H, ks, d.bf16, sc.vbuf);
+      kernels::tile_gemm(nb, tq, H, vb.p, vb.ld, 1, sc.dot.data(), tq, st, tq, false);
+    }
+    for (int64_t r = 0; r < tq; ++r)
+      for (int64_t j = 0; j < nb; ++j) dp[r * nb + j] = st[j * tq + r];
     if (drop.on())
-      for (int64_t r = 0; r < tl.tq; ++r)
+      for (int64_t r = 0; r < tq; ++r)
         drop.apply(tl.b, tl.n, tl.pos0 + tl.t0 + r, j0, dp + r * nb, nb);
-    for (int64_t r = 0; r < tl.tq; ++r)
+    for (int64_t r = 0; r < tq; ++r)
       for (int64_t j = 0; j < nb; ++j)
         dp[r * nb + j] = p[r * nb + j] * (dp[r * nb + j] - delta[r]) * scale;
-    const Rows dsa = as_rows(dp, tl.tq, nb, nb, d.bf16, sc.dsbuf),
-               kb = kv_rows(k, k0, nb, H, ks, d.bf16, sc.kbuf);
-    kernels::tile_gemm(tl.tq, H, nb, dsa.p, dsa.ld, 1, kb.p, kb.ld, dq + q0, qs, true);
-    kernels::tile_gemm(nb, H, tl.tq, dsa.p, 1, dsa.ld, qa.p, qa.ld, dk + k0, ks, true);
+    if (d.pairs) {
+      const Pairs ds = row_pairs(dp, tq, nb, nb, sc.dsrows);
+      const uint32_t* kc = kv_column_pairs(k, k0, nb, H, ks, sc.krows, sc.kcols);
+      kernels::tile_gemm_pairs(tq, H, ds.ld, ds.p, ds.ld, 1, kc, H, dq + q0, qs, true);
+      const uint32_t* dc = column_pairs(sc.dsrows.data(), tq, nb, 2 * ds.ld, sc.dscols);
+      kernels::tile_gemm_pairs(nb, H, tq2, dc, 1, nb, sc.qcols.data(), H, dk + k0, ks, true);
+    } else {
+      const Rows dsa = as_rows(dp, tq, nb, nb, d.bf16, sc.dsbuf),
+                 kb = kv_rows(k, k0, nb, H, ks, d.bf16, sc.kbuf);
+      kernels::tile_gemm(tq, H, nb, dsa.p, dsa.ld, 1, kb.p, kb.ld, dq + q0, qs, true);
+      kernels::tile_gemm(nb, H, tq, dsa.p, 1, dsa.ld, qa.p, qa.ld, dk + k0, ks, true);
+    }
   }
 }
 
@@ -323,11 +360,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
   const int64_t tiles = (d.T + kQTile - 1) / kQTile;
   F32View qf(q);
   std::optional<F32View> kf, vf;
-  auto memory = [](const Tensor& t, std::optional<F32View>& view) -> KvMemory {
-    if (t.dtype() == DType::BF16) return {t.data<bf16>(), true};
-    return {view.emplace(t).data(), false};
-  };
-  const KvMemory km = memory(k, kf), vm = memory(v, vf);
+  const KvMemory km = kv_memory(k, kf), vm = kv_memory(v, vf);
   std::vector<float> out(static_cast<size_t>(q.numel()));
   auto lse = std::make_shared<std::vector<float>>(static_cast<size_t>(d.B * d.T * d.N));
   parallel_for(d.B * d.N * tiles, 1, [&](int64_t i0, int64_t i1) {
@@ -343,7 +376,9 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
     Tape::active()->record([q, k, v, y, pos0, d, scale, drop, tiles, lse, out = std::move(out)]() {
       if (!y.has_grad()) return;
       const float* dO = y.grad().data<float>();
-      F32View qf(q), kf(k), vf(v);
+      F32View qf(q);
+      std::optional<F32View> kf, vf;
+      const KvMemory km = kv_memory(k, kf), vm = kv_memory(v, vf);
       std::vector<float> dq(static_cast<size_t>(q.numel()), 0.0f),
           dk(static_cast<size_t>(k.numel()), 0.0f), dv(static_cast<size_t>(v.numel()), 0.0f);
       // Each task owns one kv head of one row (all its query heads), so dk and dv are written
@@ -354,8 +389,8 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
           for (int64_t n = kh * d.G(); n < (kh + 1) * d.G(); ++n) {
             for (int64_t t = 0; t < tiles; ++t) {
               Tile tl{b, n, t * kQTile, std::min(kQTile, d.T - t * kQTile), pos0[b]};
-              backward_tile(d, tl, qf.data(), {kf.data(), false}, {vf.data(), false}, out.data(),
-                            dO, lse->data(), scale, drop, dq.data(), dk.data(), dv.data());
+              backward_tile(d, tl, qf.data(), km, vm, out.data(), dO, lse->data(), scale, drop,
+                            dq.data(), dk.data(), dv.data());
             }
           }
         }

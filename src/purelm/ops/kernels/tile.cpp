@@ -49,8 +49,8 @@ void tile_avx512(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars, i
 
 // The same over pairs: each step one 32-bit broadcast of A per row against four vectors of pairs.
 template <int MR>
-PURELM_AVX512_BF16 void rows_pairs(int64_t i, int64_t N, int64_t K2, const void* a, int64_t lda,
-                                   const void* b, int64_t ldb, float* c, int64_t ldc,
+PURELM_AVX512_BF16 void rows_pairs(int64_t i, int64_t N, int64_t K2, const void* a, int64_t ars,
+                                   int64_t acs, const void* b, int64_t ldb, float* c, int64_t ldc,
                                    bool accumulate) {
   const char *ap = static_cast<const char*>(a), *bp = static_cast<const char*>(b);
   for (int64_t j = 0; j < N; j += 64) {
@@ -67,7 +67,7 @@ PURELM_AVX512_BF16 void rows_pairs(int64_t i, int64_t N, int64_t K2, const void*
         w[v] = (__m512bh)_mm512_maskz_loadu_epi32(m[v], bp + (k * ldb + j + 16 * v) * 4);
       for (int r = 0; r < MR; ++r) {
         int pair;
-        std::memcpy(&pair, ap + ((i + r) * lda + k) * 4, 4);
+        std::memcpy(&pair, ap + ((i + r) * ars + k * acs) * 4, 4);
         __m512bh x = (__m512bh)_mm512_set1_epi32(pair);
         for (int v = 0; v < 4; ++v) s[r][v] = _mm512_dpbf16_ps(s[r][v], x, w[v]);
       }
@@ -94,12 +94,12 @@ void tile_portable(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars,
 
 }  // namespace
 
-void tile_gemm_pairs(int64_t M, int64_t N, int64_t K2, const void* a, int64_t lda, const void* b,
-                     int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+void tile_gemm_pairs(int64_t M, int64_t N, int64_t K2, const void* a, int64_t ars, int64_t acs,
+                     const void* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
   check(isa() >= Isa::Avx512Bf16, "tile_gemm_pairs needs AVX512-BF16");
   int64_t i = 0;
-  for (; i + 4 <= M; i += 4) rows_pairs<4>(i, N, K2, a, lda, b, ldb, c, ldc, accumulate);
-  for (; i < M; ++i) rows_pairs<1>(i, N, K2, a, lda, b, ldb, c, ldc, accumulate);
+  for (; i + 4 <= M; i += 4) rows_pairs<4>(i, N, K2, a, ars, acs, b, ldb, c, ldc, accumulate);
+  for (; i < M; ++i) rows_pairs<1>(i, N, K2, a, ars, acs, b, ldb, c, ldc, accumulate);
 }
 
 void tile_gemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars, int64_t acs,

@@ -15,9 +15,9 @@ void tile_gemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars, int
 
 // The same product over pairs of bf16 (vdpbf16ps: exact products, float32 sums), for CPUs with
 // AVX512-BF16 (isa() >= Avx512Bf16; elsewhere it fails). K2 pairs of 32 bits: pair p of row i of A,
-// at a + (i * lda + p) * 4 bytes, holds A(i, 2p) in its lower half and A(i, 2p + 1) in its upper;
-// pair (p, j) of B, at b + (p * ldb + j) * 4 bytes, holds B[2p, j] and B[2p + 1, j].
-void tile_gemm_pairs(int64_t M, int64_t N, int64_t K2, const void* a, int64_t lda, const void* b,
-                     int64_t ldb, float* c, int64_t ldc, bool accumulate);
+// at a + (i * ars + p * acs) * 4 bytes, holds A(i, 2p) in its lower half and A(i, 2p + 1) in its
+// upper; pair (p, j) of B, at b + (p * ldb + j) * 4 bytes, holds B[2p, j] and B[2p + 1, j].
+void tile_gemm_pairs(int64_t M, int64_t N, int64_t K2, const void* a, int64_t ars, int64_t acs,
+                     const void* b, int64_t ldb, float* c, int64_t ldc, bool accumulate);
 
 }  // namespace purelm::kernels
