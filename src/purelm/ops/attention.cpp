@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <optional>
 
 #include "purelm/core/thread_pool.h"
@@ -361,19 +362,20 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
   F32View qf(q);
   std::optional<F32View> kf, vf;
   const KvMemory km = kv_memory(k, kf), vm = kv_memory(v, vf);
-  std::vector<float> out(static_cast<size_t>(q.numel()));
+  // Every element is written by its tile; the backward reads it for delta = rowsum(dO * O).
+  std::shared_ptr<float[]> out = std::make_shared_for_overwrite<float[]>(size_t(q.numel()));
   auto lse = std::make_shared<std::vector<float>>(static_cast<size_t>(d.B * d.T * d.N));
   parallel_for(d.B * d.N * tiles, 1, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       int64_t b = i / (d.N * tiles), n = (i / tiles) % d.N, t = i % tiles;
       Tile tl{b, n, t * kQTile, std::min(kQTile, d.T - t * kQTile), pos0[b]};
-      forward_tile(d, tl, qf.data(), km, vm, scale, drop, out.data(), lse->data());
+      forward_tile(d, tl, qf.data(), km, vm, scale, drop, out.get(), lse->data());
     }
   });
   Tensor y = Tensor::empty(q.shape(), q.dtype());
-  store_f32(y, 0, y.numel(), out.data());
+  store_f32(y, 0, y.numel(), out.get());
   if (track(y, {&q, &k, &v})) {
-    Tape::active()->record([q, k, v, y, pos0, d, scale, drop, tiles, lse, out = std::move(out)]() {
+    Tape::active()->record([q, k, v, y, pos0, d, scale, drop, tiles, lse, out]() {
       if (!y.has_grad()) return;
       const float* dO = y.grad().data<float>();
       F32View qf(q);
@@ -389,7 +391,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
           for (int64_t n = kh * d.G(); n < (kh + 1) * d.G(); ++n) {
             for (int64_t t = 0; t < tiles; ++t) {
               Tile tl{b, n, t * kQTile, std::min(kQTile, d.T - t * kQTile), pos0[b]};
-              backward_tile(d, tl, qf.data(), km, vm, out.data(), dO, lse->data(), scale, drop,
+              backward_tile(d, tl, qf.data(), km, vm, out.get(), dO, lse->data(), scale, drop,
                             dq.data(), dk.data(), dv.data());
             }
           }

@@ -1,6 +1,7 @@
 #include "purelm/ops/rope.h"
 
 #include <cmath>
+#include <memory>
 #include <numbers>
 
 #include "purelm/core/thread_pool.h"
@@ -68,11 +69,11 @@ Tensor rope(const Tensor& x, const std::vector<double>& inv_freq,
   int64_t B = x.dim(0), T = x.dim(1), heads = x.dim(2), H = x.dim(3);
   check(int64_t(pos0.size()) == B, "rope: ", std::to_string(pos0.size()), " positions for batch ",
         std::to_string(B));
-  std::vector<float> buf(static_cast<size_t>(x.numel()));
-  load_f32(x, 0, x.numel(), buf.data());
-  rotate(buf.data(), B, T, heads, H, inv_freq, pos0, 1.0f);
+  auto buf = std::make_unique_for_overwrite<float[]>(size_t(x.numel()));
+  load_f32(x, 0, x.numel(), buf.get());
+  rotate(buf.get(), B, T, heads, H, inv_freq, pos0, 1.0f);
   Tensor y = Tensor::empty(x.shape(), x.dtype());
-  store_f32(y, 0, y.numel(), buf.data());
+  store_f32(y, 0, y.numel(), buf.get());
   if (track(y, {&x})) {
     Tape::active()->record([x, y, inv_freq, pos0, B, T, heads, H]() mutable {
       if (!y.has_grad()) return;

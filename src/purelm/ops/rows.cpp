@@ -61,9 +61,9 @@ F32View::F32View(const Tensor& t, int64_t offset, int64_t n) {
   if (t.dtype() == DType::F32) {
     ptr_ = t.data<float>() + offset;
   } else {
-    copy_.resize(static_cast<size_t>(n));
-    load_f32(t, offset, n, copy_.data());
-    ptr_ = copy_.data();
+    copy_ = std::make_unique_for_overwrite<float[]>(size_t(n));
+    load_f32(t, offset, n, copy_.get());
+    ptr_ = copy_.get();
   }
 }
 
@@ -71,13 +71,13 @@ F32Sink::F32Sink(Tensor& t, int64_t offset, int64_t n) : t_(t), offset_(offset),
   if (t.dtype() == DType::F32) {
     ptr_ = t.data<float>() + offset;
   } else {
-    buf_.resize(static_cast<size_t>(n));
-    ptr_ = buf_.data();
+    buf_ = std::make_unique_for_overwrite<float[]>(size_t(n));
+    ptr_ = buf_.get();
   }
 }
 
 void F32Sink::commit() {
-  if (!buf_.empty()) store_f32(t_, offset_, n_, buf_.data());
+  if (buf_) store_f32(t_, offset_, n_, buf_.get());
 }
 
 bool is_float(DType t) { return t == DType::F32 || t == DType::BF16 || t == DType::F16; }

@@ -2,7 +2,7 @@
 // float32 whatever the storage type of its activations and weights.
 #pragma once
 
-#include <vector>
+#include <memory>
 
 #include "purelm/core/tensor.h"
 
@@ -20,7 +20,7 @@ class F32View {
   const float* data() const { return ptr_; }
 
  private:
-  std::vector<float> copy_;
+  std::unique_ptr<float[]> copy_;
   const float* ptr_;
 };
 
@@ -35,7 +35,7 @@ class F32Sink {
  private:
   Tensor t_;
   int64_t offset_, n_;
-  std::vector<float> buf_;
+  std::unique_ptr<float[]> buf_;
   float* ptr_;
 };
 
