@@ -23,11 +23,16 @@ std::shared_ptr<void> map_anonymous(size_t bytes) {
   return std::shared_ptr<void>(p, [bytes](void* q) { munmap(q, bytes); });
 }
 
-// Elements [r chunk, (r + 1) chunk) of t, flat float32, zero past its end.
+// Elements [r chunk, (r + 1) chunk) of t, flat, zero past its end: bf16 as they are, other types as
+// float32.
 Tensor flat_shard(const Tensor& t, int64_t chunk, int64_t r) {
-  Tensor out = Tensor::zeros({chunk}, DType::F32);
+  const DType dtype = t.dtype() == DType::BF16 ? DType::BF16 : DType::F32;
+  Tensor out = Tensor::zeros({chunk}, dtype);
   int64_t n = t.numel(), begin = std::min(n, r * chunk), len = std::min(n, begin + chunk) - begin;
-  load_f32(t, begin, len, out.data<float>());
+  if (dtype == DType::BF16)
+    std::memcpy(out.data<bf16>(), t.data<bf16>() + begin, size_t(len) * sizeof(bf16));
+  else
+    load_f32(t, begin, len, out.data<float>());
   return out;
 }
 
@@ -43,24 +48,34 @@ Fsdp::Fsdp(const Group& group, const std::vector<WeightInfo>& table,
     Tensor src = slice(i);  // reads only this process's elements of it
     check(src.shape() == info.shape, "weight '", info.name, "' has shape ", to_string(src.shape()),
           " on this process but the table implies ", to_string(info.shape));
-    Entry e{info.name, chunk, flat_shard(src, chunk, r), Tensor()};
+    Entry e{info.name, info.shape, chunk, flat_shard(src, chunk, r), Tensor()};
     int g = group_index(info.name);
     if (size_t(g) >= groups_.size()) groups_.resize(size_t(g) + 1);
     groups_[size_t(g)].entries.push_back(i);
     group_of_[info.name] = g;
     entries_.push_back(std::move(e));
   }
+  lay_out();
+}
+
+void Fsdp::lay_out() {
+  const int64_t P = group_.size();
   const size_t page = size_t(sysconf(_SC_PAGESIZE));
   for (GroupState& s : groups_) {
-    for (size_t i : s.entries) s.bytes += size_t(entries_[i].chunk * P) * sizeof(float);
+    s.bytes = 0;
+    for (size_t i : s.entries)
+      s.bytes += size_t(entries_[i].chunk * P) * dtype_size(entries_[i].shard.dtype());
     s.bytes = (s.bytes + page - 1) / page * page;
     s.region = map_anonymous(std::max(s.bytes, page));
-    auto* at = static_cast<float*>(s.region.get());
-    for (size_t i : s.entries) {  // a slot of P * chunk floats each, so gathers land in place
-      entries_[i].full = Tensor::borrow(at, table[i].shape, DType::F32, s.region);
-      at += entries_[i].chunk * P;
+    s.resident = false;
+    auto* at = static_cast<char*>(s.region.get());
+    for (size_t i : s.entries) {  // a slot of P * chunk values each, so gathers land in place
+      Entry& e = entries_[i];
+      e.full = Tensor::borrow(at, e.shape, e.shard.dtype(), s.region);
+      at += e.chunk * P * int64_t(dtype_size(e.shard.dtype()));
     }
   }
+  current_ = -1;
 }
 
 void Fsdp::attach(Model& m) {
@@ -70,6 +85,13 @@ void Fsdp::attach(Model& m) {
 
 void Fsdp::set_trainable() {
   trainable_ = true;
+  bool widened = false;
+  for (Entry& e : entries_) {  // AdamW updates float32 shards
+    if (e.shard.dtype() == DType::F32) continue;
+    e.shard = e.shard.to(DType::F32);
+    widened = true;
+  }
+  if (widened) lay_out();
   for (const Entry& e : entries_) {
     e.full.set_requires_grad(true);
     e.shard.set_requires_grad(true);  // it receives the reduce-scattered gradient
@@ -117,7 +139,10 @@ void Fsdp::gather(int g) {
   if (s.resident) return;
   for (size_t i : s.entries) {
     Entry& e = entries_[i];
-    group_.all_gather(e.shard.data<float>(), e.full.data<float>(), e.chunk);
+    if (e.shard.dtype() == DType::BF16)
+      group_.all_gather(e.shard.data<bf16>(), e.full.data<bf16>(), e.chunk);
+    else
+      group_.all_gather(e.shard.data<float>(), e.full.data<float>(), e.chunk);
   }
   s.resident = true;
 }
@@ -148,11 +173,13 @@ Tensor Fsdp::shard_of(size_t i, const Tensor& t) const {
   const Entry& e = entries_[i];
   check(t.shape() == e.full.shape(), "'", e.name, "' has shape ", to_string(t.shape()),
         " but this process runs it as ", to_string(e.full.shape()));
-  return flat_shard(t, e.chunk, group_.rank());
+  Tensor s = flat_shard(t, e.chunk, group_.rank());
+  return s.dtype() == e.shard.dtype() ? s : s.to(e.shard.dtype());
 }
 
 Tensor Fsdp::unshard(size_t i, const Tensor& shard) const {
   const Entry& e = entries_[i];
+  check(shard.dtype() == DType::F32, "fsdp: unshard takes float32 shards");
   std::vector<float> all(size_t(e.chunk * group_.size()));
   group_.all_gather(shard.data<float>(), all.data(), e.chunk);
   all.resize(size_t(e.full.numel()));
@@ -161,7 +188,7 @@ Tensor Fsdp::unshard(size_t i, const Tensor& shard) const {
 
 int64_t Fsdp::shard_bytes() const {
   int64_t n = 0;
-  for (const Entry& e : entries_) n += e.chunk * int64_t(sizeof(float));
+  for (const Entry& e : entries_) n += int64_t(e.shard.nbytes());
   return n;
 }
 

@@ -1,6 +1,7 @@
 // Fully sharded data parallelism (ZeRO-3) over the mesh's fsdp axis. Each process keeps a flat
-// float32 shard of 1/P of every parameter's elements (padded to a multiple of P); gradients and
-// AdamW moments live on the shards too. Parameters are grouped by decoder layer. A layer is
+// shard of 1/P of every parameter's elements (padded to a multiple of P): bf16 weights stay bf16
+// for inference, and become float32 when they are trained; gradients and AdamW moments live on the
+// shards too. Parameters are grouped by decoder layer. A layer is
 // all-gathered into a full buffer when the model first reads one of its weights, and released
 // (its pages handed back to the OS, the addresses kept) when the forward moves to the next layer.
 // While a Tape records, the layer is gathered again just before its backward runs, and after it
@@ -31,7 +32,8 @@ class Fsdp {
 
   // Points m's weights at the full buffers and gathers layers on demand through Model::on_use.
   void attach(Model& m);
-  // From now on the full tensors require gradients, which flow back onto the shards.
+  // From now on the shards are float32 and the full tensors require gradients, which flow back
+  // onto the shards. Widening bf16 shards makes new full tensors: attach the model again.
   void set_trainable();
   // The shards by name, in table order: what an optimizer updates.
   std::vector<std::pair<std::string, Tensor>> shards() const;
@@ -42,11 +44,12 @@ class Fsdp {
   Tensor shard_of(size_t i, const Tensor& t) const;
   // Entry i whole from every process's shard of it (a value, gradient or moment), on all of them.
   Tensor unshard(size_t i, const Tensor& shard) const;
-  int64_t shard_bytes() const;  // parameters this process keeps (float32)
+  int64_t shard_bytes() const;  // parameters this process keeps
 
  private:
   struct Entry {
     std::string name;
+    Shape shape;
     int64_t chunk;  // shard elements: numel / P, rounded up
     Tensor shard, full;
   };
@@ -63,6 +66,7 @@ class Fsdp {
   int current_ = -1;  // the layer the forward is in
   bool trainable_ = false;
 
+  void lay_out();  // the full buffers of every group, in the shards' dtypes, not yet gathered
   void use(const std::string& name);
   void gather(int g);
   void release(int g);

@@ -57,6 +57,13 @@ void Group::all_gather(const float* in, float* out, int64_t n) const {
   account(t0, (size_ - 1) * n * int64_t(sizeof(float)));
 }
 
+void Group::all_gather(const bf16* in, bf16* out, int64_t n) const {
+  check(n <= kMaxCount, "all_gather: ", n, " values per process is too many for one call");
+  double t0 = MPI_Wtime();
+  ok(MPI_Allgather(in, int(n), MPI_UINT16_T, out, int(n), MPI_UINT16_T, comm_), "Allgather");
+  account(t0, (size_ - 1) * n * int64_t(sizeof(bf16)));
+}
+
 void Group::reduce_scatter_sum(const float* in, float* out, int64_t n) const {
   check(n <= kMaxCount, "reduce_scatter: ", n, " floats per process is too many for one call");
   double t0 = MPI_Wtime();

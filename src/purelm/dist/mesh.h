@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <string>
 
+#include "purelm/core/dtype.h"
+
 namespace purelm::dist {
 
 // One axis of the mesh as seen from this process: a communicator, with the time and bytes its
@@ -22,8 +24,9 @@ class Group {
 
   void all_reduce_sum(float* data, int64_t n) const;
   void all_reduce_sum(double* data, int64_t n) const;
-  // Every process gives `n` floats; `out` gets size() * n, in rank order.
+  // Every process gives `n` floats (or bf16 values); `out` gets size() * n, in rank order.
   void all_gather(const float* in, float* out, int64_t n) const;
+  void all_gather(const bf16* in, bf16* out, int64_t n) const;
   // `in` holds size() blocks of n floats; block r, summed over the group, lands in process r's out.
   void reduce_scatter_sum(const float* in, float* out, int64_t n) const;
   // Rank 0 gets size() * n floats in rank order (others pass out = nullptr).

@@ -62,6 +62,8 @@ void MeshModel::mark_tp() {
 Named MeshModel::make_trainable() {
   if (fsdp_) {
     fsdp_->set_trainable();
+    fsdp_->attach(model_);
+    mark_tp();
     trainable_ = fsdp_->shards();
     return trainable_;
   }
