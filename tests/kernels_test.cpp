@@ -199,6 +199,29 @@ TEST_P(EachIsa, TileGemmMatchesReference) {
           }
 }
 
+// B in bf16 memory (a bf16 KV cache read in place) gives the very sums of B widened first; a dot
+// product with a bf16 operand the same sums up to the compiler's fusing of multiply-adds.
+TEST_P(EachIsa, TileGemmAndDotReadBf16InPlace) {
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (int64_t m : {1, 3, 4, 7})
+    for (int64_t n : {1, 17, 64, 100})
+      for (int64_t k : {1, 5, 64, 128}) {
+        std::vector<float> a(size_t(m * k)), wide(size_t(k * (n + 2))), c1(size_t(m * n)),
+            c2(size_t(m * n));
+        std::vector<bf16> b(wide.size());
+        for (float& x : a) x = u(rng_);
+        for (size_t i = 0; i < b.size(); ++i) wide[i] = to_f32(b[i] = to_bf16(u(rng_)));
+        kernels::tile_gemm(m, n, k, a.data(), k, 1, wide.data(), n + 2, c1.data(), n, false);
+        kernels::tile_gemm(m, n, k, a.data(), k, 1, b.data(), n + 2, c2.data(), n, false);
+        ASSERT_EQ(c1, c2) << "m " << m << " n " << n << " k " << k;
+        double scale = 0;
+        for (int64_t i = 0; i < k; ++i) scale += std::fabs(a[i] * wide[i]);
+        ASSERT_NEAR(kernels::dot(a.data(), wide.data(), k), kernels::dot(a.data(), b.data(), k),
+                    1e-6 * scale)
+            << "k " << k;
+      }
+}
+
 // Each element of C is summed in the same order whichever thread computes it.
 TEST_P(EachIsa, GemmIsIndependentOfThreadCount) {
   Operand a(150, 300, false, false, rng_), b(260, 300, false, true, rng_);

@@ -180,15 +180,21 @@ void scores(const Dims& d, const Tile& tl, Rows qa, const float* qt, const uint3
   if (qpairs) {
     const Pairs kp = kv_row_pairs(k, at, nb, d.H, d.kv_stride(), sc.krows);
     kernels::tile_gemm_pairs(nb, tl.tq, d.H / 2, kp.p, kp.ld, 1, qpairs, tl.tq, st, tl.tq, false);
-  } else {
+  } else if (!few || !k.is_bf16) {
     kb = kv_rows(k, at, nb, d.H, d.kv_stride(), d.bf16, sc.kbuf);
     if (!few) kernels::tile_gemm(nb, tl.tq, d.H, kb.p, kb.ld, 1, qt, tl.tq, st, tl.tq, false);
   }
+  // A few queries against a bf16 KV cache read its keys in place.
+  const bf16* kc = static_cast<const bf16*>(k.data) + at;
+  auto dot = [&](int64_t r, int64_t j) {
+    const float* qr = qa.p + r * qa.ld;
+    return k.is_bf16 ? kernels::dot(qr, kc + j * d.kv_stride(), d.H)
+                     : kernels::dot(qr, kb.p + j * kb.ld, d.H);
+  };
   for (int64_t r = 0; r < tl.tq; ++r) {
     int64_t visible = std::clamp<int64_t>(tl.keys(r) - j0, 0, nb);
     for (int64_t j = 0; j < visible; ++j)
-      s[r * nb + j] =
-          (few ? kernels::dot(qa.p + r * qa.ld, kb.p + j * kb.ld, d.H) : st[j * tl.tq + r]) * scale;
+      s[r * nb + j] = (few ? dot(r, j) : st[j * tl.tq + r]) * scale;
     std::fill(s + r * nb + visible, s + (r + 1) * nb, kNegInf);
   }
 }
@@ -234,6 +240,10 @@ void forward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory&
       const Pairs pp = row_pairs(s, tl.tq, nb, nb, sc.prows);
       const uint32_t* vp = kv_column_pairs(v, at, nb, H, d.kv_stride(), sc.vrows, sc.vcols);
       kernels::tile_gemm_pairs(tl.tq, H, pp.ld, pp.p, pp.ld, 1, vp, H, o.data(), H, true);
+    } else if (v.is_bf16) {  // read in place
+      const Rows pa = as_rows(s, tl.tq, nb, nb, d.bf16, sc.pbuf);
+      kernels::tile_gemm(tl.tq, H, nb, pa.p, pa.ld, 1, static_cast<const bf16*>(v.data) + at,
+                         d.kv_stride(), o.data(), H, true);
     } else {
       const Rows pa = as_rows(s, tl.tq, nb, nb, d.bf16, sc.pbuf),
                  vb = kv_rows(v, at, nb, H, d.kv_stride(), d.bf16, sc.vbuf);

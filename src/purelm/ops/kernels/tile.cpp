@@ -1,6 +1,7 @@
 #include "purelm/ops/kernels/tile.h"
 
 #include <cstring>
+#include <type_traits>
 
 #include "purelm/core/error.h"
 #include "purelm/ops/kernels/avx512_util.h"
@@ -13,11 +14,12 @@ namespace {
 using namespace avx512;
 
 // Rows [i, i + MR) of C over columns [j, j + 64): MR x 4 accumulators, each k one broadcast of A
-// per row and four loads of B's row k.
-template <int MR>
+// per row and four loads of B's row k (float32, or bf16 widened in registers).
+template <int MR, class BT>
 PURELM_AVX512 void rows_avx512(int64_t i, int64_t N, int64_t K, const float* a, int64_t ars,
-                               int64_t acs, const float* b, int64_t ldb, float* c, int64_t ldc,
+                               int64_t acs, const BT* b, int64_t ldb, float* c, int64_t ldc,
                                bool accumulate) {
+  constexpr bool kBf16 = std::is_same_v<BT, bf16>;
   for (int64_t j = 0; j < N; j += 64) {
     __mmask16 m[4];
     for (int v = 0; v < 4; ++v) m[v] = mask16(N - j - 16 * v);
@@ -28,7 +30,7 @@ PURELM_AVX512 void rows_avx512(int64_t i, int64_t N, int64_t K, const float* a, 
                              : _mm512_setzero_ps();
     for (int64_t k = 0; k < K; ++k) {
       __m512 w[4];
-      for (int v = 0; v < 4; ++v) w[v] = _mm512_maskz_loadu_ps(m[v], b + k * ldb + j + 16 * v);
+      for (int v = 0; v < 4; ++v) w[v] = load16<kBf16>(b, k * ldb + j + 16 * v, m[v]);
       for (int r = 0; r < MR; ++r) {
         __m512 x = _mm512_set1_ps(a[(i + r) * ars + k * acs]);
         for (int v = 0; v < 4; ++v) s[r][v] = _mm512_fmadd_ps(x, w[v], s[r][v]);
@@ -40,8 +42,9 @@ PURELM_AVX512 void rows_avx512(int64_t i, int64_t N, int64_t K, const float* a, 
   }
 }
 
+template <class BT>
 void tile_avx512(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars, int64_t acs,
-                 const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+                 const BT* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
   int64_t i = 0;
   for (; i + 4 <= M; i += 4) rows_avx512<4>(i, N, K, a, ars, acs, b, ldb, c, ldc, accumulate);
   for (; i < M; ++i) rows_avx512<1>(i, N, K, a, ars, acs, b, ldb, c, ldc, accumulate);
@@ -78,18 +81,31 @@ PURELM_AVX512_BF16 void rows_pairs(int64_t i, int64_t N, int64_t K2, const void*
   }
 }
 
+inline float value(float x) { return x; }
+inline float value(bf16 x) { return to_f32(x); }
+
+template <class BT>
 void tile_portable(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars, int64_t acs,
-                   const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+                   const BT* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
   for (int64_t i = 0; i < M; ++i) {
     float* ci = c + i * ldc;
     if (!accumulate)
       for (int64_t j = 0; j < N; ++j) ci[j] = 0.0f;
     for (int64_t k = 0; k < K; ++k) {
       const float x = a[i * ars + k * acs];
-      const float* bk = b + k * ldb;
-      for (int64_t j = 0; j < N; ++j) ci[j] += x * bk[j];
+      const BT* bk = b + k * ldb;
+      for (int64_t j = 0; j < N; ++j) ci[j] += x * value(bk[j]);
     }
   }
+}
+
+template <class BT>
+void tile(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars, int64_t acs, const BT* b,
+          int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  if (isa() >= Isa::Avx512)
+    tile_avx512(M, N, K, a, ars, acs, b, ldb, c, ldc, accumulate);
+  else
+    tile_portable(M, N, K, a, ars, acs, b, ldb, c, ldc, accumulate);
 }
 
 }  // namespace
@@ -104,10 +120,12 @@ void tile_gemm_pairs(int64_t M, int64_t N, int64_t K2, const void* a, int64_t ar
 
 void tile_gemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars, int64_t acs,
                const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
-  if (isa() >= Isa::Avx512)
-    tile_avx512(M, N, K, a, ars, acs, b, ldb, c, ldc, accumulate);
-  else
-    tile_portable(M, N, K, a, ars, acs, b, ldb, c, ldc, accumulate);
+  tile(M, N, K, a, ars, acs, b, ldb, c, ldc, accumulate);
+}
+
+void tile_gemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars, int64_t acs,
+               const bf16* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  tile(M, N, K, a, ars, acs, b, ldb, c, ldc, accumulate);
 }
 
 }  // namespace purelm::kernels

@@ -6,12 +6,17 @@
 
 #include <cstdint>
 
+#include "purelm/core/dtype.h"
+
 namespace purelm::kernels {
 
 // C[i, j] = (accumulate ? C[i, j] : 0) + sum_k A(i, k) B[k * ldb + j], with A(i, k) =
 // a[i * ars + k * acs], for i < M, j < N, k < K. C must not overlap A or B.
 void tile_gemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars, int64_t acs,
                const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate);
+// The same with B in bf16 memory (a bf16 KV cache), widened as it is read: the same sums.
+void tile_gemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars, int64_t acs,
+               const bf16* b, int64_t ldb, float* c, int64_t ldc, bool accumulate);
 
 // The same product over pairs of bf16 (vdpbf16ps: exact products, float32 sums), for CPUs with
 // AVX512-BF16 (isa() >= Avx512Bf16; elsewhere it fails). K2 pairs of 32 bits: pair p of row i of A,

@@ -19,6 +19,18 @@ PURELM_MULTIVERSION float dot(const float* a, const float* b, int64_t n) {
   return s;
 }
 
+PURELM_MULTIVERSION float dot(const float* a, const bf16* b, int64_t n) {
+  auto f = [](bf16 x) { return std::bit_cast<float>(uint32_t(x.bits) << 16); };
+  float acc[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j) acc[j] += a[i + j] * f(b[i + j]);
+  float s = 0;
+  for (int j = 0; j < 16; ++j) s += acc[j];
+  for (; i < n; ++i) s += a[i] * f(b[i]);
+  return s;
+}
+
 PURELM_MULTIVERSION void axpy(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }

@@ -10,6 +10,7 @@
 namespace purelm::kernels {
 
 float dot(const float* a, const float* b, int64_t n);
+float dot(const float* a, const bf16* b, int64_t n);            // b widened as it is read
 void axpy(float a, const float* x, float* y, int64_t n);        // y += a * x
 void add(const float* a, const float* b, float* y, int64_t n);  // y = a + b (y may be a or b)
 
