@@ -83,8 +83,10 @@ struct Split {
   bool accumulate;
   int64_t grain;  // of the tiles; the whole count keeps a small product on one thread
 
+  // The shared block is the calling thread's; each thread packs its own part into a scratch
+  // declared where it runs, so that the thread constructs it and frees it when it exits.
   void rows() const {
-    thread_local Scratch shared, apack;
+    thread_local Scratch shared;
     for (int64_t jc = 0; jc < N; jc += be.nc) {
       const int64_t nc = std::min(be.nc, N - jc), bpanels = ceil_div(nc, be.nr);
       for (int64_t pc = 0; pc < K; pc += be.kc) {
@@ -94,6 +96,7 @@ struct Split {
           pack_panels(be, b, jc, nc, pc, kc, be.nr, steps, q0, q1, bp);
         });
         parallel_for(ceil_div(M, be.mr), grain, [&](int64_t t0, int64_t t1) {
+          thread_local Scratch apack;
           for (int64_t ic = t0 * be.mr; ic < std::min(t1 * be.mr, M); ic += be.mc) {
             const int64_t mc = std::min({be.mc, M - ic, t1 * be.mr - ic});
             float* ap = apack.get(ceil_div(mc, be.mr) * be.mr * steps);
@@ -106,7 +109,7 @@ struct Split {
   }
 
   void columns() const {
-    thread_local Scratch shared, bpack;
+    thread_local Scratch shared;
     const int64_t mg = 16 * be.mc;  // rows of A packed at once: a bound on the shared block
     for (int64_t pc = 0; pc < K; pc += be.kc) {
       const int64_t kc = std::min(be.kc, K - pc), steps = ceil_div(kc, be.kstep);
@@ -117,6 +120,7 @@ struct Split {
           pack_panels(be, a, ig, rows, pc, kc, be.mr, steps, p0, p1, ap);
         });
         parallel_for(ceil_div(N, be.nr), grain, [&](int64_t t0, int64_t t1) {
+          thread_local Scratch bpack;
           for (int64_t jc = t0 * be.nr; jc < std::min(t1 * be.nr, N); jc += be.nc) {
             const int64_t nc = std::min({be.nc, N - jc, t1 * be.nr - jc});
             float* bp = bpack.get(ceil_div(nc, be.nr) * be.nr * steps);
