@@ -26,8 +26,8 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 struct Dims {
   int64_t B, T, S, N, K, H;
-  bool bf16;   // bf16 activations: the products round to bf16 like linear()'s
-  bool pairs;  // and run on pairs of bf16 (AVX512-BF16, even H), but for decode's few queries
+  bool bf16;           // bf16 activations: the products round to bf16 like linear()'s
+  bool pairs = false;  // and run on pairs of bf16 (AVX512-BF16, even H), but for few queries
   int64_t G() const { return N / K; }
   int64_t q_at(int64_t b, int64_t t, int64_t n) const { return ((b * T + t) * N + n) * H; }
   int64_t kv_at(int64_t b, int64_t s, int64_t kh) const { return ((b * S + s) * K + kh) * H; }
@@ -135,11 +135,10 @@ const uint32_t* kv_column_pairs(const KvMemory& m, int64_t at, int64_t nb, int64
   if (m.is_bf16) return column_pairs(static_cast<const bf16*>(m.data) + at, nb, H, ld, buf);
   return column_pairs(static_cast<const float*>(m.data) + at, nb, H, ld, narrowed, buf);
 }
-// The tile's queries [tq, H] at ld transposed into pairs down the columns: qt[p * tq + r] holds
-// q[r, 2p] and q[r, 2p + 1].
-void query_pairs(const float* q, int64_t tq, int64_t H, int64_t ld, std::vector<bf16>& rows,
-                 std::vector<uint32_t>& qt) {
-  row_pairs(q, tq, H, ld, rows);
+// The tile's queries [tq, H], narrowed to bf16 rows, transposed into pairs down the columns:
+// qt[p * tq + r] holds q[r, 2p] and q[r, 2p + 1].
+void transposed_pairs(const std::vector<bf16>& rows, int64_t tq, int64_t H,
+                      std::vector<uint32_t>& qt) {
   qt.resize(size_t(H / 2 * tq));
   for (int64_t r = 0; r < tq; ++r)
     for (int64_t p = 0; p < H / 2; ++p)
@@ -151,7 +150,7 @@ void query_pairs(const float* q, int64_t tq, int64_t H, int64_t ld, std::vector<
 // tiles per token).
 struct Scratch {
   std::vector<float> o, qt, dot, qbuf, dobuf, kbuf, vbuf, pbuf, dsbuf;
-  std::vector<bf16> qrows, krows, vrows, prows, dsrows;
+  std::vector<bf16> qrows, dorows, krows, vrows, prows, dsrows;
   std::vector<uint32_t> qpairs, dopairs, qcols, docols, kcols, vcols, pcols, dscols;
 };
 Scratch& scratch() {
@@ -185,11 +184,10 @@ void scores(const Dims& d, const Tile& tl, Rows qa, const float* qt, const uint3
     if (!few) kernels::tile_gemm(nb, tl.tq, d.H, kb.p, kb.ld, 1, qt, tl.tq, st, tl.tq, false);
   }
   // A few queries against a bf16 KV cache read its keys in place.
-  const bf16* kc = static_cast<const bf16*>(k.data) + at;
   auto dot = [&](int64_t r, int64_t j) {
     const float* qr = qa.p + r * qa.ld;
-    return k.is_bf16 ? kernels::dot(qr, kc + j * d.kv_stride(), d.H)
-                     : kernels::dot(qr, kb.p + j * kb.ld, d.H);
+    if (!k.is_bf16) return kernels::dot(qr, kb.p + j * kb.ld, d.H);
+    return kernels::dot(qr, static_cast<const bf16*>(k.data) + at + j * d.kv_stride(), d.H);
   };
   for (int64_t r = 0; r < tl.tq; ++r) {
     int64_t visible = std::clamp<int64_t>(tl.keys(r) - j0, 0, nb);
@@ -210,7 +208,8 @@ void forward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory&
   o.assign(size_t(tl.tq * H), 0.0f);
   const bool pairs = d.pairs && tl.tq >= kFewQueries;
   if (pairs) {
-    query_pairs(q + d.q_at(tl.b, tl.t0, tl.n), tl.tq, H, d.q_stride(), sc.qrows, sc.qpairs);
+    row_pairs(q + d.q_at(tl.b, tl.t0, tl.n), tl.tq, H, d.q_stride(), sc.qrows);
+    transposed_pairs(sc.qrows, tl.tq, H, sc.qpairs);
   } else if (tl.tq >= kFewQueries) {  // decode's few queries take dot products instead (scores)
     sc.qt.resize(size_t(H * tl.tq));
     transpose(q + d.q_at(tl.b, tl.t0, tl.n), tl.tq, H, d.q_stride(), d.bf16, sc.qt.data());
@@ -276,10 +275,12 @@ void backward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory
   Scratch& sc = scratch();
   Rows qa{}, doa{};
   if (d.pairs) {
-    query_pairs(q + q0, tq, H, qs, sc.qrows, sc.qpairs);
-    query_pairs(dO + q0, tq, H, qs, sc.qrows, sc.dopairs);
-    column_pairs(q + q0, tq, H, qs, sc.qrows, sc.qcols);
-    column_pairs(dO + q0, tq, H, qs, sc.qrows, sc.docols);
+    row_pairs(q + q0, tq, H, qs, sc.qrows);  // each narrowed once, then paired both ways
+    row_pairs(dO + q0, tq, H, qs, sc.dorows);
+    transposed_pairs(sc.qrows, tq, H, sc.qpairs);
+    transposed_pairs(sc.dorows, tq, H, sc.dopairs);
+    column_pairs(sc.qrows.data(), tq, H, H, sc.qcols);
+    column_pairs(sc.dorows.data(), tq, H, H, sc.docols);
   } else {
     sc.qt.resize(size_t(H * tq));
     sc.dot.resize(size_t(H * tq));
@@ -348,11 +349,8 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
             q.dim(3) == k.dim(3) && k.dim(2) > 0 && q.dim(2) % k.dim(2) == 0,
         "attention: shapes q ", to_string(q.shape()), ", k ", to_string(k.shape()), ", v ",
         to_string(v.shape()), " are not [B, T, N, H], [B, S, K, H] with N a multiple of K");
-  const bool low = q.dtype() == DType::BF16;
-  Dims d{q.dim(0), q.dim(1),
-         k.dim(1), q.dim(2),
-         k.dim(2), q.dim(3),
-         low,      low && q.dim(3) % 2 == 0 && kernels::isa() >= kernels::Isa::Avx512Bf16};
+  Dims d{q.dim(0), q.dim(1), k.dim(1), q.dim(2), k.dim(2), q.dim(3), q.dtype() == DType::BF16};
+  d.pairs = d.bf16 && d.H % 2 == 0 && kernels::isa() >= kernels::Isa::Avx512Bf16;
   check(int64_t(pos0.size()) == d.B, "attention: positions for ", std::to_string(pos0.size()),
         " rows, batch is ", std::to_string(d.B));
   for (int64_t b = 0; b < d.B; ++b)

@@ -7,29 +7,25 @@ namespace purelm::kernels {
 
 #define PURELM_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
 
+inline float value(float x) { return x; }
+inline float value(bf16 x) { return std::bit_cast<float>(uint32_t(x.bits) << 16); }
+
 // Sixteen independent accumulators let the compiler keep a whole vector register of partial sums.
-PURELM_MULTIVERSION float dot(const float* a, const float* b, int64_t n) {
+template <class B>
+[[gnu::always_inline]] inline float dot_of(const float* a, const B* b, int64_t n) {
   float acc[16] = {};
   int64_t i = 0;
   for (; i + 16 <= n; i += 16)
-    for (int j = 0; j < 16; ++j) acc[j] += a[i + j] * b[i + j];
+    for (int j = 0; j < 16; ++j) acc[j] += a[i + j] * value(b[i + j]);
   float s = 0;
   for (int j = 0; j < 16; ++j) s += acc[j];
-  for (; i < n; ++i) s += a[i] * b[i];
+  for (; i < n; ++i) s += a[i] * value(b[i]);
   return s;
 }
 
-PURELM_MULTIVERSION float dot(const float* a, const bf16* b, int64_t n) {
-  auto f = [](bf16 x) { return std::bit_cast<float>(uint32_t(x.bits) << 16); };
-  float acc[16] = {};
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    for (int j = 0; j < 16; ++j) acc[j] += a[i + j] * f(b[i + j]);
-  float s = 0;
-  for (int j = 0; j < 16; ++j) s += acc[j];
-  for (; i < n; ++i) s += a[i] * f(b[i]);
-  return s;
-}
+PURELM_MULTIVERSION float dot(const float* a, const float* b, int64_t n) { return dot_of(a, b, n); }
+
+PURELM_MULTIVERSION float dot(const float* a, const bf16* b, int64_t n) { return dot_of(a, b, n); }
 
 PURELM_MULTIVERSION void axpy(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
@@ -40,7 +36,7 @@ PURELM_MULTIVERSION void add(const float* a, const float* b, float* y, int64_t n
 }
 
 PURELM_MULTIVERSION void widen(const bf16* src, float* dst, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dst[i] = std::bit_cast<float>(uint32_t(src[i].bits) << 16);
+  for (int64_t i = 0; i < n; ++i) dst[i] = value(src[i]);
 }
 
 // to_bf16 of dtype.h written with selects, so that it vectorises: the upper 16 bits of the rounded
