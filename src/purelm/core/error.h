@@ -1,8 +1,10 @@
 // Errors: one exception type, thrown with a message that says what is wrong and where.
 #pragma once
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace purelm {
 
@@ -10,7 +12,15 @@ struct Error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// check(cond, "message parts", ...) throws Error with the parts concatenated.
+// A shape as messages show it: "[2, 3]".
+inline std::string to_string(const std::vector<int64_t>& dims) {
+  std::string out = "[";
+  for (size_t i = 0; i < dims.size(); ++i) out += (i ? ", " : "") + std::to_string(dims[i]);
+  return out + "]";
+}
+
+// check(cond, "message parts", ...) throws Error with the parts concatenated: strings, numbers and
+// shapes, which are only formatted when the check fails.
 template <class... Parts>
 [[noreturn]] void fail(const Parts&... parts) {
   std::string msg;
@@ -18,6 +28,8 @@ template <class... Parts>
     [&] {
       if constexpr (std::is_arithmetic_v<Parts>)
         return std::to_string(parts);
+      else if constexpr (std::is_same_v<Parts, std::vector<int64_t>>)
+        return to_string(parts);
       else
         return std::string(parts);
     }()),

@@ -15,16 +15,10 @@ int64_t numel(const Shape& s) {
   return n;
 }
 
-std::string to_string(const Shape& s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
-
 Tensor Tensor::empty(const Shape& shape, DType dtype) {
-  for (int64_t d : shape) check(d >= 0, "negative dimension in shape ", to_string(shape));
-  check(!is_quantized(dtype) || shape.size() >= 2, "a ", std::string(dtype_name(dtype)),
-        " tensor needs rows: shape ", to_string(shape));
+  for (int64_t d : shape) check(d >= 0, "negative dimension in shape ", shape);
+  check(!is_quantized(dtype) || shape.size() >= 2, "a ", dtype_name(dtype),
+        " tensor needs rows: shape ", shape);
   Tensor t;
   t.impl_ = std::make_shared<Impl>();
   t.impl_->shape = shape;
@@ -33,7 +27,7 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
   // 64-byte alignment serves every SIMD width; round the size up as aligned_alloc requires.
   size_t bytes = (t.nbytes() + 63) / 64 * 64;
   void* p = std::aligned_alloc(64, bytes ? bytes : 64);
-  check(p != nullptr, "out of memory allocating ", std::to_string(bytes), " bytes");
+  check(p != nullptr, "out of memory allocating ", bytes, " bytes");
   t.impl_->storage = std::shared_ptr<void>(p, std::free);
   t.impl_->data = p;
   return t;
@@ -58,16 +52,16 @@ Tensor Tensor::borrow(const void* data, const Shape& shape, DType dtype,
 }
 
 Tensor Tensor::from_f32(const std::vector<float>& v, const Shape& shape) {
-  check(int64_t(v.size()) == purelm::numel(shape), "from_f32: ", std::to_string(v.size()),
-        " values for shape ", to_string(shape));
+  check(int64_t(v.size()) == purelm::numel(shape), "from_f32: ", v.size(), " values for shape ",
+        shape);
   Tensor t = empty(shape, DType::F32);
   std::memcpy(t.raw(), v.data(), t.nbytes());
   return t;
 }
 
 Tensor Tensor::from_i32(const std::vector<int32_t>& v, const Shape& shape) {
-  check(int64_t(v.size()) == purelm::numel(shape), "from_i32: ", std::to_string(v.size()),
-        " values for shape ", to_string(shape));
+  check(int64_t(v.size()) == purelm::numel(shape), "from_i32: ", v.size(), " values for shape ",
+        shape);
   Tensor t = empty(shape, DType::I32);
   std::memcpy(t.raw(), v.data(), t.nbytes());
   return t;
@@ -79,7 +73,7 @@ size_t Tensor::nbytes() const {
 }
 
 void Tensor::set_requires_grad(bool r) const {
-  check(!r || !is_quantized(dtype()), "quantized (", std::string(dtype_name(dtype())),
+  check(!r || !is_quantized(dtype()), "quantized (", dtype_name(dtype()),
         ") weights are for inference only: they cannot be trained or differentiated");
   impl_->requires_grad = r;
 }
@@ -87,8 +81,7 @@ void Tensor::set_requires_grad(bool r) const {
 int64_t Tensor::dim(int i) const {
   int r = rank();
   if (i < 0) i += r;
-  check(i >= 0 && i < r, "dimension ", std::to_string(i), " out of range for shape ",
-        to_string(shape()));
+  check(i >= 0 && i < r, "dimension ", i, " out of range for shape ", shape());
   return impl_->shape[i];
 }
 
@@ -162,8 +155,8 @@ Tensor Tensor::to(DType dtype) const {
   if (dtype == this->dtype()) {
     std::memcpy(out.raw(), raw(), nbytes());
   } else if (is_quantized(dtype) || is_quantized(this->dtype())) {
-    check(!is_int(dtype) && !is_int(this->dtype()), "cannot convert ",
-          std::string(dtype_name(this->dtype())), " to ", std::string(dtype_name(dtype)));
+    check(!is_int(dtype) && !is_int(this->dtype()), "cannot convert ", dtype_name(this->dtype()),
+          " to ", dtype_name(dtype));
     convert_rows(*this, out);
   } else if (is_int(dtype) && is_int(this->dtype())) {
     for (int64_t i = 0; i < numel(); ++i) {
@@ -188,7 +181,7 @@ std::vector<float> Tensor::to_vector() const {
 }
 
 float Tensor::item() const {
-  check(numel() == 1, "item() of a tensor with shape ", to_string(shape()));
+  check(numel() == 1, "item() of a tensor with shape ", shape());
   if (is_quantized(dtype())) return to_vector()[0];
   return load_f32(raw(), dtype(), 0);
 }
@@ -196,7 +189,7 @@ float Tensor::item() const {
 Tensor Tensor::view(const Shape& shape) const {
   check(purelm::numel(shape) == numel() &&
             (!is_quantized(dtype()) || (shape.size() >= 2 && shape.back() == this->shape().back())),
-        "cannot view shape ", to_string(this->shape()), " as ", to_string(shape));
+        "cannot view shape ", this->shape(), " as ", shape);
   Tensor t;
   t.impl_ = std::make_shared<Impl>();
   t.impl_->storage = impl_->storage;
@@ -208,9 +201,8 @@ Tensor Tensor::view(const Shape& shape) const {
 }
 
 Tensor Tensor::narrow(int64_t start, int64_t len) const {
-  check(rank() >= 1 && start >= 0 && len >= 0 && start + len <= dim(0), "cannot take rows [",
-        std::to_string(start), ", ", std::to_string(start + len), ") of shape ",
-        to_string(shape()));
+  check(rank() >= 1 && start >= 0 && len >= 0 && start + len <= dim(0), "cannot take rows [", start,
+        ", ", start + len, ") of shape ", shape());
   Shape s = shape();
   s[0] = len;
   Tensor t = view(shape());

@@ -19,7 +19,6 @@ namespace purelm {
 using Shape = std::vector<int64_t>;
 
 int64_t numel(const Shape& s);
-std::string to_string(const Shape& s);
 
 class Tensor {
  public:

@@ -46,8 +46,8 @@ Fsdp::Fsdp(const Group& group, const std::vector<WeightInfo>& table,
     const WeightInfo& info = table[i];
     int64_t chunk = (numel(info.shape) + P - 1) / P;
     Tensor src = slice(i);  // reads only this process's elements of it
-    check(src.shape() == info.shape, "weight '", info.name, "' has shape ", to_string(src.shape()),
-          " on this process but the table implies ", to_string(info.shape));
+    check(src.shape() == info.shape, "weight '", info.name, "' has shape ", src.shape(),
+          " on this process but the table implies ", info.shape);
     Entry e{info.name, info.shape, chunk, flat_shard(src, chunk, r), Tensor()};
     int g = group_index(info.name);
     if (size_t(g) >= groups_.size()) groups_.resize(size_t(g) + 1);
@@ -171,8 +171,8 @@ void Fsdp::reduce_grads(int g) {
 
 Tensor Fsdp::shard_of(size_t i, const Tensor& t) const {
   const Entry& e = entries_[i];
-  check(t.shape() == e.full.shape(), "'", e.name, "' has shape ", to_string(t.shape()),
-        " but this process runs it as ", to_string(e.full.shape()));
+  check(t.shape() == e.full.shape(), "'", e.name, "' has shape ", t.shape(),
+        " but this process runs it as ", e.full.shape());
   Tensor s = flat_shard(t, e.chunk, group_.rank());
   return s.dtype() == e.shard.dtype() ? s : s.to(e.shard.dtype());
 }

@@ -92,8 +92,8 @@ void MeshModel::after_step() {
 
 Tensor MeshModel::local_part(size_t i, const Tensor& whole) const {
   const WeightInfo& w = table_[i];
-  check(whole.shape() == w.shape, "'", w.name, "' has shape ", to_string(whole.shape()),
-        " but the model's table implies ", to_string(w.shape));
+  check(whole.shape() == w.shape, "'", w.name, "' has shape ", whole.shape(),
+        " but the model's table implies ", w.shape);
   Tensor mine = tp_slice(whole, tp_dim(w), mesh_.tp().rank(), mesh_.tp().size());
   return fsdp_ ? fsdp_->shard_of(i, mine) : mine;
 }

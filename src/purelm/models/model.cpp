@@ -69,11 +69,11 @@ Model make_model(const Config& c, std::unordered_map<std::string, Tensor> weight
   for (const WeightInfo& info : table) {
     auto it = weights.find(info.name);
     check(it != weights.end(), "checkpoint is missing weight '", info.name, "' (", c.model_type,
-          " expects shape ", to_string(info.shape), ")");
+          " expects shape ", info.shape, ")");
     check(it->second.shape() == info.shape, "weight '", info.name, "' has shape ",
-          to_string(it->second.shape()), " but config.json implies ", to_string(info.shape));
+          it->second.shape(), " but config.json implies ", info.shape);
     check(is_float(it->second.dtype()), "weight '", info.name, "' has dtype ",
-          std::string(dtype_name(it->second.dtype())), "; weights must be F32, BF16 or F16");
+          dtype_name(it->second.dtype()), "; weights must be F32, BF16 or F16");
     m.weights[info.name] = it->second;
   }
   m.rope_inv_freq = rope_inv_freq(c.head_dim, c.rope_theta);
@@ -88,8 +88,8 @@ Model make_model(const Config& c, std::unordered_map<std::string, Tensor> weight
 WeightSource checkpoint_weights(const std::string& dir) {
   return [store = TensorStore::open_dir(dir)](const WeightInfo& w) {
     Tensor t = store.get(w.name);
-    check(t.shape() == w.shape, "weight '", w.name, "' has shape ", to_string(t.shape()),
-          " but config.json implies ", to_string(w.shape));
+    check(t.shape() == w.shape, "weight '", w.name, "' has shape ", t.shape(),
+          " but config.json implies ", w.shape);
     return t;
   };
 }
@@ -108,8 +108,8 @@ Model load_model(const std::string& spec, DType act) {
 
 std::vector<int64_t> start_positions(const KVCache* kv, int64_t B) {
   if (!kv) return std::vector<int64_t>(static_cast<size_t>(B), 0);
-  check(int64_t(kv->len.size()) == B, "KV cache was made for batch ",
-        std::to_string(kv->len.size()), ", input has batch ", std::to_string(B));
+  check(int64_t(kv->len.size()) == B, "KV cache was made for batch ", kv->len.size(),
+        ", input has batch ", B);
   return kv->len;
 }
 
@@ -118,8 +118,8 @@ std::pair<Tensor, Tensor> cache_kv(KVCache* kv, int64_t l, const Tensor& k, cons
   int64_t B = k.dim(0), T = k.dim(1), row = k.dim(2) * k.dim(3), S = kv->capacity();
   std::vector<float> buf(static_cast<size_t>(T * row));
   for (int64_t b = 0; b < B; ++b) {
-    check(kv->len[b] + T <= S, "context full: ", std::to_string(kv->len[b] + T),
-          " positions needed, the KV cache holds ", std::to_string(S));
+    check(kv->len[b] + T <= S, "context full: ", kv->len[b] + T,
+          " positions needed, the KV cache holds ", S);
     for (auto [src, dst] : {std::pair{&k, &kv->k[l]}, std::pair{&v, &kv->v[l]}}) {
       load_f32(*src, b * T * row, T * row, buf.data());
       store_f32(*dst, (b * S + kv->len[b]) * row, T * row, buf.data());

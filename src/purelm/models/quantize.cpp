@@ -15,8 +15,7 @@ bool ends_with(const std::string& s, const std::string& tail) {
 }  // namespace
 
 void quantize_model(Model& m, DType format) {
-  check(is_quantized(format), "quantize_model: ", std::string(dtype_name(format)),
-        " is not a quantized format");
+  check(is_quantized(format), "quantize_model: ", dtype_name(format), " is not a quantized format");
   check(!m.on_use, "quantized weights are not supported on a mesh yet");
   const std::string head = "lm_head.weight";
   std::vector<std::pair<std::string, DType>> jobs;

@@ -347,16 +347,15 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
   check_float(v, "attention", "v");
   check(q.rank() == 4 && k.rank() == 4 && k.shape() == v.shape() && q.dim(0) == k.dim(0) &&
             q.dim(3) == k.dim(3) && k.dim(2) > 0 && q.dim(2) % k.dim(2) == 0,
-        "attention: shapes q ", to_string(q.shape()), ", k ", to_string(k.shape()), ", v ",
-        to_string(v.shape()), " are not [B, T, N, H], [B, S, K, H] with N a multiple of K");
+        "attention: shapes q ", q.shape(), ", k ", k.shape(), ", v ", v.shape(),
+        " are not [B, T, N, H], [B, S, K, H] with N a multiple of K");
   Dims d{q.dim(0), q.dim(1), k.dim(1), q.dim(2), k.dim(2), q.dim(3), q.dtype() == DType::BF16};
   d.pairs = d.bf16 && d.H % 2 == 0 && kernels::isa() >= kernels::Isa::Avx512Bf16;
-  check(int64_t(pos0.size()) == d.B, "attention: positions for ", std::to_string(pos0.size()),
-        " rows, batch is ", std::to_string(d.B));
+  check(int64_t(pos0.size()) == d.B, "attention: positions for ", pos0.size(), " rows, batch is ",
+        d.B);
   for (int64_t b = 0; b < d.B; ++b)
-    check(pos0[b] >= 0 && pos0[b] + d.T <= d.S, "attention: row ", std::to_string(b),
-          " reaches position ", std::to_string(pos0[b] + d.T), " beyond the ", std::to_string(d.S),
-          " keys");
+    check(pos0[b] >= 0 && pos0[b] + d.T <= d.S, "attention: row ", b, " reaches position ",
+          pos0[b] + d.T, " beyond the ", d.S, " keys");
   check(dropout >= 0 && dropout < 1, "attention: dropout must be in [0, 1)");
   const float scale = 1.0f / std::sqrt(float(d.H));
   Dropout drop;

@@ -25,14 +25,14 @@ uint64_t Tape::next_random() {  // splitmix64
 }
 
 void Tape::backward(Tensor& loss) {
-  check(loss.numel() == 1, "backward needs a scalar loss, got shape ", to_string(loss.shape()));
+  check(loss.numel() == 1, "backward needs a scalar loss, got shape ", loss.shape());
   backward(loss, Tensor::from_f32({1.0f}, loss.shape()));
 }
 
 void Tape::backward(Tensor& out, const Tensor& seed) {
   check(out.requires_grad(), "backward: the output does not depend on any parameter");
   check(seed.dtype() == DType::F32 && seed.shape() == out.shape(), "backward: seed must be F32 ",
-        to_string(out.shape()));
+        out.shape());
   out.ensure_grad() = seed.clone();
   NoGrad no_grad;
   while (!nodes_.empty()) {

@@ -13,8 +13,7 @@ namespace purelm {
 Tensor add(const Tensor& a, const Tensor& b) {
   check_float(a, "add", "a");
   check_float(b, "add", "b");
-  check(a.shape() == b.shape(), "add: shapes ", to_string(a.shape()), " and ", to_string(b.shape()),
-        " differ");
+  check(a.shape() == b.shape(), "add: shapes ", a.shape(), " and ", b.shape(), " differ");
   Tensor y = Tensor::empty(a.shape(), a.dtype());
   parallel_for(y.numel(), kElementGrain, [&](int64_t i0, int64_t i1) {
     F32View af(a, i0, i1 - i0), bf(b, i0, i1 - i0);
@@ -36,8 +35,8 @@ Tensor add(const Tensor& a, const Tensor& b) {
 Tensor swiglu(const Tensor& gate, const Tensor& up) {
   check_float(gate, "swiglu", "gate");
   check_float(up, "swiglu", "up");
-  check(gate.shape() == up.shape(), "swiglu: shapes ", to_string(gate.shape()), " and ",
-        to_string(up.shape()), " differ");
+  check(gate.shape() == up.shape(), "swiglu: shapes ", gate.shape(), " and ", up.shape(),
+        " differ");
   Tensor y = Tensor::empty(gate.shape(), gate.dtype());
   parallel_for(y.numel(), kElementGrain, [&](int64_t i0, int64_t i1) {
     F32View g(gate, i0, i1 - i0), u(up, i0, i1 - i0);
@@ -66,8 +65,8 @@ Tensor swiglu(const Tensor& gate, const Tensor& up) {
 Tensor scale_rows(const Tensor& x, const Tensor& s) {
   check_float(x, "scale_rows", "x");
   check_float(s, "scale_rows", "scale");
-  check(x.rank() == 2 && s.numel() == x.dim(0), "scale_rows: x ", to_string(x.shape()),
-        " and scale ", to_string(s.shape()), " do not match");
+  check(x.rank() == 2 && s.numel() == x.dim(0), "scale_rows: x ", x.shape(), " and scale ",
+        s.shape(), " do not match");
   int64_t R = x.dim(0), C = x.dim(1);
   F32View xf(x), sf(s);
   std::vector<float> out(static_cast<size_t>(x.numel()));

@@ -12,7 +12,7 @@ namespace purelm {
 Tensor embedding(const Tensor& table, const Tensor& ids, DType act) {
   check_float(table, "embedding", "table");
   check(ids.dtype() == DType::I32, "embedding: token ids must be I32");
-  check(table.rank() == 2, "embedding: table must be [V, D], got ", to_string(table.shape()));
+  check(table.rank() == 2, "embedding: table must be [V, D], got ", table.shape());
   // A vocabulary split over a group: this process holds rows [v0, v0 + V) of all of them, looks
   // up the ids among them, and the group sums the rows (each id has one owner).
   const SplitMark* mark = split_mark(table);
@@ -21,8 +21,7 @@ Tensor embedding(const Tensor& table, const Tensor& ids, DType act) {
                 v0 = split ? mark->rank * V : 0, all = split ? mark->size * V : V;
   const int32_t* id = ids.data<int32_t>();
   for (int64_t i = 0; i < n; ++i)
-    check(id[i] >= 0 && id[i] < all, "token id ", std::to_string(id[i]),
-          " is outside the vocabulary of ", std::to_string(all));
+    check(id[i] >= 0 && id[i] < all, "token id ", id[i], " is outside the vocabulary of ", all);
   auto mine = [v0, V](int32_t t) { return t >= v0 && t < v0 + V; };
   Shape shape = ids.shape();
   shape.push_back(D);

@@ -40,8 +40,8 @@ void block_logits(const kernels::TensorOperand& ho, const kernels::TensorOperand
 Tensor cross_entropy_head(const Tensor& h, const Tensor& w, const Tensor& targets, int64_t block) {
   check_float(h, "cross_entropy", "hidden states");
   check_float(w, "cross_entropy", "output weight");
-  check(h.rank() == 2 && w.rank() == 2 && h.dim(1) == w.dim(1), "cross_entropy: hidden ",
-        to_string(h.shape()), " does not match output weight ", to_string(w.shape()));
+  check(h.rank() == 2 && w.rank() == 2 && h.dim(1) == w.dim(1), "cross_entropy: hidden ", h.shape(),
+        " does not match output weight ", w.shape());
   check(targets.dtype() == DType::I32 && targets.numel() == h.dim(0),
         "cross_entropy: targets must be I32 with one entry per row");
   // A vocabulary split over a group (ops/parallel.h): W holds rows [v0, v0 + V) of all of them.
@@ -52,8 +52,7 @@ Tensor cross_entropy_head(const Tensor& h, const Tensor& w, const Tensor& target
   const int32_t* tg = targets.data<int32_t>();
   int64_t counted = 0;
   for (int64_t i = 0; i < M; ++i) {
-    check(tg[i] >= -1 && tg[i] < all, "cross_entropy: target ", std::to_string(tg[i]),
-          " outside vocabulary");
+    check(tg[i] >= -1 && tg[i] < all, "cross_entropy: target ", tg[i], " outside vocabulary");
     counted += tg[i] >= 0;
   }
   check(counted > 0, "cross_entropy: no position has a target");

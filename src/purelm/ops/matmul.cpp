@@ -20,7 +20,7 @@ namespace {
 Tensor linear_quantized(const Tensor& x, const Tensor& w, int64_t M, int64_t N, int64_t K,
                         const Shape& out_shape) {
   check(!(Tape::active() && x.requires_grad()), "linear: no gradient flows through ",
-        std::string(dtype_name(w.dtype())), " weights: quantization is for inference only");
+        dtype_name(w.dtype()), " weights: quantization is for inference only");
   F32View xf(x);
   Tensor y = Tensor::empty(out_shape, x.dtype());
   F32Sink yf(y, 0, M * N);
@@ -37,8 +37,8 @@ Tensor linear_quantized(const Tensor& x, const Tensor& w, int64_t M, int64_t N, 
 Tensor linear(const Tensor& x, const Tensor& w) {
   check_float(x, "linear", "input");
   if (!w.defined() || !is_quantized(w.dtype())) check_float(w, "linear", "weight");
-  check(w.rank() == 2 && x.dim(-1) == w.dim(1), "linear: input ", to_string(x.shape()),
-        " does not match weight ", to_string(w.shape()));
+  check(w.rank() == 2 && x.dim(-1) == w.dim(1), "linear: input ", x.shape(),
+        " does not match weight ", w.shape());
   int64_t K = w.dim(1), N = w.dim(0), M = x.numel() / K;
   Shape out_shape = x.shape();
   out_shape.back() = N;

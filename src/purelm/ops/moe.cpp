@@ -13,7 +13,7 @@ namespace purelm {
 Routing route_topk(const Tensor& router_logits, int64_t k, bool renormalise) {
   check_float(router_logits, "route_topk", "router logits");
   check(router_logits.rank() == 2 && k >= 1 && k <= router_logits.dim(1),
-        "route_topk: cannot pick ", std::to_string(k), " of ", to_string(router_logits.shape()));
+        "route_topk: cannot pick ", k, " of ", router_logits.shape());
   int64_t M = router_logits.dim(0), E = router_logits.dim(1);
   F32View z(router_logits);
   std::vector<float> probs(static_cast<size_t>(M * E));
@@ -78,13 +78,12 @@ std::vector<ExpertBatch> group_by_expert(const Routing& r, int64_t num_experts) 
 
 Tensor gather_rows(const Tensor& x, const std::vector<int32_t>& rows) {
   check_float(x, "gather_rows", "x");
-  check(x.rank() == 2, "gather_rows: x must be 2-D, got ", to_string(x.shape()));
+  check(x.rank() == 2, "gather_rows: x must be 2-D, got ", x.shape());
   int64_t M = x.dim(0), C = x.dim(1), n = int64_t(rows.size());
   Tensor y = Tensor::empty({n, C}, x.dtype());
   std::vector<float> row(static_cast<size_t>(C));
   for (int64_t i = 0; i < n; ++i) {
-    check(rows[i] >= 0 && rows[i] < M, "gather_rows: row ", std::to_string(rows[i]),
-          " out of range");
+    check(rows[i] >= 0 && rows[i] < M, "gather_rows: row ", rows[i], " out of range");
     load_f32(x, rows[i] * C, C, row.data());
     store_f32(y, i * C, C, row.data());
   }
@@ -103,8 +102,8 @@ Tensor gather_rows(const Tensor& x, const std::vector<int32_t>& rows) {
 
 Tensor combine_rows(const std::vector<Tensor>& parts, const std::vector<std::vector<int32_t>>& rows,
                     int64_t M, DType dtype) {
-  check(parts.size() == rows.size(), "combine_rows: ", std::to_string(parts.size()), " parts but ",
-        std::to_string(rows.size()), " row lists");
+  check(parts.size() == rows.size(), "combine_rows: ", parts.size(), " parts but ", rows.size(),
+        " row lists");
   int64_t C = -1;
   for (const Tensor& p : parts)
     if (p.defined()) C = p.dim(1);
@@ -114,7 +113,7 @@ Tensor combine_rows(const std::vector<Tensor>& parts, const std::vector<std::vec
   for (size_t p = 0; p < parts.size(); ++p) {
     if (rows[p].empty()) continue;
     check(parts[p].dim(0) == int64_t(rows[p].size()) && parts[p].dim(1) == C, "combine_rows: part ",
-          std::to_string(p), " has shape ", to_string(parts[p].shape()));
+          p, " has shape ", parts[p].shape());
     for (size_t i = 0; i < rows[p].size(); ++i) {
       load_f32(parts[p], int64_t(i) * C, C, row.data());
       kernels::axpy(1.0f, row.data(), &out[rows[p][i] * C], C);

@@ -54,8 +54,7 @@ Tensor rmsnorm(const Tensor& x, const Tensor& w, float eps) {
   check_float(x, "rmsnorm", "input");
   check_float(w, "rmsnorm", "weight");
   int64_t n = x.dim(-1), rows = x.numel() / n;
-  check(w.numel() == n, "rmsnorm: weight ", to_string(w.shape()), " does not match input ",
-        to_string(x.shape()));
+  check(w.numel() == n, "rmsnorm: weight ", w.shape(), " does not match input ", x.shape());
   // A split weight (ops/parallel.h) holds this process's part of the normalised axis.
   std::optional<GroupSum> over;
   if (const SplitMark* mark = split_mark(w)) over = mark->over;

@@ -64,11 +64,10 @@ void rotate(float* x, int64_t B, int64_t T, int64_t heads, int64_t H,
 Tensor rope(const Tensor& x, const std::vector<double>& inv_freq,
             const std::vector<int64_t>& pos0) {
   check_float(x, "rope", "input");
-  check(x.rank() == 4 && x.dim(3) == int64_t(2 * inv_freq.size()), "rope: input ",
-        to_string(x.shape()), " is not [B, T, heads, ", std::to_string(2 * inv_freq.size()), "]");
+  check(x.rank() == 4 && x.dim(3) == int64_t(2 * inv_freq.size()), "rope: input ", x.shape(),
+        " is not [B, T, heads, ", 2 * inv_freq.size(), "]");
   int64_t B = x.dim(0), T = x.dim(1), heads = x.dim(2), H = x.dim(3);
-  check(int64_t(pos0.size()) == B, "rope: ", std::to_string(pos0.size()), " positions for batch ",
-        std::to_string(B));
+  check(int64_t(pos0.size()) == B, "rope: ", pos0.size(), " positions for batch ", B);
   auto buf = std::make_unique_for_overwrite<float[]>(size_t(x.numel()));
   load_f32(x, 0, x.numel(), buf.get());
   rotate(buf.get(), B, T, heads, H, inv_freq, pos0, 1.0f);

@@ -85,7 +85,7 @@ bool is_float(DType t) { return t == DType::F32 || t == DType::BF16 || t == DTyp
 void check_float(const Tensor& t, const char* op, const char* what) {
   check(t.defined(), op, ": ", what, " is missing");
   check(is_float(t.dtype()), op, ": ", what, " must be a float tensor, got ",
-        std::string(dtype_name(t.dtype())));
+        dtype_name(t.dtype()));
 }
 
 }  // namespace purelm

@@ -40,9 +40,8 @@ std::vector<std::vector<int32_t>> generate(const Model& m,
   }
   int64_t S =
       std::min<int64_t>(int64_t(longest) + opt.max_tokens, m.config.max_position_embeddings);
-  check(int64_t(longest) < S, "prompt of ", std::to_string(longest),
-        " tokens leaves no room in the context of ",
-        std::to_string(m.config.max_position_embeddings));
+  check(int64_t(longest) < S, "prompt of ", longest, " tokens leaves no room in the context of ",
+        m.config.max_position_embeddings);
   KVCache kv = init_kv(m.config, B, S, opt.kv_dtype);
   Sampler sampler(opt.sampler);
   std::vector<std::vector<int32_t>> out(prompts.size());

@@ -20,8 +20,7 @@ const Tensor& find_param(const std::vector<Param>& params, const std::string& na
 
 // Copies `src` (any float dtype, same shape) into the float32 tensor `dst` in place.
 void assign(const Tensor& dst, const Tensor& src, const std::string& what) {
-  check(src.shape() == dst.shape(), what, " has shape ", to_string(src.shape()), ", expected ",
-        to_string(dst.shape()));
+  check(src.shape() == dst.shape(), what, " has shape ", src.shape(), ", expected ", dst.shape());
   Tensor f = src.to(DType::F32), d = dst;
   std::memcpy(d.raw(), f.raw(), f.nbytes());
 }

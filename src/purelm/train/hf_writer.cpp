@@ -96,8 +96,8 @@ void write_shard(const std::string& path, const std::vector<WeightInfo>& table, 
   f.write(header.data(), header.size());
   for (size_t i = first; i < last; ++i) {
     Tensor t = make(table[i]);
-    check(t.shape() == table[i].shape, "weight '", table[i].name, "' has shape ",
-          to_string(t.shape()), ", expected ", to_string(table[i].shape));
+    check(t.shape() == table[i].shape, "weight '", table[i].name, "' has shape ", t.shape(),
+          ", expected ", table[i].shape);
     if (t.dtype() != dtype) t = t.to(dtype);
     f.write(t.raw(), t.nbytes());
     wrote(int64_t(t.nbytes()));

@@ -9,7 +9,7 @@ std::vector<Param> make_trainable(Model& m) {
   for (const WeightInfo& info : m.family->weights(m.config)) {
     Tensor& w = m.weights.at(info.name);
     check(!is_quantized(w.dtype()), "weight '", info.name, "' is quantized (",
-          std::string(dtype_name(w.dtype())), "): quantized models are for inference only");
+          dtype_name(w.dtype()), "): quantized models are for inference only");
     w = w.to(DType::F32);
     w.set_requires_grad(true);
     params.push_back({info.name, w});
