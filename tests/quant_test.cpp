@@ -1,9 +1,11 @@
-// Block-quantized weights (Q8, Q4): the round trip's error per block, the decode and prefill
-// kernels on every instruction set against a float product with the decoded weights, the logits
+// Block-quantized weights (Q8, Q4): the round trip's error per block, the activations' rounding,
+// the decode and prefill kernels on every instruction set against a float product of the rounded
+// activations with the decoded weights, the logits
 // of every fixture against float32, stories260K's greedy text, and the refusals (training,
 // gradients, --grad).
 #include "purelm/core/quant.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <iostream>
@@ -61,6 +63,44 @@ TEST(Quant, RoundTripErrorPerBlock) {
       }
 }
 
+// Activations round to int8 per block of 32 with d = max|x| / 127: within d / 2, the largest
+// magnitude exact, the tail zero-padded; a block that is not finite gets scale NaN, one below
+// FLT_MIN rounds to zero.
+TEST(Quant, ActivationsRoundWithinHalfAStep) {
+  std::mt19937 rng(11);
+  for (int64_t n : {1, 31, 32, 33, 100}) {
+    std::vector<float> x = random_matrix(1, n, 3, rng).to_vector();
+    const int64_t nb = quant::blocks(n);
+    std::vector<int8_t> q(size_t(nb * 32), 99);
+    std::vector<float> d(static_cast<size_t>(nb));
+    quant::quantize_activations(x.data(), n, q.data(), d.data());
+    for (int64_t b = 0; b < nb; ++b) {
+      float amax = 0;
+      for (int64_t k = b * 32; k < std::min(n, b * 32 + 32); ++k)
+        amax = std::max(amax, std::fabs(x[k]));
+      ASSERT_EQ(d[b], amax / 127) << "n " << n << " block " << b;
+      for (int64_t k = b * 32; k < b * 32 + 32; ++k) {
+        if (k >= n) {
+          ASSERT_EQ(q[k], 0) << "padding at " << k;
+          continue;
+        }
+        ASSERT_LE(std::fabs(d[b] * q[k] - x[k]), d[b] * (0.5 + 1e-6)) << "n " << n << " at " << k;
+        if (std::fabs(x[k]) == amax) {
+          ASSERT_EQ(std::abs(int(q[k])), 127);
+        }
+      }
+    }
+  }
+  std::vector<float> x(64, 1e-39f);
+  x[40] = std::nanf("");
+  std::vector<int8_t> q(64, 5);
+  std::vector<float> d(2);
+  quant::quantize_activations(x.data(), 64, q.data(), d.data());
+  EXPECT_EQ(d[0], 0.0f);
+  EXPECT_TRUE(std::isnan(d[1]));
+  for (int8_t c : q) EXPECT_EQ(c, 0);
+}
+
 TEST(Quant, ZerosAndExtremes) {
   for (DType t : kFormats) {
     std::vector<float> v(64, 0.0f);
@@ -92,22 +132,28 @@ class EachIsa : public ::testing::TestWithParam<Isa> {
   std::mt19937 rng_{7};
 };
 
-// linear() with a quantized W against a double product with the decoded W, on row counts that
-// take the decode kernel (M <= 4) and the prefill path, K with and without a partial block, odd N:
-// |error| <= 1e-6 sqrt(K) sum |x w|, a few float32 roundings per term.
+// linear() with a quantized W against a double product of the rounded activations
+// (quant::quantize_activations) with the decoded W, on row counts that take the decode kernels
+// (M <= 16, in groups of 4) and the prefill path, K with and without a partial block (and with
+// Q4's four-block and Q8's two-block steps whole, partial or both), odd N: |error| <= 1e-6 sqrt(K)
+// sum |x w|, a few float32 roundings per term.
 TEST_P(EachIsa, LinearMatchesDecodedProduct) {
   for (DType t : kFormats)
-    for (int64_t M : {1, 2, 3, 4, 7, 33})
-      for (int64_t K : {32, 96, 100, 172})
+    for (int64_t M : {1, 2, 3, 4, 7, 16, 33})
+      for (int64_t K : {32, 96, 100, 172, 288})
         for (int64_t N : {1, 17, 37}) {
           Tensor x = random_matrix(M, K, 1, rng_), wq = random_matrix(N, K, 0.5, rng_).to(t);
           std::vector<float> xv = x.to_vector(), wv = wq.to_vector(),
                              got = linear(x, wq).to_vector();
-          for (int64_t i = 0; i < M; ++i)
+          const int64_t nb = quant::blocks(K);
+          std::vector<int8_t> q(static_cast<size_t>(nb * 32));
+          std::vector<float> d(static_cast<size_t>(nb));
+          for (int64_t i = 0; i < M; ++i) {
+            quant::quantize_activations(xv.data() + i * K, K, q.data(), d.data());
             for (int64_t j = 0; j < N; ++j) {
               double ref = 0, scale = 0;
               for (int64_t k = 0; k < K; ++k) {
-                double p = double(xv[i * K + k]) * wv[j * K + k];
+                double p = double(d[k / 32]) * q[k] * wv[j * K + k];
                 ref += p;
                 scale += std::fabs(p);
               }
@@ -115,6 +161,7 @@ TEST_P(EachIsa, LinearMatchesDecodedProduct) {
                   << dtype_name(t) << " M " << M << " K " << K << " N " << N << " at (" << i << ", "
                   << j << ")";
             }
+          }
         }
 }
 
@@ -126,7 +173,9 @@ TEST_P(EachIsa, LinearTakesBf16Activations) {
   EXPECT_LE(rel_error(y, ref), 1e-2);
 }
 
-INSTANTIATE_TEST_SUITE_P(Isas, EachIsa, ::testing::Values(Isa::Portable, kernels::best_isa()),
+// AVX-512 without VNNI decodes the weights to float32; the BF16 level multiplies integer codes.
+INSTANTIATE_TEST_SUITE_P(Isas, EachIsa,
+                         ::testing::Values(Isa::Portable, Isa::Avx512, Isa::Avx512Bf16),
                          [](const auto& info) {
                            std::string s = kernels::isa_name(info.param);
                            for (char& c : s)

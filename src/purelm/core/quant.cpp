@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "purelm/core/error.h"
 
@@ -54,12 +55,35 @@ void quantize_q4(const float v[kBlock], uint8_t* out) {
 }  // namespace
 
 void quantize_row(DType t, const float* x, int64_t n, void* dst) {
-  check(is_quantized(t), "quantize_row: ", std::string(dtype_name(t)), " is not a block type");
+  check(is_quantized(t), "quantize_row: ", dtype_name(t), " is not a block type");
   uint8_t* out = static_cast<uint8_t*>(dst);
   float v[kBlock];
   for (int64_t b = 0; b < blocks(n); ++b, out += block_bytes(t)) {
     block_values(x, n, b, v);
     t == DType::Q8 ? quantize_q8(v, out) : quantize_q4(v, out);
+  }
+}
+
+void quantize_activations(const float* x, int64_t n, int8_t* q, float* d) {
+  for (int64_t b = 0; b < blocks(n); ++b) {
+    const int64_t k0 = b * kBlock, len = std::min(kBlock, n - k0);
+    float amax = 0;
+    bool finite = true;
+    for (int64_t i = 0; i < len; ++i) {
+      const float a = std::fabs(x[k0 + i]);
+      finite &= a <= std::numeric_limits<float>::max();
+      amax = std::max(amax, a);
+    }
+    const bool zero = !finite || amax < std::numeric_limits<float>::min();
+    d[b] = !finite ? std::numeric_limits<float>::quiet_NaN() : zero ? 0.0f : amax / 127;
+    // Adding and taking away 1.5 * 2^23 rounds |v| <= 127 to the nearest integer (ties to even,
+    // like nearbyint) without a call, so that the loop vectorises.
+    constexpr float kRound = 12582912.0f;
+    const float inv = zero ? 0.0f : 127 / amax;
+    for (int64_t i = 0; i < kBlock; ++i) {
+      const float v = i < len && !zero ? x[k0 + i] * inv : 0.0f;
+      q[k0 + i] = int8_t((v + kRound) - kRound);
+    }
   }
 }
 

@@ -40,4 +40,12 @@ void quantize_row(DType t, const float* x, int64_t n, void* dst);
 // Decodes such a row into y[0, n).
 void dequantize_row(DType t, const void* src, int64_t n, float* y);
 
+// The activations multiplied into quantized weights are rounded too, per block of 32, to int8
+// codes with a float32 scale d = max|x| / 127 (as llama.cpp's Q8_0 activations), so that a block's
+// product is a sum of integer products (VNNI). Every element stays within d / 2 of its value.
+// Writes blocks(n) * 32 codes to q (zero-padded) and blocks(n) scales to d. A block with a value
+// that is not finite gets scale NaN (so its products are NaN); one whose largest magnitude is
+// below FLT_MIN is rounded to zero.
+void quantize_activations(const float* x, int64_t n, int8_t* q, float* d);
+
 }  // namespace purelm::quant

@@ -4,7 +4,8 @@
 
 namespace purelm::kernels {
 
-// Ordered: each level implies the ones below it.
+// Ordered: each level implies the ones below it. Avx512Bf16 also has AVX512-VNNI (every CPU with
+// AVX512-BF16 has it).
 enum class Isa : int { Portable, Avx2, Avx512, Avx512Bf16 };
 
 Isa best_isa();  // what this CPU supports

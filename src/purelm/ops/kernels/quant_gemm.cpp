@@ -45,11 +45,47 @@ void qgemv_portable(int M, int64_t n0, int64_t n1, int64_t K, const float* a, in
   }
 }
 
+// A's rows rounded as quant::quantize_activations rounds them: M rows of blocks(K) blocks of codes
+// q and scales d.
+struct Rounded {
+  int64_t nb;
+  std::vector<int8_t> q;
+  std::vector<float> d;
+
+  Rounded(int64_t M, int64_t K, const float* a, int64_t lda)
+      : nb(quant::blocks(K)), q(size_t(M * nb * quant::kBlock)), d(size_t(M * nb)) {
+    parallel_for(M, std::max<int64_t>(1, kSerialWork / 64 / std::max<int64_t>(K, 1)),
+                 [&](int64_t i0, int64_t i1) {
+                   for (int64_t i = i0; i < i1; ++i)
+                     quant::quantize_activations(a + i * lda, K, q.data() + i * nb * quant::kBlock,
+                                                 d.data() + i * nb);
+                 });
+  }
+
+  // The values d * q, row stride nb * 32 (zero-padded).
+  std::vector<float> values() const {
+    std::vector<float> v(q.size());
+    parallel_for(int64_t(d.size()), std::max<int64_t>(1, kSerialWork / 64 / quant::kBlock),
+                 [&](int64_t b0, int64_t b1) {
+                   for (int64_t b = b0; b < b1; ++b)
+                     for (int64_t e = b * quant::kBlock; e < (b + 1) * quant::kBlock; ++e)
+                       v[size_t(e)] = d[size_t(b)] * float(q[size_t(e)]);
+                 });
+    return v;
+  }
+};
+
 void few_rows(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, const QMat& w, float* c,
               int64_t ldc) {
-  const int64_t padded = quant::blocks(K) * quant::kBlock;
-  std::vector<float> ap(static_cast<size_t>(M * padded), 0.0f);
-  for (int64_t i = 0; i < M; ++i) std::copy(a + i * lda, a + i * lda + K, ap.begin() + i * padded);
+  const Rounded r(M, K, a, lda);
+  if (isa() >= Isa::Avx512Bf16) {
+    const QActs acts(w.type, M, K, r.q.data(), r.d.data());
+    return stream_rows(M, N, K, w.row_bytes, [&](int64_t i, int m, int64_t n0, int64_t n1) {
+      qgemv_vnni(m, n0, n1, acts, i, w, c + i * ldc, ldc);
+    });
+  }
+  const std::vector<float> ap = r.values();
+  const int64_t padded = r.nb * quant::kBlock;
   QGemv kernel = isa() >= Isa::Avx512 ? qgemv_avx512 : qgemv_portable;
   stream_rows(M, N, K, w.row_bytes, [&](int64_t i, int m, int64_t n0, int64_t n1) {
     kernel(m, n0, n1, K, ap.data() + i * padded, padded, w, c + i * ldc, ldc);
@@ -62,6 +98,8 @@ void gemm_quant(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, co
                 float* c, int64_t ldc, bool bf16_products) {
   if (M <= 0 || N <= 0) return;
   if (M <= kStreamRows) return few_rows(M, N, K, a, lda, w, c, ldc);
+  const Rounded r(M, K, a, lda);
+  const std::vector<float> ap = r.values();
   const int64_t panel = std::min(N, std::max<int64_t>(64, kPanelValues / std::max<int64_t>(K, 1)));
   std::vector<float> wf(static_cast<size_t>(panel * K));
   for (int64_t j0 = 0; j0 < N; j0 += panel) {
@@ -71,7 +109,8 @@ void gemm_quant(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, co
                    for (int64_t r = r0; r < r1; ++r)
                      quant::dequantize_row(w.type, row(w, j0 + r), K, wf.data() + r * K);
                  });
-    gemm(M, n, K, rows(a, lda), rows(wf.data(), K), c + j0, ldc, false, bf16_products);
+    gemm(M, n, K, rows(ap.data(), r.nb * quant::kBlock), rows(wf.data(), K), c + j0, ldc, false,
+         bf16_products);
   }
 }
 

@@ -1,14 +1,18 @@
 // Products with a block-quantized weight (core/quant.h): C[M, N] = A[M, K] W[N, K]^T, the linear
 // layer's forward, with A float32 row-major and W stored Q8 or Q4 row by row.
 //
-// With at most kStreamRows rows of A (decode, small batches) W is streamed once, each block decoded
-// in registers (AVX-512) or into a row buffer (the portable kernel), chosen by isa(), for groups of
-// kGemvRows rows of A at a time. More rows (prefill) decode
-// W a panel of rows at a time into float32 and hand it to gemm(). The decoded values are exact
-// float32 (d * q), so both paths sum the same products as a float32 product with the decoded W.
+// A is first rounded to int8 blocks (quant::quantize_activations), on every path, so that a
+// product does not depend on how many rows it has: C = A' W' with A' = d_A * q_A and W' the
+// decoded W. With at most kStreamRows rows of A (decode, small batches) W is streamed once, for
+// groups of kGemvRows rows of A at a time, by the kernel isa() picks: integer products of the codes
+// (AVX512-VNNI, with the BF16 level), each block decoded to float32 in registers (AVX-512), or into
+// a row buffer (the portable kernel). More rows (prefill) decode W a panel of rows at a time into
+// float32 and hand it and A' to gemm(). A' and W' are exact in float32 and the integer sums are
+// exact, so every path sums the same products up to float32 rounding.
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "purelm/core/dtype.h"
 
@@ -25,9 +29,44 @@ struct QMat {
 void gemm_quant(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, const QMat& w,
                 float* c, int64_t ldc, bool bf16_products = false);
 
-// The decode kernel's contract: C[0:M, n0:n1] for M <= kGemvRows, A zero-padded to whole blocks
-// (row stride lda, at least blocks(K) * 32).
+// The float32 decode kernels' contract: C[0:M, n0:n1] for M <= kGemvRows, A' zero-padded to whole
+// blocks (row stride lda, at least blocks(K) * 32).
 using QGemv = void (*)(int M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda,
                        const QMat& w, float* c, int64_t ldc);
+
+// A's rows for the VNNI kernel (qgemv_vnni.cpp, which describes the layout): the int8 codes of
+// quant::quantize_activations (M rows of blocks(K) blocks, q and d) regrouped into the steps of W's
+// format, with each step's scales and offsets spread over its 16 lanes of sums.
+class QActs {
+ public:
+  QActs(DType t, int64_t M, int64_t K, const int8_t* q, const float* d);
+
+  int64_t steps;  // per row: whole_steps() of whole_ blocks, then one per remaining block
+
+  int64_t whole_steps() const { return full(); }
+  int64_t first_block(int64_t st) const {
+    return st < full() ? st * whole_ : st + full() * (whole_ - 1);
+  }
+  int step_size(int64_t st) const { return st < full() ? int(whole_) : 1; }
+  const int8_t* codes_of(int64_t i, int64_t st) const { return codes_.data() + code_at(i, st); }
+  const float* scales_of(int64_t i, int64_t st) const { return scales_.data() + lane_at(i, st); }
+  const int32_t* offsets_of(int64_t i, int64_t st) const {
+    return offsets_.data() + lane_at(i, st);
+  }
+
+ private:
+  int64_t full() const { return nb_ / whole_; }
+  int64_t code_at(int64_t i, int64_t st) const { return (i * nb_ + first_block(st)) * 32; }
+  int64_t lane_at(int64_t i, int64_t st) const { return (i * steps + st) * 16; }
+
+  int64_t whole_, nb_;  // blocks per whole step; per row
+  std::vector<int8_t> codes_;
+  std::vector<float> scales_;
+  std::vector<int32_t> offsets_;
+};
+
+// The decode kernel on A's integer codes (AVX512-VNNI), C[0:M, n0:n1] from rows i0.. of `a`.
+void qgemv_vnni(int M, int64_t n0, int64_t n1, const QActs& a, int64_t i0, const QMat& w, float* c,
+                int64_t ldc);
 
 }  // namespace purelm::kernels
