@@ -222,6 +222,31 @@ TEST_P(EachIsa, TileGemmAndDotReadBf16InPlace) {
       }
 }
 
+// dots() gives each row of B the sum dot() gives it (up to the compiler's fusing of multiply-adds),
+// four rows at a time or one by one at the end, rows apart in memory, float32 or bf16.
+TEST(Kernels, DotsMatchDotPerRow) {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (int64_t m : {1, 3, 4, 5, 9, 13})
+    for (int64_t n : {1, 15, 16, 17, 128, 130}) {
+      const int64_t ldb = n + 3;
+      std::vector<float> a(static_cast<size_t>(n)), wide(static_cast<size_t>(m * ldb)),
+          y1(static_cast<size_t>(m)), y2(static_cast<size_t>(m));
+      std::vector<bf16> b(wide.size());
+      for (float& x : a) x = u(rng);
+      for (size_t i = 0; i < b.size(); ++i) wide[i] = to_f32(b[i] = to_bf16(u(rng)));
+      kernels::dots(a.data(), wide.data(), ldb, m, n, y1.data());
+      kernels::dots(a.data(), b.data(), ldb, m, n, y2.data());
+      for (int64_t j = 0; j < m; ++j) {
+        double scale = 0;
+        for (int64_t i = 0; i < n; ++i) scale += std::fabs(a[i] * wide[j * ldb + i]);
+        const float ref = kernels::dot(a.data(), wide.data() + j * ldb, n);
+        ASSERT_NEAR(y1[j], ref, 1e-6 * scale) << "m " << m << " n " << n << " row " << j;
+        ASSERT_NEAR(y2[j], ref, 1e-6 * scale) << "bf16, m " << m << " n " << n << " row " << j;
+      }
+    }
+}
+
 // Each element of C is summed in the same order whichever thread computes it.
 TEST_P(EachIsa, GemmIsIndependentOfThreadCount) {
   Operand a(150, 300, false, false, rng_), b(260, 300, false, true, rng_);

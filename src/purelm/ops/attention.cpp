@@ -183,17 +183,19 @@ void scores(const Dims& d, const Tile& tl, Rows qa, const float* qt, const uint3
     kb = kv_rows(k, at, nb, d.H, d.kv_stride(), d.bf16, sc.kbuf);
     if (!few) kernels::tile_gemm(nb, tl.tq, d.H, kb.p, kb.ld, 1, qt, tl.tq, st, tl.tq, false);
   }
-  // A few queries against a bf16 KV cache read its keys in place.
-  auto dot = [&](int64_t r, int64_t j) {
-    const float* qr = qa.p + r * qa.ld;
-    if (!k.is_bf16) return kernels::dot(qr, kb.p + j * kb.ld, d.H);
-    return kernels::dot(qr, static_cast<const bf16*>(k.data) + at + j * d.kv_stride(), d.H);
-  };
   for (int64_t r = 0; r < tl.tq; ++r) {
     int64_t visible = std::clamp<int64_t>(tl.keys(r) - j0, 0, nb);
-    for (int64_t j = 0; j < visible; ++j)
-      s[r * nb + j] = (few ? dot(r, j) : st[j * tl.tq + r]) * scale;
-    std::fill(s + r * nb + visible, s + (r + 1) * nb, kNegInf);
+    float* sr = s + r * nb;
+    if (!few) {
+      for (int64_t j = 0; j < visible; ++j) sr[j] = st[j * tl.tq + r];
+    } else if (k.is_bf16) {  // a few queries against a bf16 KV cache read its keys in place
+      const bf16* keys = static_cast<const bf16*>(k.data) + at;
+      kernels::dots(qa.p + r * qa.ld, keys, d.kv_stride(), visible, d.H, sr);
+    } else {
+      kernels::dots(qa.p + r * qa.ld, kb.p, kb.ld, visible, d.H, sr);
+    }
+    for (int64_t j = 0; j < visible; ++j) sr[j] *= scale;
+    std::fill(sr + visible, sr + nb, kNegInf);
   }
 }
 
@@ -219,6 +221,13 @@ void forward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory&
   std::fill(l, l + tl.tq, 0.0f);
   for (int64_t j0 = 0; j0 < tl.all_keys(); j0 += kKeyBlock) {
     int64_t nb = std::min(kKeyBlock, tl.all_keys() - j0);
+    const int64_t at = d.kv_at(tl.b, j0, tl.n / d.G());
+    if (!pairs && v.is_bf16) {  // values read in place: fetched while the scores are computed
+      const char* rows = static_cast<const char*>(v.data) + at * int64_t(sizeof(bf16));
+      for (int64_t j = 0; j < nb; ++j)
+        for (int64_t b = 0; b < H * int64_t(sizeof(bf16)); b += 64)
+          __builtin_prefetch(rows + j * d.kv_stride() * int64_t(sizeof(bf16)) + b);
+    }
     scores(d, tl, qa, sc.qt.data(), pairs ? sc.qpairs.data() : nullptr, k, j0, nb, scale, sc, st,
            s);
     for (int64_t r = 0; r < tl.tq; ++r) {
@@ -234,7 +243,6 @@ void forward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory&
       m[r] = bm;
       if (drop.on()) drop.apply(tl.b, tl.n, tl.pos0 + tl.t0 + r, j0, sr, nb);
     }
-    const int64_t at = d.kv_at(tl.b, j0, tl.n / d.G());
     if (pairs) {
       const Pairs pp = row_pairs(s, tl.tq, nb, nb, sc.prows);
       const uint32_t* vp = kv_column_pairs(v, at, nb, H, d.kv_stride(), sc.vrows, sc.vcols);

@@ -10,7 +10,11 @@
 namespace purelm::kernels {
 
 float dot(const float* a, const float* b, int64_t n);
-float dot(const float* a, const bf16* b, int64_t n);            // b widened as it is read
+float dot(const float* a, const bf16* b, int64_t n);  // b widened as it is read
+// y[j] = dot(a, b + j * ldb, n) for j < m, the same sums as dot(); four rows of b at a time, so
+// that their chains of multiply-adds overlap (decode's scores against each key).
+void dots(const float* a, const float* b, int64_t ldb, int64_t m, int64_t n, float* y);
+void dots(const float* a, const bf16* b, int64_t ldb, int64_t m, int64_t n, float* y);
 void axpy(float a, const float* x, float* y, int64_t n);        // y += a * x
 void add(const float* a, const float* b, float* y, int64_t n);  // y = a + b (y may be a or b)
 
