@@ -11,6 +11,9 @@
 // offsets expanded to the step's 16 lanes of sums (zero where no block ends), so a step's sums need
 // no shuffle. W's scales, 18 or 34 bytes apart, are gathered from one 64-byte load by a word
 // permutation.
+#include <algorithm>
+#include <cstring>
+
 #include "purelm/core/quant.h"
 #include "purelm/ops/kernels/avx512_util.h"
 #include "purelm/ops/kernels/quant_gemm.h"
@@ -190,30 +193,28 @@ QActs::QActs(DType t, int64_t M, int64_t K, const int8_t* q, const float* d)
     : steps(0), whole_(step_blocks(t)), nb_(quant::blocks(K)) {
   const int64_t full = nb_ / whole_;
   steps = full + (nb_ - full * whole_);
-  codes_.assign(size_t(M * nb_ * quant::kBlock), 0);
+  codes_.resize(size_t(M * nb_ * quant::kBlock));
   scales_.assign(size_t(M * steps * 16), 0.0f);
   offsets_.assign(size_t(M * steps * 16), 0);
   const int32_t bias = t == DType::Q4 ? -8 : -128;
   for (int64_t i = 0; i < M; ++i)
     for (int64_t st = 0; st < steps; ++st) {
       const int64_t b0 = first_block(st), n = step_size(st);
+      const bool split = t == DType::Q4 && n == whole_;  // lo and hi vectors, as in whole_codes
+      const int64_t lanes = 16 / (n == whole_ ? whole_ : 2);
       int8_t* out = codes_.data() + code_at(i, st);
-      float* sc = scales_.data() + lane_at(i, st);
-      int32_t* off = offsets_.data() + lane_at(i, st);
       for (int64_t k = 0; k < n; ++k) {
         const int8_t* in = q + (i * nb_ + b0 + k) * quant::kBlock;
-        int32_t sum = 0;
-        for (int e = 0; e < quant::kBlock; ++e) {
-          // A Q4 step's lo vector holds elements 0..15 of each block, its hi vector 16..31.
-          const int64_t at = t == DType::Q4 && n == whole_
-                                 ? (e < 16 ? k * 16 + e : 64 + k * 16 + e - 16)
-                                 : k * quant::kBlock + e;
-          out[at] = in[e];
-          sum += in[e];
+        if (split) {
+          std::memcpy(out + k * 16, in, 16);
+          std::memcpy(out + 64 + k * 16, in + 16, 16);
+        } else {
+          std::memcpy(out + k * quant::kBlock, in, quant::kBlock);
         }
-        const int64_t lanes = 16 / (n == whole_ ? whole_ : 2);
-        for (int64_t l = 0; l < lanes; ++l) sc[k * lanes + l] = d[i * nb_ + b0 + k];
-        off[k * lanes] = bias * sum;
+        int32_t sum = 0;
+        for (int e = 0; e < quant::kBlock; ++e) sum += in[e];
+        std::fill_n(scales_.data() + lane_at(i, st) + k * lanes, lanes, d[i * nb_ + b0 + k]);
+        offsets_[size_t(lane_at(i, st) + k * lanes)] = bias * sum;
       }
     }
 }
