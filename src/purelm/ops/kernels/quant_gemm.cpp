@@ -18,6 +18,11 @@ namespace {
 
 // Below this many multiply-adds a product stays on the calling thread (as in gemm.cpp).
 constexpr int64_t kSerialWork = int64_t(1) << 18;
+// The integer kernel streams W for up to this many rows of A (batched decode): it reads each
+// L2-sized block of W once per group of kGemvRows rows, which stays cheaper than decoding W into
+// float32 panels for the GEMM while A's codes, scales and offsets (about 3 bytes per element)
+// stay in L2 too.
+constexpr int64_t kIntegerStreamRows = 64;
 // Prefill decodes W in panels of about this many float32 values (4 MB), so the panel stays in L2/L3
 // while gemm() packs it.
 constexpr int64_t kPanelValues = int64_t(1) << 20;
@@ -97,7 +102,8 @@ void few_rows(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, cons
 void gemm_quant(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, const QMat& w,
                 float* c, int64_t ldc, bool bf16_products) {
   if (M <= 0 || N <= 0) return;
-  if (M <= kStreamRows) return few_rows(M, N, K, a, lda, w, c, ldc);
+  if (M <= (isa() >= Isa::Avx512Bf16 ? kIntegerStreamRows : kStreamRows))
+    return few_rows(M, N, K, a, lda, w, c, ldc);
   const Rounded r(M, K, a, lda);
   const std::vector<float> ap = r.values();
   const int64_t panel = std::min(N, std::max<int64_t>(64, kPanelValues / std::max<int64_t>(K, 1)));
