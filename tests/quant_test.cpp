@@ -1,12 +1,13 @@
 // Block-quantized weights (Q8, Q4): the round trip's error per block, the activations' rounding,
 // the decode and prefill kernels on every instruction set against a float product of the rounded
 // activations with the decoded weights, the logits
-// of every fixture against float32, stories260K's greedy text, and the refusals (training,
-// gradients, --grad).
+// of every fixture against float32, stories260K's greedy text, quantized checkpoints (purelm
+// quantize) against quantizing at load time, and the refusals (training, gradients, --grad).
 #include "purelm/core/quant.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -266,6 +267,74 @@ TEST(Quant, ForwardCommandRefusesGradients) {
   Model m = load_model(dir);
   quantize_model(m, DType::Q4);
   EXPECT_LE(rel_error(got, m.logits(ids)), 1e-6);  // the same computation as in process
+}
+
+// `purelm quantize` writes the blocks as they are in memory: the saved checkpoint loads (mapped, as
+// U8 rows of blocks) into the same weights and logits as quantizing at load time, tied head
+// included, and the MoE experts.
+void expect_saved_equals_load_time(const std::string& fixture, DType t, const char* flag) {
+  TempDir tmp;
+  const std::string dir = shared("fixtures/") + fixture, out = tmp.path("q");
+  auto r = run_cli({"quantize", "--model", dir, "--quant", flag, "--out", out});
+  ASSERT_EQ(r.status, 0) << r.err;
+  Model want = load_model(dir), got = load_model(out);
+  quantize_model(want, t);
+  ASSERT_EQ(got.config.quant, t);
+  ASSERT_EQ(got.weights.size(), want.weights.size());
+  for (const auto& [name, w] : want.weights) {
+    const Tensor& g = got.w(name);
+    ASSERT_EQ(g.dtype(), w.dtype()) << name;
+    ASSERT_EQ(g.shape(), w.shape()) << name;
+    ASSERT_EQ(g.nbytes(), w.nbytes()) << name;
+    EXPECT_EQ(std::memcmp(g.raw(), w.raw(), w.nbytes()), 0) << name;
+  }
+  TensorStore file = TensorStore::open_dir(out);
+  const Tensor q = file.get("model.layers.0.self_attn.q_proj.weight");
+  EXPECT_EQ(q.dtype(), DType::U8);
+  EXPECT_EQ(q.dim(1), int64_t(row_bytes(t, want.config.hidden_size)));
+  Tensor ids = TensorStore::open_file(dir + "/golden.safetensors").get("input_ids");
+  EXPECT_EQ(rel_error(got.logits(ids), want.logits(ids)), 0.0);
+  // --quant of the checkpoint's own format changes nothing; the other format is refused, and so
+  // is a mesh.
+  quantize_model(got, t);
+  EXPECT_EQ(got.w("model.layers.0.self_attn.q_proj.weight").dtype(), t);
+  EXPECT_THROW(quantize_model(got, t == DType::Q8 ? DType::Q4 : DType::Q8), Error);
+  r = run_cli({"quantize", "--model", out, "--quant", flag, "--out", tmp.path("again")});
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("quantized already"), std::string::npos) << r.err;
+  WeightSource mesh = checkpoint_weights(out);
+  EXPECT_THROW(mesh({"model.layers.0.self_attn.q_proj.weight",
+                     want.w("model.layers.0.self_attn.q_proj.weight").shape(),
+                     {}}),
+               Error);
+}
+
+TEST(Quant, SavedCheckpointEqualsLoadTimeQ4Tied) {
+  expect_saved_equals_load_time("qwen3-tiny-tied", DType::Q4, "q4");
+}
+
+TEST(Quant, SavedCheckpointEqualsLoadTimeQ8Moe) {
+  expect_saved_equals_load_time("qwen3moe-tiny", DType::Q8, "q8");
+}
+
+TEST(Quant, ConfigNamesOurFormatOnly) {
+  std::ifstream f(shared("fixtures/qwen3-tiny/config.json"));
+  const nlohmann::json base = nlohmann::json::parse(f);
+  nlohmann::json j = base;
+  j["quantization_config"] = {{"quant_method", "purelm"}, {"format", "q4"}};
+  Config c = parse_config(j, "config.json");
+  EXPECT_EQ(c.quant, DType::Q4);
+  EXPECT_EQ(config_to_json(c)["quantization_config"]["format"], "q4");
+  j["quantization_config"] = {{"quant_method", "gptq"}, {"bits", 4}};
+  try {
+    parse_config(j, "config.json");
+    ADD_FAILURE() << "a gptq config was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("\"gptq\""), std::string::npos) << e.what();
+  }
+  j["quantization_config"] = {{"quant_method", "purelm"}, {"format", "q3"}};
+  EXPECT_THROW(parse_config(j, "config.json"), Error);
+  EXPECT_FALSE(parse_config(base, "config.json").quant.has_value());
 }
 
 // stories260K under --quant q8 against llama2.c's float32 greedy continuations.

@@ -354,7 +354,7 @@ TEST(Safetensors, UnknownDTypeMessage) {
       st_bytes("{" + entry("x", R"("dtype":"F8_E4M3","shape":[2],"data_offsets":[0,2])") + "}", 2));
   EXPECT_EQ(error_of([&] { SafetensorsFile::open(p.string()); }),
             "tensor 'x' in file '" + p.string() +
-                "': unsupported dtype 'F8_E4M3' (supported: F32, BF16, F16, I32, I64)");
+                "': unsupported dtype 'F8_E4M3' (supported: F32, BF16, F16, I32, I64, U8)");
 }
 
 TEST(Safetensors, ZeroSizeTensorsNeedNoBytes) {

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "purelm/commands.h"
+#include "purelm/options.h"
 #include "purelm/tokenizer/tokenizer.h"
 #include "purelm/train/init.h"
 #include "purelm/train/presets.h"
@@ -16,8 +17,6 @@ struct InitArgs {
   uint64_t seed = 0;
   int64_t vocab_size = 0;
 };
-
-constexpr int64_t kProgressBytes = 1 << 30;  // report progress for inits at least this large
 
 void run(const InitArgs& a) {
   Config c = preset_config(a.arch, a.preset, a.dtype == "bf16" ? DType::BF16 : DType::F32);
@@ -40,17 +39,7 @@ void run(const InitArgs& a) {
   std::fprintf(stderr, "%s:%s: %.3fM parameters (%.2f GB as %s), vocab %lld\n", a.arch.c_str(),
                a.preset.c_str(), double(params) / 1e6, gb, a.dtype.c_str(),
                (long long)c.vocab_size);
-  int last_percent = -1;
-  auto progress = [&](int64_t done, int64_t total) {
-    int percent = int(100 * done / total);
-    if (total < kProgressBytes || percent == last_percent) return;
-    last_percent = percent;
-    std::fprintf(stderr, "\rwriting weights: %3d%% (%.2f / %.2f GB)", percent, double(done) / 1e9,
-                 double(total) / 1e9);
-    if (done == total) std::fputc('\n', stderr);
-    std::fflush(stderr);
-  };
-  write_random_checkpoint(c, a.seed, a.out, files, progress);
+  write_random_checkpoint(c, a.seed, a.out, files, write_progress());
   std::printf("%s\n", a.out.c_str());
 }
 

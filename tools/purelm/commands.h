@@ -14,5 +14,6 @@ void add_tokenize(CLI::App& app);
 void add_train_tokenizer(CLI::App& app);
 void add_bench(CLI::App& app);
 void add_eval(CLI::App& app);
+void add_quantize(CLI::App& app);
 
 }  // namespace purelm::cli

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   purelm::cli::add_train_tokenizer(app);
   purelm::cli::add_bench(app);
   purelm::cli::add_eval(app);
+  purelm::cli::add_quantize(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -7,6 +7,12 @@
 
 namespace purelm::cli {
 
+namespace {
+
+constexpr int64_t kProgressBytes = 1 << 30;  // writes at least this large report their progress
+
+}  // namespace
+
 void add_dtype_option(CLI::App* cmd, std::string* dtype) {
   cmd->add_option("--dtype", *dtype, "Compute dtype of activations: f32 or bf16")
       ->check(CLI::IsMember({"f32", "bf16"}))
@@ -38,9 +44,21 @@ std::optional<DType> parse_quant(const std::string& s) {
 
 void apply_quant(Model& m, const std::string& quant) {
   std::optional<DType> q = parse_quant(quant);
-  if (!q) return;
+  if (!q || m.config.quant == q) return;  // a quantized checkpoint's own format: nothing to do
   quantize_model(m, *q);
   std::fprintf(stderr, "[weights quantized to %s]\n", quant.c_str());
+}
+
+std::function<void(int64_t, int64_t)> write_progress() {
+  return [last_percent = -1](int64_t done, int64_t total) mutable {
+    const int percent = total > 0 ? int(100 * done / total) : 100;
+    if (total < kProgressBytes || percent == last_percent) return;
+    last_percent = percent;
+    std::fprintf(stderr, "\rwriting weights: %3d%% (%.2f / %.2f GB)", percent, double(done) / 1e9,
+                 double(total) / 1e9);
+    if (done == total) std::fputc('\n', stderr);
+    std::fflush(stderr);
+  };
 }
 
 std::vector<int32_t> parse_ids(const std::string& csv) {

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,6 +24,9 @@ void add_quant_option(CLI::App* cmd, std::string* quant);
 std::optional<DType> parse_quant(const std::string& s);  // nullopt for "none"
 // Quantizes m as --quant asks (nothing for "none"), saying so on stderr.
 void apply_quant(Model& m, const std::string& quant);
+
+// A progress line on stderr for write_weights, for writes of a gigabyte or more.
+std::function<void(int64_t, int64_t)> write_progress();
 
 std::vector<int32_t> parse_ids(const std::string& csv);  // "1,2,3"
 std::string join_ids(const std::vector<int32_t>& ids);

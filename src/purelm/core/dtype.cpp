@@ -15,7 +15,7 @@ struct DTypeInfo {
 constexpr DTypeInfo kInfo[] = {{DType::F32, "F32", 4}, {DType::BF16, "BF16", 2},
                                {DType::F16, "F16", 2}, {DType::I32, "I32", 4},
                                {DType::I64, "I64", 8}, {DType::Q8, "Q8", 0},
-                               {DType::Q4, "Q4", 0}};
+                               {DType::Q4, "Q4", 0},   {DType::U8, "U8", 1}};
 }  // namespace
 
 size_t dtype_size(DType t) { return kInfo[int(t)].size; }

@@ -9,8 +9,9 @@ namespace purelm {
 
 // Q8 and Q4 are block-quantized weights for inference (core/quant.h has the layout): each row of
 // the last dimension is cut into blocks of 32 elements that share one scale, so their sizes are
-// counted per row (row_bytes), not per element.
-enum class DType : uint8_t { F32, BF16, F16, I32, I64, Q8, Q4 };
+// counted per row (row_bytes), not per element. U8 holds them in a checkpoint file: each row's
+// blocks as bytes (models/quantize.h).
+enum class DType : uint8_t { F32, BF16, F16, I32, I64, Q8, Q4, U8 };
 
 size_t dtype_size(DType t);            // bytes per element; 0 for the block types
 std::string_view dtype_name(DType t);  // safetensors spelling: "F32", "BF16", ...; "Q8", "Q4"

@@ -98,6 +98,8 @@ float load_f32(const void* p, DType t, int64_t i) {
       return float(static_cast<const int32_t*>(p)[i]);
     case DType::I64:
       return float(static_cast<const int64_t*>(p)[i]);
+    case DType::U8:
+      return float(static_cast<const uint8_t*>(p)[i]);
     case DType::Q8:
     case DType::Q4:
       break;  // whole rows only: see convert_rows
@@ -121,6 +123,9 @@ void store_f32(void* p, DType t, int64_t i, float v) {
       break;
     case DType::I64:
       static_cast<int64_t*>(p)[i] = int64_t(v);
+      break;
+    case DType::U8:
+      static_cast<uint8_t*>(p)[i] = uint8_t(v);
       break;
     case DType::Q8:
     case DType::Q4:
@@ -184,6 +189,19 @@ float Tensor::item() const {
   check(numel() == 1, "item() of a tensor with shape ", shape());
   if (is_quantized(dtype())) return to_vector()[0];
   return load_f32(raw(), dtype(), 0);
+}
+
+Tensor Tensor::bytes_as(DType dtype, const Shape& shape) const {
+  Tensor t;
+  t.impl_ = std::make_shared<Impl>();
+  t.impl_->storage = impl_->storage;
+  t.impl_->data = impl_->data;
+  t.impl_->shape = shape;
+  t.impl_->numel = purelm::numel(shape);
+  t.impl_->dtype = dtype;
+  check(t.nbytes() == nbytes(), "cannot read ", this->shape(), " ", dtype_name(this->dtype()),
+        " as ", shape, " ", dtype_name(dtype));
+  return t;
 }
 
 Tensor Tensor::view(const Shape& shape) const {

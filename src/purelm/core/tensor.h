@@ -58,6 +58,9 @@ class Tensor {
   float item() const;                    // the single element, as float32
   // Same storage, new shape (same number of elements). Not recorded for autograd: ops/ has reshape.
   Tensor view(const Shape& shape) const;
+  // Same storage, its bytes read as another type and shape of the same size (a checkpoint's U8
+  // rows as the quantized weight they hold).
+  Tensor bytes_as(DType dtype, const Shape& shape) const;
   // Rows [start, start + len) of the first dimension, sharing storage.
   Tensor narrow(int64_t start, int64_t len) const;
   bool same_storage(const Tensor& o) const { return impl_->storage == o.impl_->storage; }

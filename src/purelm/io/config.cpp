@@ -232,6 +232,19 @@ Config parse_config(const nlohmann::json& j, const std::string& origin) {
   } else if (f.has("torch_dtype")) {
     c.torch_dtype = parse_torch_dtype(f, "torch_dtype");
   }
+  if (f.has("quantization_config")) {
+    const json& q = j["quantization_config"];
+    const json method = q.is_object() ? q.value("quant_method", json()) : json();
+    if (method != "purelm")
+      f.error("quantized with " + method.dump() +
+              ": purelm reads its own quantized checkpoints only (quant_method \"purelm\", "
+              "written by purelm quantize)");
+    const json format = q.value("format", json());
+    if (format == "q8" || format == "q4")
+      c.quant = format == "q8" ? DType::Q8 : DType::Q4;
+    else
+      f.error("field 'quantization_config.format' must be \"q8\" or \"q4\", got " + format.dump());
+  }
 
   if (c.model_type == "qwen3_moe") {
     c.num_experts = f.integer("num_experts");
@@ -306,6 +319,13 @@ nlohmann::json config_to_json(const Config& c) {
                       : eos_list              ? json(c.eos_token_ids)
                                               : json(c.eos_token_ids[0]);
   j[j.contains("dtype") ? "dtype" : "torch_dtype"] = torch_dtype_name(c.torch_dtype);
+  if (c.quant)
+    j["quantization_config"] = {{"quant_method", "purelm"},
+                                {"format", *c.quant == DType::Q8 ? "q8" : "q4"},
+                                {"block_size", 32},
+                                {"output_projection", "q8"}};
+  else
+    j.erase("quantization_config");
 
   json scaling = nullptr;
   if (c.rope_scaling) {

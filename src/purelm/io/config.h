@@ -34,6 +34,8 @@ struct Config {
   std::optional<int64_t> bos_token_id;
   std::vector<int64_t> eos_token_ids;
   DType torch_dtype = DType::F32;
+  // Q8 or Q4 for a checkpoint `purelm quantize` wrote (quantization_config; models/quantize.h).
+  std::optional<DType> quant;
   // Qwen3-MoE
   int64_t num_experts = 0;          // E
   int64_t num_experts_per_tok = 0;  // k

@@ -23,7 +23,7 @@ namespace fs = std::filesystem;
 
 // Same bound as the reference implementation: a larger header is corrupt or hostile.
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
-constexpr const char* kSupportedDTypes = "F32, BF16, F16, I32, I64";
+constexpr const char* kSupportedDTypes = "F32, BF16, F16, I32, I64, U8";
 
 std::string in_quotes(const std::string& s) { return "'" + s + "'"; }
 

@@ -72,8 +72,10 @@ Model make_model(const Config& c, std::unordered_map<std::string, Tensor> weight
           " expects shape ", info.shape, ")");
     check(it->second.shape() == info.shape, "weight '", info.name, "' has shape ",
           it->second.shape(), " but config.json implies ", info.shape);
-    check(is_float(it->second.dtype()), "weight '", info.name, "' has dtype ",
-          dtype_name(it->second.dtype()), "; weights must be F32, BF16 or F16");
+    check(is_float(it->second.dtype()) ||
+              (is_quantized(it->second.dtype()) && info.shape.size() == 2),
+          "weight '", info.name, "' has dtype ", dtype_name(it->second.dtype()),
+          "; weights must be F32, BF16 or F16 (matrices also Q8 or Q4)");
     m.weights[info.name] = it->second;
   }
   m.rope_inv_freq = rope_inv_freq(c.head_dim, c.rope_theta);
@@ -85,9 +87,27 @@ Model make_model(const Config& c, std::unordered_map<std::string, Tensor> weight
   return m;
 }
 
+namespace {
+
+// A weight stored as U8 rows of blocks (a quantized checkpoint, models/quantize.h) as the Q8 or Q4
+// matrix they hold: the row length tells the format.
+Tensor quantized_weight(const Tensor& t, const WeightInfo& w, const Config& c) {
+  check(c.quant.has_value(), "weight '", w.name,
+        "' is stored as U8, but config.json has no quantization_config");
+  const int64_t K = w.shape.back(), rows = numel(w.shape) / K;
+  for (DType f : {DType::Q8, DType::Q4})
+    if (t.shape() == Shape{rows, int64_t(row_bytes(f, K))}) return t.bytes_as(f, w.shape);
+  fail("weight '", w.name, "' has ", t.shape(), " bytes, which are neither Q8 nor Q4 rows of ",
+       w.shape);
+}
+
+}  // namespace
+
 WeightSource checkpoint_weights(const std::string& dir) {
   return [store = TensorStore::open_dir(dir)](const WeightInfo& w) {
     Tensor t = store.get(w.name);
+    check(t.dtype() != DType::U8, "weight '", w.name,
+          "' is quantized: a quantized checkpoint loads whole (not on a mesh)");
     check(t.shape() == w.shape, "weight '", w.name, "' has shape ", t.shape(),
           " but config.json implies ", w.shape);
     return t;
@@ -98,10 +118,18 @@ Model load_model(const std::string& spec, DType act) {
   std::string dir = resolve_model_dir(spec);
   Config c = load_config(dir + "/config.json");
   TensorStore store = TensorStore::open_dir(dir);
+  auto get = [&](const WeightInfo& info) {
+    Tensor t = store.get(info.name);
+    return t.dtype() == DType::U8 ? quantized_weight(t, info, c) : t;
+  };
   std::unordered_map<std::string, Tensor> weights;
   for (const WeightInfo& info : family_for(c.model_type).weights(c))
-    if (store.contains(info.name)) weights[info.name] = store.get(info.name);
+    if (store.contains(info.name)) weights[info.name] = get(info);
   Model m = make_model(c, std::move(weights), act);
+  // A tied model's quantized output projection (models/quantize.h).
+  if (c.quant && c.tie_word_embeddings && store.contains("lm_head.weight"))
+    m.weights["lm_head.weight"] =
+        get({"lm_head.weight", {c.vocab_size, c.hidden_size}, {"vocab", "embed"}});
   m.dir = dir;
   return m;
 }

@@ -17,6 +17,11 @@ bool ends_with(const std::string& s, const std::string& tail) {
 void quantize_model(Model& m, DType format) {
   check(is_quantized(format), "quantize_model: ", dtype_name(format), " is not a quantized format");
   check(!m.on_use, "quantized weights are not supported on a mesh yet");
+  if (m.config.quant) {
+    check(*m.config.quant == format, "the checkpoint is quantized to ", dtype_name(*m.config.quant),
+          " already; ", dtype_name(format), " needs the float checkpoint it came from");
+    return;
+  }
   const std::string head = "lm_head.weight";
   std::vector<std::pair<std::string, DType>> jobs;
   for (const auto& [name, t] : m.weights)
@@ -31,6 +36,7 @@ void quantize_model(Model& m, DType format) {
     }
   });
   for (size_t i = 0; i < jobs.size(); ++i) m.weights[jobs[i].first] = done[i];
+  m.config.quant = format;
 }
 
 }  // namespace purelm

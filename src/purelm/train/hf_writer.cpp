@@ -69,20 +69,33 @@ class OutFile {
   int fd_ = -1;
 };
 
-int64_t nbytes(const WeightInfo& w, DType dtype) {
-  return numel(w.shape) * int64_t(dtype_size(dtype));
+// How one weight is stored: its dtype, and the dtype and shape its file entry names (U8 rows for
+// the block formats).
+struct Stored {
+  DType dtype, file_dtype;
+  Shape file_shape;
+  int64_t bytes;
+};
+Stored stored(const WeightInfo& w, DType dtype, const std::map<std::string, DType>& quantized) {
+  auto q = quantized.find(w.name);
+  if (q == quantized.end())
+    return {dtype, dtype, w.shape, numel(w.shape) * int64_t(dtype_size(dtype))};
+  const int64_t K = w.shape.back(), rows = numel(w.shape) / K,
+                rb = int64_t(row_bytes(q->second, K));
+  return {q->second, DType::U8, {rows, rb}, rows * rb};
 }
 
 // One safetensors file holding table[first, last), tensors back to back in table order.
 void write_shard(const std::string& path, const std::vector<WeightInfo>& table, size_t first,
-                 size_t last, DType dtype, const std::function<Tensor(const WeightInfo&)>& make,
+                 size_t last, const std::vector<Stored>& how,
+                 const std::function<Tensor(const WeightInfo&)>& make,
                  const std::function<void(int64_t)>& wrote) {
   std::string header = R"({"__metadata__":{"format":"pt"})";
   int64_t offset = 0;
   for (size_t i = first; i < last; ++i) {
-    int64_t n = nbytes(table[i], dtype);
-    nlohmann::json entry = {{"dtype", std::string(dtype_name(dtype))},
-                            {"shape", table[i].shape},
+    int64_t n = how[i].bytes;
+    nlohmann::json entry = {{"dtype", std::string(dtype_name(how[i].file_dtype))},
+                            {"shape", how[i].file_shape},
                             {"data_offsets", {offset, offset + n}}};
     header += "," + nlohmann::json(table[i].name).dump() + ":" + entry.dump();
     offset += n;
@@ -98,7 +111,9 @@ void write_shard(const std::string& path, const std::vector<WeightInfo>& table, 
     Tensor t = make(table[i]);
     check(t.shape() == table[i].shape, "weight '", table[i].name, "' has shape ", t.shape(),
           ", expected ", table[i].shape);
-    if (t.dtype() != dtype) t = t.to(dtype);
+    if (t.dtype() != how[i].dtype) t = t.to(how[i].dtype);
+    check(int64_t(t.nbytes()) == how[i].bytes, "weight '", table[i].name, "': ", t.nbytes(),
+          " bytes, expected ", how[i].bytes);
     f.write(t.raw(), t.nbytes());
     wrote(int64_t(t.nbytes()));
   }
@@ -137,12 +152,15 @@ void write_file(const std::string& path, std::string_view contents) {
 
 void write_weights(const std::string& dir, const std::vector<WeightInfo>& table, DType dtype,
                    const std::function<Tensor(const WeightInfo&)>& make,
-                   const std::function<void(int64_t, int64_t)>& progress) {
+                   const std::function<void(int64_t, int64_t)>& progress,
+                   const std::map<std::string, DType>& quantized) {
+  std::vector<Stored> how;
+  for (const WeightInfo& w : table) how.push_back(stored(w, dtype, quantized));
   // Shards are consecutive runs of the table of at most kShardBytes (or one larger tensor).
   std::vector<size_t> starts{0};
   int64_t total = 0, run = 0;
   for (size_t i = 0; i < table.size(); ++i) {
-    int64_t n = nbytes(table[i], dtype);
+    int64_t n = how[i].bytes;
     if (run > 0 && run + n > kShardBytes) starts.push_back(i), run = 0;
     run += n;
     total += n;
@@ -155,16 +173,32 @@ void write_weights(const std::string& dir, const std::vector<WeightInfo>& table,
     if (progress) progress(done, total);
   };
   if (shards == 1)
-    return write_shard(dir + "/model.safetensors", table, 0, table.size(), dtype, make, wrote);
+    return write_shard(dir + "/model.safetensors", table, 0, table.size(), how, make, wrote);
   nlohmann::json index = {{"metadata", {{"total_size", total}}},
                           {"weight_map", nlohmann::json::object()}};
   for (size_t s = 0; s < shards; ++s) {
     char name[64];
     std::snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors", s + 1, shards);
     for (size_t i = starts[s]; i < starts[s + 1]; ++i) index["weight_map"][table[i].name] = name;
-    write_shard(dir + "/" + name, table, starts[s], starts[s + 1], dtype, make, wrote);
+    write_shard(dir + "/" + name, table, starts[s], starts[s + 1], how, make, wrote);
   }
   write_file(dir + "/model.safetensors.index.json", index.dump(2) + "\n");
+}
+
+void write_model(const std::string& dir, const Model& m, const FileSet& files,
+                 const std::function<void(int64_t, int64_t)>& progress) {
+  const Config& c = m.config;
+  std::vector<WeightInfo> table = family_for(c.model_type).weights(c);
+  if (c.tie_word_embeddings && m.weights.contains("lm_head.weight"))
+    table.push_back({"lm_head.weight", {c.vocab_size, c.hidden_size}, {"vocab", "embed"}});
+  std::map<std::string, DType> quantized;
+  for (const WeightInfo& w : table)
+    if (DType t = m.weights.at(w.name).dtype(); is_quantized(t)) quantized[w.name] = t;
+  write_file(dir + "/config.json", config_to_json(c).dump(2) + "\n");
+  write_weights(
+      dir, table, c.torch_dtype, [&](const WeightInfo& w) { return m.weights.at(w.name); },
+      progress, quantized);
+  for (const auto& [name, contents] : files) write_file(dir + "/" + name, contents);
 }
 
 void replace_folder(const std::string& dir,

@@ -23,12 +23,20 @@ FileSet read_tokenizer_files(const std::string& dir);
 void write_file(const std::string& path, std::string_view contents);  // flushed to disk
 
 // Writes model.safetensors (or shards + model.safetensors.index.json) into `dir` with the tensors
-// of `table` in `dtype`. make(info) returns one tensor of info.shape (converted here if needed); it
-// is written and released before the next is made, so at most one tensor exists at a time.
-// progress(bytes_done, bytes_total) is called after each tensor.
+// of `table` in `dtype`, or in the format `quantized` names for them (Q8, Q4: stored as U8 rows of
+// their blocks, models/quantize.h). make(info) returns one tensor of info.shape (converted here if
+// needed); it is written and released before the next is made, so at most one tensor exists at a
+// time. progress(bytes_done, bytes_total) is called after each tensor.
 void write_weights(const std::string& dir, const std::vector<WeightInfo>& table, DType dtype,
                    const std::function<Tensor(const WeightInfo&)>& make,
-                   const std::function<void(int64_t, int64_t)>& progress = {});
+                   const std::function<void(int64_t, int64_t)>& progress = {},
+                   const std::map<std::string, DType>& quantized = {});
+
+// Writes a loaded model into the folder `dir` (one replace_folder is building): config.json, every
+// weight in the dtype it has (quantized ones as U8 rows, and a tied model's quantized output
+// projection as lm_head.weight), and `files`.
+void write_model(const std::string& dir, const Model& m, const FileSet& files,
+                 const std::function<void(int64_t, int64_t)>& progress = {});
 
 // Builds a folder with fill(tmp) in a sibling DIR.tmp-* and swaps it in for `dir`, so that `dir`
 // is always either absent, the previous complete folder, or the new one, never half-written.
