@@ -25,7 +25,7 @@ double gigabytes(const Model& m) {
 
 void run(const QuantizeArgs& a) {
   Model m = load_model(a.model);
-  check(!m.config.quant, a.model, " is quantized already (", dtype_name(*m.config.quant), ")");
+  if (m.config.quant) fail(a.model, " is quantized already (", dtype_name(*m.config.quant), ")");
   const double before = gigabytes(m);
   const auto t0 = std::chrono::steady_clock::now();
   quantize_model(m, *parse_quant(a.quant));
