@@ -44,8 +44,8 @@ std::optional<DType> parse_quant(const std::string& s) {
 
 void apply_quant(Model& m, const std::string& quant) {
   std::optional<DType> q = parse_quant(quant);
-  if (!q || m.config.quant == q) return;  // a quantized checkpoint's own format: nothing to do
-  quantize_model(m, *q);
+  if (!q) return;
+  quantize_model(m, *q);  // nothing to do for a checkpoint quantized to this format
   std::fprintf(stderr, "[weights quantized to %s]\n", quant.c_str());
 }
 

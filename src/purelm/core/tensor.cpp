@@ -208,14 +208,7 @@ Tensor Tensor::view(const Shape& shape) const {
   check(purelm::numel(shape) == numel() &&
             (!is_quantized(dtype()) || (shape.size() >= 2 && shape.back() == this->shape().back())),
         "cannot view shape ", this->shape(), " as ", shape);
-  Tensor t;
-  t.impl_ = std::make_shared<Impl>();
-  t.impl_->storage = impl_->storage;
-  t.impl_->data = impl_->data;
-  t.impl_->shape = shape;
-  t.impl_->numel = numel();
-  t.impl_->dtype = dtype();
-  return t;
+  return bytes_as(dtype(), shape);
 }
 
 Tensor Tensor::narrow(int64_t start, int64_t len) const {

@@ -4,6 +4,7 @@
 
 #include "purelm/io/hf_folder.h"
 #include "purelm/io/safetensors.h"
+#include "purelm/models/quantize.h"
 #include "purelm/ops/autograd.h"
 #include "purelm/ops/matmul.h"
 #include "purelm/ops/rope.h"
@@ -87,21 +88,9 @@ Model make_model(const Config& c, std::unordered_map<std::string, Tensor> weight
   return m;
 }
 
-namespace {
-
-// A weight stored as U8 rows of blocks (a quantized checkpoint, models/quantize.h) as the Q8 or Q4
-// matrix they hold: the row length tells the format.
-Tensor quantized_weight(const Tensor& t, const WeightInfo& w, const Config& c) {
-  check(c.quant.has_value(), "weight '", w.name,
-        "' is stored as U8, but config.json has no quantization_config");
-  const int64_t K = w.shape.back(), rows = numel(w.shape) / K;
-  for (DType f : {DType::Q8, DType::Q4})
-    if (t.shape() == Shape{rows, int64_t(row_bytes(f, K))}) return t.bytes_as(f, w.shape);
-  fail("weight '", w.name, "' has ", t.shape(), " bytes, which are neither Q8 nor Q4 rows of ",
-       w.shape);
+WeightInfo lm_head_info(const Config& c) {
+  return {"lm_head.weight", {c.vocab_size, c.hidden_size}, {"vocab", "embed"}};
 }
-
-}  // namespace
 
 WeightSource checkpoint_weights(const std::string& dir) {
   return [store = TensorStore::open_dir(dir)](const WeightInfo& w) {
@@ -120,7 +109,7 @@ Model load_model(const std::string& spec, DType act) {
   TensorStore store = TensorStore::open_dir(dir);
   auto get = [&](const WeightInfo& info) {
     Tensor t = store.get(info.name);
-    return t.dtype() == DType::U8 ? quantized_weight(t, info, c) : t;
+    return t.dtype() == DType::U8 ? stored_quantized(t, info, c) : t;
   };
   std::unordered_map<std::string, Tensor> weights;
   for (const WeightInfo& info : family_for(c.model_type).weights(c))
@@ -128,8 +117,7 @@ Model load_model(const std::string& spec, DType act) {
   Model m = make_model(c, std::move(weights), act);
   // A tied model's quantized output projection (models/quantize.h).
   if (c.quant && c.tie_word_embeddings && store.contains("lm_head.weight"))
-    m.weights["lm_head.weight"] =
-        get({"lm_head.weight", {c.vocab_size, c.hidden_size}, {"vocab", "embed"}});
+    m.weights["lm_head.weight"] = get(lm_head_info(c));
   m.dir = dir;
   return m;
 }

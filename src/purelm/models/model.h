@@ -77,6 +77,9 @@ Model load_model(const std::string& spec, DType act = DType::F32);
 // (train/init.h), taken one at a time by whoever keeps only part of each (a mesh,
 // dist/mesh_model.h).
 using WeightSource = std::function<Tensor(const WeightInfo&)>;
+// The output projection's entry, as an untied family's table lists it; a tied model's quantized
+// head (models/quantize.h) is stored under it too.
+WeightInfo lm_head_info(const Config& c);
 // The weights of a checkpoint folder, each checked against the table's shape.
 WeightSource checkpoint_weights(const std::string& dir);
 // Builds a model around given weights (e.g. a random init), checking them against the table.

@@ -39,4 +39,14 @@ void quantize_model(Model& m, DType format) {
   m.config.quant = format;
 }
 
+Tensor stored_quantized(const Tensor& t, const WeightInfo& w, const Config& c) {
+  check(c.quant.has_value(), "weight '", w.name,
+        "' is stored as U8, but config.json has no quantization_config");
+  const int64_t K = w.shape.back(), rows = numel(w.shape) / K;
+  for (DType f : {DType::Q8, DType::Q4})
+    if (t.shape() == Shape{rows, int64_t(row_bytes(f, K))}) return t.bytes_as(f, w.shape);
+  fail("weight '", w.name, "' has ", t.shape(), " bytes, which are neither Q8 nor Q4 rows of ",
+       w.shape);
+}
+
 }  // namespace purelm

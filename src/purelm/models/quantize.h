@@ -20,4 +20,8 @@ namespace purelm {
 // weights are gone).
 void quantize_model(Model& m, DType format);
 
+// A weight of such a checkpoint (U8 rows of blocks) as the Q8 or Q4 matrix `w` it holds: the row
+// length tells the format.
+Tensor stored_quantized(const Tensor& t, const WeightInfo& w, const Config& c);
+
 }  // namespace purelm

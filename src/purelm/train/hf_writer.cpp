@@ -69,20 +69,19 @@ class OutFile {
   int fd_ = -1;
 };
 
-// How one weight is stored: its dtype, and the dtype and shape its file entry names (U8 rows for
-// the block formats).
+// How one weight is stored: its dtype, and the shape of its file entry (U8 rows of bytes for the
+// block formats).
 struct Stored {
-  DType dtype, file_dtype;
+  DType dtype;
   Shape file_shape;
-  int64_t bytes;
+  DType file_dtype() const { return is_quantized(dtype) ? DType::U8 : dtype; }
+  int64_t bytes() const { return numel(file_shape) * int64_t(dtype_size(file_dtype())); }
 };
 Stored stored(const WeightInfo& w, DType dtype, const std::map<std::string, DType>& quantized) {
   auto q = quantized.find(w.name);
-  if (q == quantized.end())
-    return {dtype, dtype, w.shape, numel(w.shape) * int64_t(dtype_size(dtype))};
-  const int64_t K = w.shape.back(), rows = numel(w.shape) / K,
-                rb = int64_t(row_bytes(q->second, K));
-  return {q->second, DType::U8, {rows, rb}, rows * rb};
+  if (q == quantized.end()) return {dtype, w.shape};
+  const int64_t K = w.shape.back();
+  return {q->second, {numel(w.shape) / K, int64_t(row_bytes(q->second, K))}};
 }
 
 // One safetensors file holding table[first, last), tensors back to back in table order.
@@ -93,8 +92,8 @@ void write_shard(const std::string& path, const std::vector<WeightInfo>& table, 
   std::string header = R"({"__metadata__":{"format":"pt"})";
   int64_t offset = 0;
   for (size_t i = first; i < last; ++i) {
-    int64_t n = how[i].bytes;
-    nlohmann::json entry = {{"dtype", std::string(dtype_name(how[i].file_dtype))},
+    int64_t n = how[i].bytes();
+    nlohmann::json entry = {{"dtype", std::string(dtype_name(how[i].file_dtype()))},
                             {"shape", how[i].file_shape},
                             {"data_offsets", {offset, offset + n}}};
     header += "," + nlohmann::json(table[i].name).dump() + ":" + entry.dump();
@@ -112,8 +111,8 @@ void write_shard(const std::string& path, const std::vector<WeightInfo>& table, 
     check(t.shape() == table[i].shape, "weight '", table[i].name, "' has shape ", t.shape(),
           ", expected ", table[i].shape);
     if (t.dtype() != how[i].dtype) t = t.to(how[i].dtype);
-    check(int64_t(t.nbytes()) == how[i].bytes, "weight '", table[i].name, "': ", t.nbytes(),
-          " bytes, expected ", how[i].bytes);
+    check(int64_t(t.nbytes()) == how[i].bytes(), "weight '", table[i].name, "': ", t.nbytes(),
+          " bytes, expected ", how[i].bytes());
     f.write(t.raw(), t.nbytes());
     wrote(int64_t(t.nbytes()));
   }
@@ -160,7 +159,7 @@ void write_weights(const std::string& dir, const std::vector<WeightInfo>& table,
   std::vector<size_t> starts{0};
   int64_t total = 0, run = 0;
   for (size_t i = 0; i < table.size(); ++i) {
-    int64_t n = how[i].bytes;
+    int64_t n = how[i].bytes();
     if (run > 0 && run + n > kShardBytes) starts.push_back(i), run = 0;
     run += n;
     total += n;
@@ -190,7 +189,7 @@ void write_model(const std::string& dir, const Model& m, const FileSet& files,
   const Config& c = m.config;
   std::vector<WeightInfo> table = family_for(c.model_type).weights(c);
   if (c.tie_word_embeddings && m.weights.contains("lm_head.weight"))
-    table.push_back({"lm_head.weight", {c.vocab_size, c.hidden_size}, {"vocab", "embed"}});
+    table.push_back(lm_head_info(c));
   std::map<std::string, DType> quantized;
   for (const WeightInfo& w : table)
     if (DType t = m.weights.at(w.name).dtype(); is_quantized(t)) quantized[w.name] = t;
