@@ -131,7 +131,6 @@ Json memory_json(const dist::Mesh& mesh, const dist::MeshModel& mm, bool trained
 }  // namespace
 
 nlohmann::ordered_json run(const Options& o, const dist::Mesh& mesh) {
-  check(!o.quant, "--quant is not supported on a mesh yet");
   const Budgets b = budgets(o.quick);
   std::fprintf(stderr, "bench: machine limits, measured by all %d processes at once\n",
                mesh.size());
@@ -151,10 +150,12 @@ nlohmann::ordered_json run(const Options& o, const dist::Mesh& mesh) {
   const auto [config, source] = whole_model(o.model);
   dist::TrainMesh dp(mesh);
   Model& m = dp.build(config, source, DType::BF16);
+  if (o.quant) dp.mesh_model().quantize(*o.quant);
   Lockstep lockstep(mesh);
   const Place at{&config, mesh.fsdp().size(), [&](bool more) { return lockstep.agree(more); }, &dp};
   Json r = {{"machine", machine_json(lim)},
-            {"model", model_json(o.model, config, m.output_weight().dtype(), m.act)},
+            {"model", model_json(o.model, config,
+                                 m.config.quant.value_or(m.output_weight().dtype()), m.act)},
             {"mesh",
              {{"processes", mesh.size()},
               {"tp", mesh.tp().size()},
@@ -176,7 +177,10 @@ nlohmann::ordered_json run(const Options& o, const dist::Mesh& mesh) {
                     o.decode_steps, mesh);
   add_collectives(collectives, "prefill T = " + std::to_string(o.prefill_tokens), series.back(), 1,
                   mesh);
-  if (o.train) {
+  if (o.train && m.config.quant)
+    std::fprintf(stderr,
+                 "bench: quantized weights cannot be trained: skipping the training step\n");
+  if (o.train && !m.config.quant) {
     add_training(r, o, b, against, m, at);
     series = lockstep.take();
     for (size_t i = 0; i < series.size(); ++i) {
@@ -191,7 +195,7 @@ nlohmann::ordered_json run(const Options& o, const dist::Mesh& mesh) {
   r["mesh"]["collectives"] = collectives;
   r["mesh"]["peak_rss_since"] =
       rss_reset ? "the machine limits (their buffers freed)" : "the process started";
-  r["mesh"]["memory"] = memory_json(mesh, dp.mesh_model(), o.train);
+  r["mesh"]["memory"] = memory_json(mesh, dp.mesh_model(), o.train && !m.config.quant);
   return r;
 }
 

@@ -103,7 +103,8 @@ nlohmann::ordered_json run(const Options& o) {
   Model m = bench_model(o.model, o.quant);
   nlohmann::ordered_json r = {
       {"machine", machine_json(lim)},
-      {"model", model_json(o.model, m.config, o.quant.value_or(m.output_weight().dtype()), m.act)}};
+      {"model",
+       model_json(o.model, m.config, m.config.quant.value_or(m.output_weight().dtype()), m.act)}};
 
   add_inference(r, o, b, lim, m);
   r["attention"] = bench_attention(m.config, o.attention_tokens, b.attention, lim.f32_gflops);
@@ -115,10 +116,10 @@ nlohmann::ordered_json run(const Options& o) {
   else
     for (const std::string& text : o.tokenizer_texts)
       r["tokenizer"].push_back(bench_tokenizer(tok, text, b.tokenizer));
-  if (o.train && o.quant)
+  if (o.train && m.config.quant)
     std::fprintf(stderr,
                  "bench: quantized weights cannot be trained: skipping the training step\n");
-  if (o.train && !o.quant) add_training(r, o, b, lim, m);
+  if (o.train && !m.config.quant) add_training(r, o, b, lim, m);
   return r;
 }
 

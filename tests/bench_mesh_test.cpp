@@ -95,5 +95,26 @@ TEST(BenchMesh, BothAxes) {
   EXPECT_NEAR(f32_step, (7 * L + 2) * 2 * 4 * M * D / 2 + 8 * M, 0.01 * f32_step);
 }
 
+// --quant on a TP mesh: each rank quantizes its slices (the tiny preset's 80 MLP columns into
+// blocks of 32, 32 and 16), and keeps bf16 norms and embedding rows, Q4 projections and a Q8 head.
+TEST(BenchMesh, QuantizedTensorParallel) {
+  nlohmann::json j = bench_on_mesh(2, {"--tp", "2", "--quant", "q4", "--no-train"});
+  testing::expect_all_positive(j, "");
+  EXPECT_EQ(j["model"]["weights"], "q4");
+  EXPECT_FALSE(j.contains("train"));
+  ASSERT_EQ(j["decode"].size(), 3u);
+  Config c = preset_config("qwen3", "tiny");
+  const int64_t D = c.hidden_size, H = c.head_dim, F = c.intermediate_size / 2,
+                Nh = c.num_attention_heads / 2 * H, Kh = c.num_key_value_heads / 2 * H,
+                V = c.vocab_size / 2;
+  auto q4 = [&](int64_t rows, int64_t cols) { return double(rows) * row_bytes(DType::Q4, cols); };
+  const double layer = q4(Nh + 2 * Kh + 2 * F, D) + q4(D, Nh) + q4(D, F) + 2.0 * (2 * D + 2 * H);
+  const double bytes = double(V * D * 2) + double(V) * row_bytes(DType::Q8, D) +
+                       double(c.num_hidden_layers) * layer + 2.0 * D;
+  ASSERT_EQ(j["mesh"]["memory"].size(), 2u);
+  for (const auto& p : j["mesh"]["memory"])
+    EXPECT_DOUBLE_EQ(p["param_mb"].get<double>(), bytes / 1e6);
+}
+
 }  // namespace
 }  // namespace purelm

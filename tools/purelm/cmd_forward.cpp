@@ -75,6 +75,7 @@ void run(const ForwardArgs& a) {
 // the whole results, as one process would.
 void run_on(const dist::Mesh& mesh, const ForwardArgs& a) {
   dist::MeshModel mm(mesh, a.model, parse_compute_dtype(a.dtype));
+  apply_quant(mm, a.quant);
   Model& m = mm.model();
   Tensor ids = dist::local_rows(read_ids(a.input), mesh.fsdp());
   std::vector<std::pair<std::string, Tensor>> out;
@@ -157,7 +158,6 @@ void add_forward(CLI::App& app) {
   cmd->callback([a] {
     check(!parse_quant(a->quant) || (!a->grad && a->adamw_steps == 0),
           "--quant is for inference: it cannot be combined with --grad or --adamw-steps");
-    check(!parse_quant(a->quant) || !on_mesh(a->mesh), "--quant is not supported on a mesh yet");
     if (on_mesh(a->mesh))
       run_on_mesh(a->mesh, true, [&](const dist::Mesh& mesh) { run_on(mesh, *a); });
     else

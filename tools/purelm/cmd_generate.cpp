@@ -171,9 +171,9 @@ void add_generate(CLI::App& app) {
     check(given == 1, "give exactly one of --prompt, --prompt-ids or --prompt-file");
     DType act = parse_compute_dtype(a->dtype);
     if (on_mesh(a->mesh)) {  // every process runs the same loop; greedy or seeded, they agree
-      check(!parse_quant(a->quant), "--quant is not supported on a mesh yet");
       run_on_mesh(a->mesh, true, [&](const dist::Mesh& mesh) {
         dist::MeshModel mm(mesh, a->model, act);
+        apply_quant(mm, a->quant);
         run(*a, mm.model());
       });
     } else {

@@ -8,6 +8,7 @@
 
 #include "purelm/core/error.h"
 #include "purelm/core/thread_pool.h"
+#include "purelm/options.h"
 
 namespace purelm::cli {
 
@@ -59,6 +60,13 @@ void run_on_mesh(const MeshArgs& m, bool default_tp,
   }
   if (m.stats) print_stats(mesh, err);
   if (err != stderr) std::fclose(err);
+}
+
+void apply_quant(dist::MeshModel& mm, const std::string& quant) {
+  std::optional<DType> q = parse_quant(quant);
+  if (!q) return;
+  mm.quantize(*q);  // nothing to do for a checkpoint quantized to this format
+  std::fprintf(stderr, "[weights quantized to %s, on each tensor-parallel rank]\n", quant.c_str());
 }
 
 }  // namespace purelm::cli

@@ -5,6 +5,7 @@
 #include <functional>
 
 #include "purelm/dist/mesh.h"
+#include "purelm/dist/mesh_model.h"
 
 namespace purelm::cli {
 
@@ -20,5 +21,8 @@ bool on_mesh(const MeshArgs& m);  // under mpirun, or asked for more than one pr
 // printed and ends the whole job, since the others may be waiting for it in a collective.
 void run_on_mesh(const MeshArgs& m, bool default_tp,
                  const std::function<void(const dist::Mesh&)>& body);
+
+// --quant on a mesh: each tensor-parallel rank quantizes its slices (dist::MeshModel::quantize).
+void apply_quant(dist::MeshModel& mm, const std::string& quant);
 
 }  // namespace purelm::cli

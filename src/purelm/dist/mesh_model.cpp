@@ -2,6 +2,7 @@
 
 #include "purelm/dist/sharding.h"
 #include "purelm/io/hf_folder.h"
+#include "purelm/models/quantize.h"
 
 namespace purelm::dist {
 
@@ -15,6 +16,12 @@ void gather_over(void* group, const float* in, float* out, int64_t n) {
   static_cast<const Group*>(group)->all_gather(in, out, n);
 }
 
+void refuse_fsdp(const Mesh& mesh) {
+  check(mesh.fsdp().size() == 1,
+        "quantized weights run with tensor parallelism only (--fsdp 1): "
+        "FSDP shards and gathers float weights");
+}
+
 }  // namespace
 
 MeshModel::MeshModel(const Mesh& mesh, const std::string& spec, DType act)
@@ -25,16 +32,21 @@ MeshModel::MeshModel(const Mesh& mesh, const std::string& spec, DType act)
 
 MeshModel::MeshModel(const Mesh& mesh, const Config& full, const WeightSource& source, DType act)
     : mesh_(mesh), full_(full), table_(family_for(full.model_type).weights(full)) {
+  if (full.quant) refuse_fsdp(mesh);
   Config local = local_config(full_, mesh.tp().size());
-  auto slice = [&](size_t i) {
-    return tp_slice(source(table_[i]), tp_dim(table_[i]), mesh.tp().rank(), mesh.tp().size());
+  auto slice = [&](const WeightInfo& w) {
+    return tp_slice(source(w), tp_dim(w), mesh.tp().rank(), mesh.tp().size());
   };
   const std::vector<WeightInfo> slices = local_table(table_, mesh.tp().size());
-  if (mesh.fsdp().size() > 1) fsdp_ = std::make_unique<Fsdp>(mesh.fsdp(), slices, slice);
+  if (mesh.fsdp().size() > 1)
+    fsdp_ = std::make_unique<Fsdp>(mesh.fsdp(), slices, [&](size_t i) { return slice(table_[i]); });
   std::unordered_map<std::string, Tensor> weights;  // FSDP: the full buffers, not yet gathered
   for (size_t i = 0; i < table_.size(); ++i)
-    weights[table_[i].name] = fsdp_ ? fsdp_->full_tensor(i) : slice(i);
+    weights[table_[i].name] = fsdp_ ? fsdp_->full_tensor(i) : slice(table_[i]);
   model_ = make_model(local, std::move(weights), act, slices);
+  // A tied model's quantized output projection (models/quantize.h).
+  if (full.quant && full.tie_word_embeddings)
+    model_.weights["lm_head.weight"] = slice(lm_head_info(full));
   if (fsdp_) fsdp_->attach(model_);
   mark_tp();
   set_shard_place({mesh.fsdp().rank(), mesh.tp().rank(), mesh.tp().size()});
@@ -45,11 +57,20 @@ MeshModel::~MeshModel() {
   set_shard_place({});
 }
 
+void MeshModel::quantize(DType format) {
+  refuse_fsdp(mesh_);
+  quantize_model(model_, format);
+  mark_tp();  // the quantized weights are new tensors
+}
+
 void MeshModel::mark_tp() {
   clear_split_marks();
   marked_.clear();
   if (mesh_.tp().size() == 1) return;
-  for (const WeightInfo& w : table_) {
+  std::vector<WeightInfo> split = table_;
+  if (full_.tie_word_embeddings && model_.weights.contains("lm_head.weight"))
+    split.push_back(lm_head_info(full_));  // a quantized copy of the tied embedding
+  for (const WeightInfo& w : split) {
     std::optional<Split> s = tp_split(w);
     if (!s) continue;
     const Tensor& t = model_.weights.at(w.name);
@@ -60,6 +81,7 @@ void MeshModel::mark_tp() {
 }
 
 Named MeshModel::make_trainable() {
+  check(!model_.config.quant, "the weights are quantized: quantized models are for inference only");
   if (fsdp_) {
     fsdp_->set_trainable();
     fsdp_->attach(model_);

@@ -27,9 +27,14 @@ class MeshModel {
   MeshModel& operator=(const MeshModel&) = delete;
 
   Model& model() { return model_; }
+  // Quantizes each TP rank's slices for inference (models/quantize.h). When every slice of the
+  // input columns holds whole blocks of 32 (as for any real model), the blocks are those one
+  // process quantizing the whole matrix makes. A quantized checkpoint loads quantized already.
+  // Both need --fsdp 1: FSDP shards and gathers float weights.
+  void quantize(DType format);
   const Config& full_config() const { return full_; }
   // Makes the weights trainable and returns what this process updates, in table order: float32
-  // FSDP shards, or (fsdp 1) float32 TP slices.
+  // FSDP shards, or (fsdp 1) float32 TP slices. Refused once quantized.
   Named make_trainable();
   // After the backward of a step (all its micro-batches): sums the gradients that each TP rank
   // holds only partially (see tp_partial_grad).

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <map>
 
+#include "purelm/core/quant.h"
+
 namespace purelm::dist {
 
 namespace {
@@ -49,6 +51,11 @@ Config local_config(const Config& full, int tp) {
     if (d < 0 || tp == 1) continue;
     check(w.shape[size_t(d)] % tp == 0, "--tp ", tp, " does not divide ", w.axes[size_t(d)],
           " size ", w.shape[size_t(d)], " of '", w.name, "' (", kTpAxes.at(w.axes[size_t(d)]), ")");
+    // A quantized checkpoint's blocks cannot be cut: each slice of columns takes whole ones.
+    check(!full.quant || d == 0 || (w.shape[1] / tp) % quant::kBlock == 0, "--tp ", tp,
+          " splits the ", w.shape[1], " input columns of quantized '", w.name, "' into ",
+          w.shape[1] / tp, ", not whole blocks of ", quant::kBlock,
+          ": quantize the float checkpoint at load (--quant) instead");
   }
   if (full.intermediate_size)
     c.intermediate_size = divide(full.intermediate_size, "intermediate_size");
@@ -67,13 +74,17 @@ Tensor tp_slice(const Tensor& full, int dim, int rank, int size) {
   if (dim < 0 || size == 1) return full;
   int64_t n = full.dim(dim) / size;
   if (dim == 0) return full.narrow(rank * n, n);
-  int64_t rows = full.dim(0), cols = full.dim(1);
-  size_t es = dtype_size(full.dtype());
-  Tensor out = Tensor::empty({rows, n}, full.dtype());
+  const DType t = full.dtype();
+  check(!is_quantized(t) || n % quant::kBlock == 0, "cannot split ", full.shape(), " ",
+        dtype_name(t), " into column slices of ", n, ": not whole blocks of ", quant::kBlock);
+  const int64_t rows = full.dim(0);
+  const size_t in_row = row_bytes(t, full.dim(1)), out_row = row_bytes(t, n);
+  Tensor out = Tensor::empty({rows, n}, t);
   auto* dst = static_cast<char*>(out.raw());
   auto* src = static_cast<const char*>(full.raw());
   for (int64_t r = 0; r < rows; ++r)
-    std::memcpy(dst + size_t(r * n) * es, src + size_t(r * cols + rank * n) * es, size_t(n) * es);
+    std::memcpy(dst + size_t(r) * out_row, src + size_t(r) * in_row + size_t(rank) * out_row,
+                out_row);
   return out;
 }
 

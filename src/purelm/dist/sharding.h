@@ -30,7 +30,8 @@ std::optional<Split> tp_split(const WeightInfo& w);
 bool tp_partial_grad(const WeightInfo& w);
 
 // This rank's slice of a stored weight along `dim`: a view of the memory map for rows (nothing is
-// read until used), a copy for columns. dim -1: the whole tensor.
+// read until used), a copy for columns (of a quantized matrix, whole blocks of them). dim -1: the
+// whole tensor.
 Tensor tp_slice(const Tensor& full, int dim, int rank, int size);
 
 // Puts the slices of all TP ranks (in rank order, each flat float32) back into one tensor.

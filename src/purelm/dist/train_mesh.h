@@ -27,7 +27,7 @@ class TrainMesh : public DataParallel {
   std::vector<Param> gather_params(const std::vector<Param>& mine) const override;
   std::vector<Tensor> gather_moments(const std::vector<Tensor>& mine) const override;
   bool leader() const override { return mesh_.leader(); }
-  const MeshModel& mesh_model() const { return *model_; }  // after build
+  MeshModel& mesh_model() { return *model_; }  // after build
 
  private:
   const Mesh& mesh_;

@@ -93,10 +93,10 @@ WeightInfo lm_head_info(const Config& c) {
 }
 
 WeightSource checkpoint_weights(const std::string& dir) {
-  return [store = TensorStore::open_dir(dir)](const WeightInfo& w) {
+  return [store = TensorStore::open_dir(dir),
+          c = load_config(dir + "/config.json")](const WeightInfo& w) {
     Tensor t = store.get(w.name);
-    check(t.dtype() != DType::U8, "weight '", w.name,
-          "' is quantized: a quantized checkpoint loads whole (not on a mesh)");
+    if (t.dtype() == DType::U8) t = stored_quantized(t, w, c);
     check(t.shape() == w.shape, "weight '", w.name, "' has shape ", t.shape(),
           " but config.json implies ", w.shape);
     return t;

@@ -80,7 +80,8 @@ using WeightSource = std::function<Tensor(const WeightInfo&)>;
 // The output projection's entry, as an untied family's table lists it; a tied model's quantized
 // head (models/quantize.h) is stored under it too.
 WeightInfo lm_head_info(const Config& c);
-// The weights of a checkpoint folder, each checked against the table's shape.
+// The weights of a checkpoint folder (a quantized one's U8 rows read as Q8 or Q4: models/
+// quantize.h), each checked against the table's shape.
 WeightSource checkpoint_weights(const std::string& dir);
 // Builds a model around given weights (e.g. a random init), checking them against the table.
 Model make_model(const Config& c, std::unordered_map<std::string, Tensor> weights,

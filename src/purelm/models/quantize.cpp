@@ -16,7 +16,7 @@ bool ends_with(const std::string& s, const std::string& tail) {
 
 void quantize_model(Model& m, DType format) {
   check(is_quantized(format), "quantize_model: ", dtype_name(format), " is not a quantized format");
-  check(!m.on_use, "quantized weights are not supported on a mesh yet");
+  check(!m.on_use, "quantized weights cannot be FSDP-sharded: FSDP gathers float weights");
   if (m.config.quant) {
     check(*m.config.quant == format, "the checkpoint is quantized to ", dtype_name(*m.config.quant),
           " already; ", dtype_name(format), " needs the float checkpoint it came from");
