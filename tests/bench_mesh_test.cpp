@@ -52,15 +52,16 @@ TEST(BenchMesh, TensorParallel) {
   nlohmann::json j = bench_on_mesh(2, {"--tp", "2"});
   expect_mesh_rows(j, 2, {"tp"});
   EXPECT_EQ(j["mesh"]["tp"], 2);
-  // Two all-reduces of M x D floats per layer forward and five in the backward, each sending half
-  // of its bytes (M = B T = 1024: TP ranks see every row), and the vocabulary's: the embedding's
+  // Two all-reduces of M x D floats per layer forward and two in the backward (one per block
+  // input: q, k and v sum their parts of it once, gate and up once), each sending half of its
+  // bytes (M = B T = 1024: TP ranks see every row), and the vocabulary's: the embedding's
   // rows (forward) and the loss's dh (backward), M x D each, and two floats per token for the
   // loss, as docs/mesh.md counts them; the norm weights' gradients add a few hundred bytes.
   Config c = preset_config("qwen3", "tiny");
   const double M = 4 * 256, D = double(c.hidden_size), L = double(c.num_hidden_layers),
                V = double(c.vocab_size);
   const double f32_step = j["mesh"]["collectives"][4]["mb_sent"].get<double>() * 1e6;
-  EXPECT_NEAR(f32_step, (7 * L + 2) * 2 * 4 * M * D / 2 + 8 * M, 0.01 * f32_step);
+  EXPECT_NEAR(f32_step, (4 * L + 2) * 2 * 4 * M * D / 2 + 8 * M, 0.01 * f32_step);
   // Decode: one token per row per step, B = 1: the two forward all-reduces, the embedding's, and
   // the gather of the other half of the logits.
   const double decode = j["mesh"]["collectives"][0]["mb_sent"].get<double>() * 1e6;
@@ -92,7 +93,7 @@ TEST(BenchMesh, BothAxes) {
   const double M = 4 * 256 / 2, D = double(c.hidden_size), L = double(c.num_hidden_layers);
   const double f32_step = j["mesh"]["collectives"][8]["mb_sent"].get<double>() * 1e6;
   EXPECT_EQ(j["mesh"]["collectives"][8]["workload"], "train 4 x 256 f32");
-  EXPECT_NEAR(f32_step, (7 * L + 2) * 2 * 4 * M * D / 2 + 8 * M, 0.01 * f32_step);
+  EXPECT_NEAR(f32_step, (4 * L + 2) * 2 * 4 * M * D / 2 + 8 * M, 0.01 * f32_step);
 }
 
 // --quant on a TP mesh: each rank quantizes its slices (the tiny preset's 80 MLP columns into

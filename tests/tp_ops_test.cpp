@@ -209,5 +209,61 @@ TEST(TensorParallelOps, VocabularySplitMatchesOneProcess) {
   }
 }
 
+// An MLP block as a mesh cuts it: gate and up split by rows read one input, down by columns. In
+// the backward the two parts of the input's gradient are summed once over the group (Megatron's f
+// operator): one all-reduce in the forward (down's outputs) and one in the backward, whether the
+// input is a norm's output (Qwen3, Llama) or the residual stream itself, whose gradient then also
+// holds the residual's whole part (OLMo 2's q, k and v read x directly).
+thread_local int t_sums = 0;
+void count_sums(void* group, float* data, int64_t n) {
+  ++t_sums;
+  sum_threads(group, data, n);
+}
+
+TEST(TensorParallelOps, ProjectionsOfOneInputSumTheirGradientOnce) {
+  const int64_t M = 5, D = 8, F = 12, f = F / kRanks;
+  std::mt19937 rng(5);
+  const std::vector<float> x = randn(M * D, rng), nw = randn(D, rng), g = randn(F * D, rng),
+                           u = randn(F * D, rng), dn = randn(D * F, rng), r = randn(M * D, rng);
+  for (bool normed : {true, false}) {
+    struct Out {
+      std::vector<float> y, dx, dg, dn;
+      int sums = 0;
+    };
+    auto block = [&](int t, const GroupSum* over) {
+      const int64_t w = over ? f : F, j0 = over ? t * f : 0;
+      Tensor X = param(x, {M, D}), Nw = param(nw, {D}),
+             G = param(std::vector<float>(g.begin() + j0 * D, g.begin() + (j0 + w) * D), {w, D}),
+             U = param(std::vector<float>(u.begin() + j0 * D, u.begin() + (j0 + w) * D), {w, D}),
+             Dn = param(columns(dn, F, j0, w), {D, w});
+      if (over)
+        for (const Tensor* m : {&G, &U}) mark_split(*m, {Split::Out, *over});
+      if (over) mark_split(Dn, {Split::In, *over});
+      t_sums = 0;
+      Tape tape;
+      Tensor h = normed ? rmsnorm(X, Nw, 1e-6f) : X;
+      Tensor y = add(X, linear(swiglu(linear(h, G), linear(h, U)), Dn));
+      tape.backward(y, Tensor::from_f32(r, y.shape()));
+      return Out{y.to_vector(), X.grad().to_vector(), G.grad().to_vector(), Dn.grad().to_vector(),
+                 t_sums};
+    };
+    const Out one = block(0, nullptr);
+    ThreadGroup group;
+    const GroupSum over{count_sums, &group};
+    Out part[kRanks];
+    run_ranks([&](int t) { part[t] = block(t, &over); });
+    for (int t = 0; t < kRanks; ++t) {
+      SCOPED_TRACE(normed ? "input normed" : "input is the residual stream");
+      expect_close(part[t].y, one.y, "y");
+      expect_close(part[t].dx, one.dx, "dx");
+      expect_close(part[t].dg,
+                   std::vector<float>(one.dg.begin() + t * f * D, one.dg.begin() + (t + 1) * f * D),
+                   "dG");
+      expect_close(part[t].dn, columns(one.dn, F, t * f, f), "dDown");
+      EXPECT_EQ(part[t].sums, 2);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace purelm::testing

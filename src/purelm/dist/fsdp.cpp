@@ -118,7 +118,8 @@ void Fsdp::use(const std::string& name) {
     if (current_ > 0 && groups_[size_t(current_)].resident) {
       release(current_);
       int left = current_;  // the backward reaches it again later: gather it first
-      if (tape && groups_[size_t(left)].pending) tape->record([this, left] { gather(left); });
+      if (tape && groups_[size_t(left)].pending)
+        tape->record(Tensor(), [this, left] { gather(left); });
     }
     current_ = g;
   }
@@ -126,7 +127,7 @@ void Fsdp::use(const std::string& name) {
   if (!s.resident) gather(g);
   if (tape && !s.pending) {  // runs after every backward step of this group (recorded before)
     s.pending = true;
-    tape->record([this, g] {
+    tape->record(Tensor(), [this, g] {
       reduce_grads(g);
       release(g);
       groups_[size_t(g)].pending = false;

@@ -390,7 +390,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
   Tensor y = Tensor::empty(q.shape(), q.dtype());
   store_f32(y, 0, y.numel(), out.get());
   if (track(y, {&q, &k, &v})) {
-    Tape::active()->record([q, k, v, y, pos0, d, scale, drop, tiles, lse, out]() {
+    Tape::active()->record(y, [q, k, v, y, pos0, d, scale, drop, tiles, lse, out]() {
       if (!y.has_grad()) return;
       const float* dO = y.grad().data<float>();
       F32View qf(q);

@@ -1,6 +1,7 @@
 #include "purelm/ops/autograd.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "purelm/core/thread_pool.h"
 #include "purelm/ops/kernels/vec.h"
@@ -10,7 +11,10 @@ namespace purelm {
 
 namespace {
 thread_local Tape* t_active = nullptr;
-}
+thread_local Tape* t_backward = nullptr;  // the tape whose backward runs on this thread
+
+bool same_slot(const Tensor& a, const Tensor& b) { return &a.grad() == &b.grad(); }
+}  // namespace
 
 Tape::Tape() : previous_(t_active) { t_active = this; }
 Tape::~Tape() { t_active = previous_; }
@@ -35,10 +39,25 @@ void Tape::backward(Tensor& out, const Tensor& seed) {
         out.shape());
   out.ensure_grad() = seed.clone();
   NoGrad no_grad;
+  Tape* outer = std::exchange(t_backward, this);  // a checkpoint's replay nests one
   while (!nodes_.empty()) {
-    nodes_.back()();
+    const Node& n = nodes_.back();
+    if (!n.out.defined() || std::any_of(partials_.begin(), partials_.end(),
+                                        [&](const Partial& p) { return same_slot(p.t, n.out); }))
+      sum_partials();
+    n.backward();
     nodes_.pop_back();
   }
+  sum_partials();
+  t_backward = outer;
+}
+
+void Tape::sum_partials() {
+  for (Partial& p : partials_) {
+    p.over(p.sum.data(), int64_t(p.sum.size()));
+    accumulate_grad(p.t, p.sum.data());
+  }
+  partials_.clear();
 }
 
 NoGrad::NoGrad() : saved_(t_active) { t_active = nullptr; }
@@ -57,7 +76,7 @@ Tensor checkpoint(const Tensor& x, std::function<Tensor(Tensor)> body) {
     outer->rng_ = pass.rng_;
   }
   if (!y.requires_grad()) return y;
-  outer->record([x, y, rng, body = std::move(body)] {
+  outer->record(y, [x, y, rng, body = std::move(body)] {
     if (!y.has_grad()) return;
     Tensor xr = x.view(x.shape());  // the same values, its own gradient slot
     xr.set_requires_grad(x.requires_grad());
@@ -80,6 +99,24 @@ bool track(Tensor& out, std::initializer_list<const Tensor*> inputs) {
     }
   }
   return false;
+}
+
+void accumulate_partial_grad(const Tensor& t, const float* g, GroupSum over) {
+  Tape* tape = t_backward;
+  if (!tape || !t.requires_grad()) {
+    std::vector<float> sum(g, g + t.numel());
+    over(sum.data(), t.numel());
+    return accumulate_grad(t, sum.data());
+  }
+  auto p = std::find_if(tape->partials_.begin(), tape->partials_.end(),
+                        [&](const Tape::Partial& q) { return same_slot(q.t, t); });
+  if (p == tape->partials_.end()) {
+    tape->partials_.push_back({t, std::vector<float>(g, g + t.numel()), over});
+    return;
+  }
+  check(p->over.sum == over.sum && p->over.group == over.group,
+        "one tensor's partial gradients are summed over two groups");
+  kernels::add(p->sum.data(), g, p->sum.data(), t.numel());
 }
 
 void accumulate_grad(const Tensor& t, const float* g) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "purelm/core/tensor.h"
+#include "purelm/ops/parallel.h"
 
 namespace purelm {
 
@@ -28,8 +29,10 @@ class Tape {
   // one).
   void seed(uint64_t s) { rng_ = s; }
   uint64_t next_random();
-  void record(std::function<void()> backward) {
-    if (keeps_) nodes_.push_back(std::move(backward));
+  // `backward` turns the gradient of `out` into gradients of the op's inputs; it reads no other
+  // tensor's gradient. An undefined `out`: a closure that reads no activation's gradient.
+  void record(const Tensor& out, std::function<void()> backward) {
+    if (keeps_) nodes_.push_back({out, std::move(backward)});
   }
   // Seeds d(loss)/d(loss) = 1 and runs the recorded closures newest first, freeing each after use.
   void backward(Tensor& loss);
@@ -37,12 +40,26 @@ class Tape {
   void backward(Tensor& out, const Tensor& seed);
 
  private:
-  std::vector<std::function<void()>> nodes_;
+  struct Node {
+    Tensor out;
+    std::function<void()> backward;
+  };
+  // Parts of gradients a group of processes sums (accumulate_partial_grad), not yet summed.
+  struct Partial {
+    Tensor t;
+    std::vector<float> sum;
+    GroupSum over;
+  };
+  std::vector<Node> nodes_;
+  std::vector<Partial> partials_;
   Tape* previous_;
   uint64_t rng_ = 0;
   bool keeps_ = true;
 
+  void sum_partials();
+
   friend Tensor checkpoint(const Tensor& x, std::function<Tensor(Tensor)> body);
+  friend void accumulate_partial_grad(const Tensor& t, const float* g, GroupSum over);
 };
 
 // Activation recomputation, as torch.utils.checkpoint: y = body(x), keeping for the backward only
@@ -70,5 +87,11 @@ bool track(Tensor& out, std::initializer_list<const Tensor*> inputs);
 
 // Adds `g` (float32, same element count) into t's gradient when t requires one.
 void accumulate_grad(const Tensor& t, const float* g);
+
+// The same for this process's part of a gradient that a group of processes sums (ops/parallel.h:
+// the input gradient of a Split::Out projection). Inside a backward the parts wait: the group sums
+// them once, when the closure of the op that made t runs (the first to read t's gradient), so the
+// q, k and v projections of one input (gate and up) cost one all-reduce, as Megatron's f operator.
+void accumulate_partial_grad(const Tensor& t, const float* g, GroupSum over);
 
 }  // namespace purelm

@@ -22,7 +22,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
     out.commit();
   });
   if (track(y, {&a, &b})) {
-    Tape::active()->record([a, b, y]() mutable {
+    Tape::active()->record(y, [a, b, y]() mutable {
       if (!y.has_grad()) return;
       accumulate_grad(a, y.grad().data<float>());
       accumulate_grad(b, y.grad().data<float>());
@@ -45,7 +45,7 @@ Tensor swiglu(const Tensor& gate, const Tensor& up) {
     out.commit();
   });
   if (track(y, {&gate, &up})) {
-    Tape::active()->record([gate, up, y]() mutable {
+    Tape::active()->record(y, [gate, up, y]() mutable {
       if (!y.has_grad()) return;
       const float* dy = y.grad().data<float>();
       int64_t n = y.numel();
@@ -75,7 +75,7 @@ Tensor scale_rows(const Tensor& x, const Tensor& s) {
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   store_f32(y, 0, y.numel(), out.data());
   if (track(y, {&x, &s})) {
-    Tape::active()->record([x, s, y, R, C]() mutable {
+    Tape::active()->record(y, [x, s, y, R, C]() mutable {
       if (!y.has_grad()) return;
       const float* dy = y.grad().data<float>();
       F32View xf(x), sf(s);
@@ -97,7 +97,7 @@ Tensor scale_rows(const Tensor& x, const Tensor& s) {
 Tensor reshape(const Tensor& x, const Shape& shape) {
   Tensor y = x.view(shape);
   if (track(y, {&x})) {
-    Tape::active()->record([x, y]() mutable {
+    Tape::active()->record(y, [x, y]() mutable {
       if (!y.has_grad()) return;
       accumulate_grad(x, y.grad().data<float>());
       y.release_grad();

@@ -32,7 +32,7 @@ Tensor embedding(const Tensor& table, const Tensor& ids, DType act) {
   if (split) mark->over(rows.data(), n * D);
   store_f32(y, 0, n * D, rows.data());
   if (track(y, {&table})) {
-    Tape::active()->record([table, ids, y, n, D, v0, mine]() mutable {
+    Tape::active()->record(y, [table, ids, y, n, D, v0, mine]() mutable {
       if (!y.has_grad()) return;
       float* dt = table.ensure_grad().data<float>();
       const float* dy = y.grad().data<float>();

@@ -102,8 +102,8 @@ Tensor cross_entropy_head(const Tensor& h, const Tensor& w, const Tensor& target
   std::optional<GroupSum> sum_dh;
   if (split) sum_dh = split->over;
   if (track(loss, {&h, &w})) {
-    Tape::active()->record([h, w, targets, loss, lse, M, D, V, Vb, v0, counted, bf16,
-                            sum_dh]() mutable {
+    Tape::active()->record(loss, [h, w, targets, loss, lse, M, D, V, Vb, v0, counted, bf16,
+                                  sum_dh]() mutable {
       const float dl = loss.grad().data<float>()[0] / float(counted);
       kernels::TensorOperand ho(h), wo(w);
       const int32_t* tg = targets.data<int32_t>();

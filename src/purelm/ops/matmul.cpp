@@ -62,15 +62,14 @@ Tensor linear(const Tensor& x, const Tensor& w) {
   if (track(y, {&x, &w})) {
     std::optional<GroupSum> sum_dx;
     if (mark && mark->split == Split::Out) sum_dx = mark->over;
-    Tape::active()->record([x, w, y, M, N, K, sum_dx, bf16]() mutable {
+    Tape::active()->record(y, [x, w, y, M, N, K, sum_dx, bf16]() mutable {
       if (!y.has_grad()) return;
       const float* dy = y.grad().data<float>();
       kernels::TensorOperand xo(x), wo(w);
-      if (x.requires_grad() && sum_dx) {  // this process's part of dx, summed over the group
+      if (x.requires_grad() && sum_dx) {  // this process's part of dx, which the group sums
         std::vector<float> dx(static_cast<size_t>(M * K));
         kernels::gemm(M, K, N, kernels::rows(dy, N), wo.cols(K), dx.data(), K, false, bf16);
-        (*sum_dx)(dx.data(), M * K);
-        accumulate_grad(x, dx.data());
+        accumulate_partial_grad(x, dx.data(), *sum_dx);
       } else if (x.requires_grad()) {  // dx[M, K] += dy[M, N] W[N, K]
         bool acc = false;
         float* dx = x.grad_to_write(&acc).data<float>();
@@ -104,7 +103,7 @@ Tensor linear_whole(const Tensor& x, const Tensor& w) {
     store_f32(y, i * P * n, P * n, row.data());
   }
   if (track(y, {&part})) {
-    Tape::active()->record([part, y, M, n, P, r]() mutable {
+    Tape::active()->record(y, [part, y, M, n, P, r]() mutable {
       if (!y.has_grad()) return;
       const float* dy = y.grad().data<float>();
       float* dp = part.ensure_grad().data<float>();

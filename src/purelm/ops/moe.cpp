@@ -37,8 +37,8 @@ Routing route_topk(const Tensor& router_logits, int64_t k, bool renormalise) {
   }
   Tensor w = r.weights;
   if (track(w, {&router_logits})) {
-    Tape::active()->record([router_logits, w, experts = r.experts, probs = std::move(probs), M, E,
-                            k, renormalise]() mutable {
+    Tape::active()->record(w, [router_logits, w, experts = r.experts, probs = std::move(probs), M,
+                               E, k, renormalise]() mutable {
       if (!w.has_grad()) return;
       const float* dw = w.grad().data<float>();
       const float* wv = w.data<float>();
@@ -88,7 +88,7 @@ Tensor gather_rows(const Tensor& x, const std::vector<int32_t>& rows) {
     store_f32(y, i * C, C, row.data());
   }
   if (track(y, {&x})) {
-    Tape::active()->record([x, y, rows, M, C, n]() mutable {
+    Tape::active()->record(y, [x, y, rows, M, C, n]() mutable {
       if (!y.has_grad()) return;
       std::vector<float> dx(static_cast<size_t>(M * C), 0.0f);
       for (int64_t i = 0; i < n; ++i)
@@ -124,7 +124,7 @@ Tensor combine_rows(const std::vector<Tensor>& parts, const std::vector<std::vec
   store_f32(y, 0, y.numel(), out.data());
   if (grad && Tape::active()) {
     y.set_requires_grad(true);
-    Tape::active()->record([parts, rows, y, C]() mutable {
+    Tape::active()->record(y, [parts, rows, y, C]() mutable {
       if (!y.has_grad()) return;
       for (size_t p = 0; p < parts.size(); ++p) {
         if (rows[p].empty() || !parts[p].requires_grad()) continue;

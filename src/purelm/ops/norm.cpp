@@ -71,7 +71,7 @@ Tensor rmsnorm(const Tensor& x, const Tensor& w, float eps) {
     }
   });
   if (track(y, {&x, &w})) {
-    Tape::active()->record([x, w, y, s, over, count, n, rows]() mutable {
+    Tape::active()->record(y, [x, w, y, s, over, count, n, rows]() mutable {
       if (!y.has_grad()) return;
       const float* dy = y.grad().data<float>();
       F32View wf(w);

@@ -1,7 +1,8 @@
 // Tensor parallelism inside the ops (Megatron's f and g operators). A mesh (dist/) marks each
 // weight whose layer is split over a group of processes; this interface has no MPI in it.
 //   Split::Out  W's output rows are split (q/k/v/gate/up): each process computes its slice of y;
-//               its input gradient is a partial sum, summed over the group in the backward. A
+//               its input gradient is a partial sum, summed over the group in the backward
+//               (once for all the projections of one input: ops/autograd.h). A
 //               split 1-D weight is an RMSNorm's over a split axis (OLMo 2's q/k norms): the
 //               norm's statistics are summed over the group (ops/norm.h). The vocabulary rows of
 //               an embedding or output head (Megatron's vocabulary-parallel layers): `embedding`

@@ -74,7 +74,7 @@ Tensor rope(const Tensor& x, const std::vector<double>& inv_freq,
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   store_f32(y, 0, y.numel(), buf.get());
   if (track(y, {&x})) {
-    Tape::active()->record([x, y, inv_freq, pos0, B, T, heads, H]() mutable {
+    Tape::active()->record(y, [x, y, inv_freq, pos0, B, T, heads, H]() mutable {
       if (!y.has_grad()) return;
       std::vector<float> g(y.grad().data<float>(), y.grad().data<float>() + y.numel());
       rotate(g.data(), B, T, heads, H, inv_freq, pos0, -1.0f);
