@@ -76,6 +76,11 @@ Tensor param(const std::vector<float>& v, const Shape& s) {
   return t;
 }
 
+// Rows [r0, r0 + r) of a row-major matrix of `cols` columns.
+std::vector<float> row_block(const std::vector<float>& m, int64_t cols, int64_t r0, int64_t r) {
+  return std::vector<float>(m.begin() + r0 * cols, m.begin() + (r0 + r) * cols);
+}
+
 // Columns [c0, c0 + c) of a row-major [rows, cols] matrix (a 1-D vector is one row).
 std::vector<float> columns(const std::vector<float>& m, int64_t cols, int64_t c0, int64_t c) {
   std::vector<float> out;
@@ -127,8 +132,8 @@ TEST(TensorParallelOps, SplitNormBlockMatchesOneProcess) {
   const GroupSum over{sum_threads, &group};
   Block blocks[kRanks];
   for (int t = 0; t < kRanks; ++t) {  // marked here: the marks are not written concurrently
-    std::vector<float> at(a.begin() + t * f * D, a.begin() + (t + 1) * f * D);
-    blocks[t] = make_block(x, at, columns(n, F, t * f, f), columns(b, F, t * f, f), M, D, f);
+    blocks[t] = make_block(x, row_block(a, D, t * f, f), columns(n, F, t * f, f),
+                           columns(b, F, t * f, f), M, D, f);
     mark_split(blocks[t].a, {Split::Out, over});
     mark_split(blocks[t].n, {Split::Out, over});
     mark_split(blocks[t].b, {Split::In, over});
@@ -139,9 +144,7 @@ TEST(TensorParallelOps, SplitNormBlockMatchesOneProcess) {
   for (int t = 0; t < kRanks; ++t) {
     expect_close(part[t].y, one.y, "y");
     expect_close(part[t].dx, one.dx, "dx");
-    expect_close(part[t].da,
-                 std::vector<float>(one.da.begin() + t * f * D, one.da.begin() + (t + 1) * f * D),
-                 "dA");
+    expect_close(part[t].da, row_block(one.da, D, t * f, f), "dA");
     expect_close(part[t].dn, columns(one.dn, F, t * f, f), "dn");
     expect_close(part[t].db, columns(one.db, F, t * f, f), "dB");
   }
@@ -232,10 +235,8 @@ TEST(TensorParallelOps, ProjectionsOfOneInputSumTheirGradientOnce) {
     };
     auto block = [&](int t, const GroupSum* over) {
       const int64_t w = over ? f : F, j0 = over ? t * f : 0;
-      Tensor X = param(x, {M, D}), Nw = param(nw, {D}),
-             G = param(std::vector<float>(g.begin() + j0 * D, g.begin() + (j0 + w) * D), {w, D}),
-             U = param(std::vector<float>(u.begin() + j0 * D, u.begin() + (j0 + w) * D), {w, D}),
-             Dn = param(columns(dn, F, j0, w), {D, w});
+      Tensor X = param(x, {M, D}), Nw = param(nw, {D}), G = param(row_block(g, D, j0, w), {w, D}),
+             U = param(row_block(u, D, j0, w), {w, D}), Dn = param(columns(dn, F, j0, w), {D, w});
       if (over)
         for (const Tensor* m : {&G, &U}) mark_split(*m, {Split::Out, *over});
       if (over) mark_split(Dn, {Split::In, *over});
@@ -256,9 +257,7 @@ TEST(TensorParallelOps, ProjectionsOfOneInputSumTheirGradientOnce) {
       SCOPED_TRACE(normed ? "input normed" : "input is the residual stream");
       expect_close(part[t].y, one.y, "y");
       expect_close(part[t].dx, one.dx, "dx");
-      expect_close(part[t].dg,
-                   std::vector<float>(one.dg.begin() + t * f * D, one.dg.begin() + (t + 1) * f * D),
-                   "dG");
+      expect_close(part[t].dg, row_block(one.dg, D, t * f, f), "dG");
       expect_close(part[t].dn, columns(one.dn, F, t * f, f), "dDown");
       EXPECT_EQ(part[t].sums, 2);
     }
