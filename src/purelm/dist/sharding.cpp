@@ -52,10 +52,12 @@ Config local_config(const Config& full, int tp) {
     check(w.shape[size_t(d)] % tp == 0, "--tp ", tp, " does not divide ", w.axes[size_t(d)],
           " size ", w.shape[size_t(d)], " of '", w.name, "' (", kTpAxes.at(w.axes[size_t(d)]), ")");
     // A quantized checkpoint's blocks cannot be cut: each slice of columns takes whole ones.
-    check(!full.quant || d == 0 || (w.shape[1] / tp) % quant::kBlock == 0, "--tp ", tp,
-          " splits the ", w.shape[1], " input columns of quantized '", w.name, "' into ",
-          w.shape[1] / tp, ", not whole blocks of ", quant::kBlock,
-          ": quantize the float checkpoint at load (--quant) instead");
+    // (Tested before check(), which formats its message first: 1-D weights have no shape[1].)
+    if (full.quant && d == 1)
+      check((w.shape[1] / tp) % quant::kBlock == 0, "--tp ", tp, " splits the ", w.shape[1],
+            " input columns of quantized '", w.name, "' into ", w.shape[1] / tp,
+            ", not whole blocks of ", quant::kBlock,
+            ": quantize the float checkpoint at load (--quant) instead");
   }
   if (full.intermediate_size)
     c.intermediate_size = divide(full.intermediate_size, "intermediate_size");

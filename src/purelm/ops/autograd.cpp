@@ -39,7 +39,10 @@ void Tape::backward(Tensor& out, const Tensor& seed) {
         out.shape());
   out.ensure_grad() = seed.clone();
   NoGrad no_grad;
-  Tape* outer = std::exchange(t_backward, this);  // a checkpoint's replay nests one
+  struct Running {  // a checkpoint's replay nests one; an exception leaves none behind
+    Tape* outer;
+    ~Running() { t_backward = outer; }
+  } running{std::exchange(t_backward, this)};
   while (!nodes_.empty()) {
     const Node& n = nodes_.back();
     if (!n.out.defined() || std::any_of(partials_.begin(), partials_.end(),
@@ -49,7 +52,6 @@ void Tape::backward(Tensor& out, const Tensor& seed) {
     nodes_.pop_back();
   }
   sum_partials();
-  t_backward = outer;
 }
 
 void Tape::sum_partials() {
