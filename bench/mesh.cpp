@@ -177,10 +177,11 @@ nlohmann::ordered_json run(const Options& o, const dist::Mesh& mesh) {
                     o.decode_steps, mesh);
   add_collectives(collectives, "prefill T = " + std::to_string(o.prefill_tokens), series.back(), 1,
                   mesh);
-  if (o.train && m.config.quant)
+  const bool train = o.train && !m.config.quant;
+  if (o.train && !train)
     std::fprintf(stderr,
                  "bench: quantized weights cannot be trained: skipping the training step\n");
-  if (o.train && !m.config.quant) {
+  if (train) {
     add_training(r, o, b, against, m, at);
     series = lockstep.take();
     for (size_t i = 0; i < series.size(); ++i) {
@@ -195,7 +196,7 @@ nlohmann::ordered_json run(const Options& o, const dist::Mesh& mesh) {
   r["mesh"]["collectives"] = collectives;
   r["mesh"]["peak_rss_since"] =
       rss_reset ? "the machine limits (their buffers freed)" : "the process started";
-  r["mesh"]["memory"] = memory_json(mesh, dp.mesh_model(), o.train && !m.config.quant);
+  r["mesh"]["memory"] = memory_json(mesh, dp.mesh_model(), train);
   return r;
 }
 

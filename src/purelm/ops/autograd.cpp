@@ -104,8 +104,9 @@ bool track(Tensor& out, std::initializer_list<const Tensor*> inputs) {
 }
 
 void accumulate_partial_grad(const Tensor& t, const float* g, GroupSum over) {
+  if (!t.requires_grad()) return;
   Tape* tape = t_backward;
-  if (!tape || !t.requires_grad()) {
+  if (!tape) {  // outside a backward: nothing to wait for
     std::vector<float> sum(g, g + t.numel());
     over(sum.data(), t.numel());
     return accumulate_grad(t, sum.data());
