@@ -121,16 +121,15 @@ void chains_f32_sse() {
 // GFLOP/s of the instruction set the kernels use, on every thread at once. bf16 without
 // AVX512-BF16 is the float32 figure: the kernels widen bf16 to float32 there.
 double peak_gflops(bool bf16, double budget) {
-  const kernels::Isa level = kernels::isa();
   void (*chains)() = chains_f32_sse;
   double flops_per_chain_step = 8;  // an SSE multiply and add: 4 lanes, 2 FLOPs
-  if (level >= kernels::Isa::Avx512Bf16 && bf16) {
+  if (kernels::has(kernels::kAvx512Bf16) && bf16) {
     chains = chains_bf16_avx512;
     flops_per_chain_step = 64;  // 16 lanes, each 2 products summed into the accumulator
-  } else if (level >= kernels::Isa::Avx512) {
+  } else if (kernels::has(kernels::kAvx512)) {
     chains = chains_f32_avx512;
     flops_per_chain_step = 32;
-  } else if (level >= kernels::Isa::Avx2) {
+  } else if (kernels::has(kernels::kAvx2)) {
     chains = chains_f32_avx2;
     flops_per_chain_step = 16;
   }
@@ -143,15 +142,21 @@ double peak_gflops(bool bf16, double budget) {
   return double(threads) * kChains * flops_per_chain_step * double(kPeakIterations) / s / 1e9;
 }
 
+// The model name with its family and model numbers (virtual machines often name only the vendor's
+// line, "AMD EPYC", which covers Zen 1 to Zen 5).
 std::string cpu_model() {
   std::ifstream f("/proc/cpuinfo");
-  for (std::string line; std::getline(f, line);)
-    if (line.rfind("model name", 0) == 0) {
-      size_t colon = line.find(':');
-      return colon == std::string::npos ? line
-                                        : line.substr(line.find_first_not_of(" \t", colon + 1));
-    }
-  return "unknown";
+  std::string name = "unknown", family, model;
+  for (std::string line; std::getline(f, line) && !line.empty();) {  // the first processor
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    const std::string key = line.substr(0, line.find_last_not_of(" \t", colon - 1) + 1),
+                      value = line.substr(std::min(line.size(), colon + 2));
+    if (key == "model name") name = value;
+    if (key == "cpu family") family = value;
+    if (key == "model") model = value;
+  }
+  return family.empty() ? name : name + " (family " + family + ", model " + model + ")";
 }
 
 }  // namespace
@@ -178,7 +183,9 @@ nlohmann::ordered_json machine_json(const MachineLimits& l) {
   return {{"cpu", cpu_model()},
           {"cores", std::thread::hardware_concurrency()},
           {"threads", num_threads()},
-          {"isa", kernels::isa_name(kernels::isa())},
+          {"isa", kernels::level_name(kernels::features())},
+          {"isa_features", kernels::feature_list(kernels::features())},
+          {"cpu_features", kernels::feature_list(kernels::cpu_features())},
           {"read_gbs_1", l.read_gbs_1},
           {"read_gbs_all", l.read_gbs_all},
           {"matmul_size", kMatmul},

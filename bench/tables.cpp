@@ -30,8 +30,9 @@ std::string header(const Json& r) {
              str(m, "weights").c_str(), str(m, "activations").c_str(), (long long)num(m, "D"),
              (long long)num(m, "L"), (long long)num(m, "N"), (long long)num(m, "K"),
              (long long)num(m, "H"), (long long)num(m, "F"), (long long)num(m, "V")) +
-         fmt("Machine: %s; %d cores, threads in use: %d; kernels: %s.\n\n", str(x, "cpu").c_str(),
-             int(num(x, "cores")), int(num(x, "threads")), str(x, "isa").c_str());
+         fmt("Machine: %s; %d cores, threads in use: %d; kernels: %s (%s; the CPU has %s).\n\n",
+             str(x, "cpu").c_str(), int(num(x, "cores")), int(num(x, "threads")),
+             str(x, "isa").c_str(), str(x, "isa_features").c_str(), str(x, "cpu_features").c_str());
 }
 
 std::string machine(const Json& x) {

@@ -1,5 +1,5 @@
 // The matrix kernels against double-precision references on every instruction set this CPU has
-// (forced with kernels::set_isa, down to the portable path), and the backward passes of linear()
+// (each level forced, down to the portable path), and the backward passes of linear()
 // and the fused cross-entropy against naive gradients.
 #include <bit>
 #include <cmath>
@@ -8,6 +8,7 @@
 #include <random>
 #include <vector>
 
+#include "isa_levels.h"
 #include "purelm/core/thread_pool.h"
 #include "purelm/ops/attention.h"
 #include "purelm/ops/autograd.h"
@@ -23,18 +24,7 @@
 namespace purelm::testing {
 namespace {
 
-using kernels::Isa;
 using kernels::Mat;
-
-// Uses one instruction set for a scope.
-class ForceIsa {
- public:
-  explicit ForceIsa(Isa level) : saved_(kernels::isa()) { kernels::set_isa(level); }
-  ~ForceIsa() { kernels::set_isa(saved_); }
-
- private:
-  Isa saved_;
-};
 
 // Random values in [-1, 1] stored as float32 or bf16; at() is the stored value, exactly.
 class Values {
@@ -80,8 +70,8 @@ void check_gemm(const Case& t, std::mt19937& rng, int64_t sample = 0) {
   kernels::gemm(t.m, t.n, t.k, a.mat, b.mat, c.data(), ldc, t.accumulate, t.bf16_products);
   // Where the product runs on bf16 pairs, the reference multiplies the operands rounded to bf16.
   bool few_rows = t.m <= kernels::kStreamRows && a.mat.cs == 1 && b.mat.cs == 1;
-  bool rounds =
-      kernels::isa() >= Isa::Avx512Bf16 && !few_rows && (t.bf16_products || (t.a_bf16 && t.b_bf16));
+  bool rounds = kernels::has(kernels::kAvx512Bf16) && !few_rows &&
+                (t.bf16_products || (t.a_bf16 && t.b_bf16));
   auto value = [&](const Operand& o, int64_t i, int64_t k) {
     return rounds ? double(round_bf16(float(o.at(i, k)))) : o.at(i, k);
   };
@@ -110,14 +100,8 @@ void check_gemm(const Case& t, std::mt19937& rng, int64_t sample = 0) {
                          << t.bf16_products;
 }
 
-class EachIsa : public ::testing::TestWithParam<Isa> {
+class EachIsa : public EachLevel {
  protected:
-  void SetUp() override {
-    if (kernels::best_isa() < GetParam())
-      GTEST_SKIP() << "CPU lacks " << kernels::isa_name(GetParam());
-    force_.emplace(GetParam());
-  }
-  std::optional<ForceIsa> force_;
   std::mt19937 rng_{7};
 };
 
@@ -301,7 +285,7 @@ TEST_P(EachIsa, LinearForwardAndBackwardMatchNaive) {
             Tape tape;
             Tensor y = linear(x, w);
             tape.backward(y, dy);
-            bool rounds = xt == DType::BF16 && GetParam() >= Isa::Avx512Bf16;
+            bool rounds = xt == DType::BF16 && has(kernels::kAvx512Bf16);
             std::vector<float> xv = x.to_vector(), wv = w.to_vector(), g = dy.to_vector();
             std::vector<double> ry(M * N, 0.0), rdx(M * K, 0.0), rdw(N * K, 0.0);
             for (int64_t m = 0; m < M; ++m)
@@ -366,19 +350,12 @@ TEST_P(EachIsa, CrossEntropyHeadMatchesNaive) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Isas, EachIsa,
-                         ::testing::Values(Isa::Portable, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16),
-                         [](const auto& info) {
-                           std::string s = kernels::isa_name(info.param);
-                           for (char& ch : s)
-                             if (ch == '-') ch = '_';
-                           return s;
-                         });
+INSTANTIATE_EACH_LEVEL(EachIsa);
 
 // Products on pairs of bf16 against a double reference: A by rows and transposed, odd K (a zero
 // upper half in the last pair), tails in M and N, accumulation, and nothing written past N.
 TEST(Kernels, TileGemmPairsMatchesReference) {
-  if (kernels::best_isa() < Isa::Avx512Bf16) GTEST_SKIP() << "CPU lacks AVX512-BF16";
+  if (!(kernels::cpu_features() & kernels::kAvx512Bf16)) GTEST_SKIP() << "CPU lacks AVX512-BF16";
   std::mt19937 rng(3);
   std::uniform_real_distribution<float> u(-1, 1);
   for (int64_t m : {1, 4, 7, 64})
@@ -428,7 +405,7 @@ TEST(Kernels, TileGemmPairsMatchesReference) {
 // next bf16, to 1e-4 of their largest element (measured: 3.5e-7). Tiles and key blocks with tails
 // (T = 70), GQA, rows at offsets, keys and values in bf16 and in float32 memory.
 TEST(Kernels, Bf16AttentionOnPairsMatchesFloatProducts) {
-  if (kernels::best_isa() < Isa::Avx512Bf16) GTEST_SKIP() << "CPU lacks AVX512-BF16";
+  if (!(kernels::cpu_features() & kernels::kAvx512Bf16)) GTEST_SKIP() << "CPU lacks AVX512-BF16";
   const int64_t B = 2, T = 70, S = 141, N = 4, K = 2, H = 32;
   const std::vector<int64_t> pos0 = {5, 71};
   std::mt19937 rng(12);
@@ -461,7 +438,7 @@ TEST(Kernels, Bf16AttentionOnPairsMatchesFloatProducts) {
     const auto on_pairs = run();
     std::vector<std::vector<float>> on_floats;
     {
-      ForceIsa f32(Isa::Avx512);
+      ForceFeatures f32(kernels::features() & ~kernels::kAvx512Bf16);
       on_floats = run();
     }
     const std::vector<float>&got = on_pairs[0], &want = on_floats[0];

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "bench/cost.h"
+#include "isa_levels.h"
 #include "purelm/io/safetensors.h"
 #include "purelm/models/quantize.h"
 #include "purelm/ops/autograd.h"
@@ -26,8 +27,6 @@
 
 namespace purelm::testing {
 namespace {
-
-using kernels::Isa;
 
 constexpr DType kFormats[] = {DType::Q8, DType::Q4};
 
@@ -118,18 +117,8 @@ TEST(Quant, ZerosAndExtremes) {
   EXPECT_THROW(Tensor::from_f32({1, 2}, {2}).to(DType::Q8), Error);  // needs rows
 }
 
-class EachIsa : public ::testing::TestWithParam<Isa> {
+class EachIsa : public EachLevel {
  protected:
-  void SetUp() override {
-    if (kernels::best_isa() < GetParam())
-      GTEST_SKIP() << "CPU lacks " << kernels::isa_name(GetParam());
-    saved_ = kernels::isa();
-    kernels::set_isa(GetParam());
-  }
-  void TearDown() override {
-    if (saved_) kernels::set_isa(*saved_);
-  }
-  std::optional<Isa> saved_;
   std::mt19937 rng_{7};
 };
 
@@ -174,15 +163,8 @@ TEST_P(EachIsa, LinearTakesBf16Activations) {
   EXPECT_LE(rel_error(y, ref), 1e-2);
 }
 
-// AVX-512 without VNNI decodes the weights to float32; the BF16 level multiplies integer codes.
-INSTANTIATE_TEST_SUITE_P(Isas, EachIsa,
-                         ::testing::Values(Isa::Portable, Isa::Avx512, Isa::Avx512Bf16),
-                         [](const auto& info) {
-                           std::string s = kernels::isa_name(info.param);
-                           for (char& c : s)
-                             if (c == '-') c = '_';
-                           return s + "_" + std::to_string(info.index);
-                         });
+// Each level: AVX-512 without VNNI decodes the weights to float32; VNNI multiplies integer codes.
+INSTANTIATE_EACH_LEVEL(EachIsa);
 
 // The logits of a quantized fixture against its float32 logits, max|a - b| / max|b|.
 double logit_error(const std::string& fixture, DType t) {

@@ -358,7 +358,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
         "attention: shapes q ", q.shape(), ", k ", k.shape(), ", v ", v.shape(),
         " are not [B, T, N, H], [B, S, K, H] with N a multiple of K");
   Dims d{q.dim(0), q.dim(1), k.dim(1), q.dim(2), k.dim(2), q.dim(3), q.dtype() == DType::BF16};
-  d.pairs = d.bf16 && d.H % 2 == 0 && kernels::isa() >= kernels::Isa::Avx512Bf16;
+  d.pairs = d.bf16 && d.H % 2 == 0 && kernels::has(kernels::kAvx512Bf16);
   check(int64_t(pos0.size()) == d.B, "attention: positions for ", pos0.size(), " rows, batch is ",
         d.B);
   for (int64_t b = 0; b < d.B; ++b)

@@ -38,15 +38,10 @@ class Scratch {
   int64_t size_ = 0;
 };
 
-const Backend& backend_for(Isa level) {
-  switch (level) {
-    case Isa::Portable:
-      return portable_backend();
-    case Isa::Avx2:
-      return avx2_backend();
-    default:
-      return avx512_backend();
-  }
+const Backend& backend() {
+  if (has(kAvx512)) return avx512_backend();
+  if (has(kAvx2)) return avx2_backend();
+  return portable_backend();
 }
 
 // Panels [p0, p1) of an operand block: rows from i0 (n of them in all) over k in [k0, k0 + kc),
@@ -136,9 +131,9 @@ struct Split {
 };
 
 // A few rows of A: stream B once instead of packing it (memory-bound decode).
-void few_rows(const Backend& be, Isa level, int64_t M, int64_t N, int64_t K, const Mat& a,
-              const Mat& b, float* c, int64_t ldc, bool accumulate) {
-  if (a.bf16 && b.bf16 && level >= Isa::Avx512Bf16) {
+void few_rows(const Backend& be, int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b,
+              float* c, int64_t ldc, bool accumulate) {
+  if (a.bf16 && b.bf16 && has(kAvx512Bf16)) {
     const bf16* ap = static_cast<const bf16*>(a.data);
     return stream_rows(M, N, K, K * 2, [&](int64_t i, int m, int64_t n0, int64_t n1) {
       gemv_pairs_avx512(m, n0, n1, K, ap + i * a.rs, a.rs, b, c + i * ldc, ldc, accumulate);
@@ -181,11 +176,10 @@ void gemm(int64_t M, int64_t N, int64_t K, Mat a, Mat b, float* c, int64_t ldc, 
       for (int64_t i = 0; i < M; ++i) std::fill(c + i * ldc, c + i * ldc + N, 0.0f);
     return;
   }
-  Isa level = isa();
-  const Backend& be = backend_for(level);
+  const Backend& be = backend();
   if (M <= kStreamRows && a.cs == 1 && b.cs == 1)
-    return few_rows(be, level, M, N, K, a, b, c, ldc, accumulate);
-  bool pairs = level >= Isa::Avx512Bf16 && (bf16_products || (a.bf16 && b.bf16));
+    return few_rows(be, M, N, K, a, b, c, ldc, accumulate);
+  bool pairs = has(kAvx512Bf16) && (bf16_products || (a.bf16 && b.bf16));
   const Backend& bk = pairs ? avx512_bf16_backend() : be;
   const Split split{bk, M, N, K, a, b, c, ldc, accumulate, M * N * K < kSerialWork ? M * N : 1};
   if (ceil_div(N, bk.nr) >= ceil_div(M, bk.mr))

@@ -1,55 +1,101 @@
 #include "purelm/ops/kernels/isa.h"
 
-#include <algorithm>
+#include <array>
 #include <atomic>
+#include <cstdlib>
+
+#include "purelm/core/error.h"
 
 namespace purelm::kernels {
 
 namespace {
 
-Isa detect() {
+constexpr std::array<Level, 6> kLevels{{
+    {"portable", 0},
+    {"avx2", kAvx2},
+    {"avx2-vnni", kAvx2 | kAvxVnni},
+    {"avx512", kAvx2 | kAvx512},
+    {"avx512-vnni", kAvx2 | kAvx512 | kAvx512Vnni},
+    {"avx512-bf16", kAvx2 | kAvx512 | kAvx512Vnni | kAvx512Bf16},
+}};
+
+Features detect() {
   __builtin_cpu_init();
-  bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                __builtin_cpu_supports("avx512vl");
-  if (avx512 && __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512vnni"))
-    return Isa::Avx512Bf16;
-  if (avx512) return Isa::Avx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::Avx2;
-  return Isa::Portable;
+  Features f = 0;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+      __builtin_cpu_supports("f16c"))
+    f |= kAvx2;
+  if ((f & kAvx2) && __builtin_cpu_supports("avxvnni")) f |= kAvxVnni;
+  if ((f & kAvx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl"))
+    f |= kAvx512;
+  if ((f & kAvx512) && __builtin_cpu_supports("avx512vnni")) f |= kAvx512Vnni;
+  if ((f & kAvx512) && __builtin_cpu_supports("avx512bf16")) f |= kAvx512Bf16;
+  return f;
 }
 
-std::atomic<Isa>& current() {
-  static std::atomic<Isa> level{best_isa()};
-  return level;
+// The CPU's features under the cap of PURELM_ISA, if set.
+Features initial() {
+  Features f = cpu_features();
+  if (const char* cap = std::getenv("PURELM_ISA"); cap && *cap) {
+    const Level* level = find_level(cap);
+    if (!level) {
+      std::string names;
+      for (const Level& l : kLevels) names += std::string(names.empty() ? "" : ", ") + l.name;
+      fail("PURELM_ISA=", cap, " names no instruction-set level; one of ", names);
+    }
+    f &= level->features;
+  }
+  return f;
+}
+
+std::atomic<Features>& current() {
+  static std::atomic<Features> f{initial()};
+  return f;
 }
 
 }  // namespace
 
-Isa best_isa() {
-  static const Isa best = detect();
-  return best;
+std::span<const Level> levels() { return kLevels; }
+
+const Level* find_level(std::string_view name) {
+  for (const Level& l : kLevels)
+    if (name == l.name) return &l;
+  return nullptr;
 }
 
-Isa isa() { return current().load(std::memory_order_relaxed); }
-
-Isa set_isa(Isa level) {
-  level = std::min(level, best_isa());
-  current().store(level, std::memory_order_relaxed);
-  return level;
+Features cpu_features() {
+  static const Features f = detect();
+  return f;
 }
 
-const char* isa_name(Isa level) {
-  switch (level) {
-    case Isa::Portable:
-      return "portable";
-    case Isa::Avx2:
-      return "avx2";
-    case Isa::Avx512:
-      return "avx512";
-    case Isa::Avx512Bf16:
-      return "avx512-bf16";
-  }
-  return "?";
+Features features() { return current().load(std::memory_order_relaxed); }
+
+Features set_features(Features f) {
+  f &= cpu_features();
+  current().store(f, std::memory_order_relaxed);
+  return f;
+}
+
+const char* level_name(Features f) {
+  const char* name = kLevels[0].name;
+  for (const Level& l : kLevels)
+    if ((f & l.features) == l.features) name = l.name;
+  return name;
+}
+
+std::string feature_list(Features f) {
+  static constexpr std::array<std::pair<Feature, const char*>, 5> kNames{{
+      {kAvx2, "avx2+fma"},
+      {kAvxVnni, "avx-vnni"},
+      {kAvx512, "avx512"},
+      {kAvx512Vnni, "avx512-vnni"},
+      {kAvx512Bf16, "avx512-bf16"},
+  }};
+  std::string out;
+  for (const auto& [bit, name] : kNames)
+    if (f & bit) out += std::string(out.empty() ? "" : ", ") + name;
+  return out.empty() ? "portable" : out;
 }
 
 }  // namespace purelm::kernels

@@ -1,18 +1,42 @@
-// Which instruction set the matrix kernels use. Chosen once from the CPU's features; tests force a
-// lower level to cover every path on one machine.
+// Which instruction-set features the kernels use: a set read once from the CPU, which a level
+// (named below) caps. PURELM_ISA=<level> caps every command at run time (e.g. to measure the AVX2
+// path on an AVX-512 host); tests force each level the machine has.
 #pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
 
 namespace purelm::kernels {
 
-// Ordered: each level implies the ones below it. Avx512Bf16 also has AVX512-VNNI (every CPU with
-// AVX512-BF16 has it).
-enum class Isa : int { Portable, Avx2, Avx512, Avx512Bf16 };
+enum Feature : uint32_t {
+  kAvx2 = 1u << 0,        // AVX2 with FMA and F16C
+  kAvxVnni = 1u << 1,     // vpdpbusd on ymm (VEX), e.g. Intel client cores since Alder Lake
+  kAvx512 = 1u << 2,      // AVX-512 F, BW and VL
+  kAvx512Vnni = 1u << 3,  // vpdpbusd on zmm
+  kAvx512Bf16 = 1u << 4,  // vdpbf16ps
+};
+using Features = uint32_t;
 
-Isa best_isa();  // what this CPU supports
-Isa isa();       // what the kernels use now
-// Uses `level`, or the best supported level when the CPU lacks it; returns the level now in use.
-Isa set_isa(Isa level);
+// A named set of features, as CPUs have them.
+struct Level {
+  const char* name;
+  Features features;
+};
+// portable, avx2, avx2-vnni, avx512, avx512-vnni, avx512-bf16: each the features of a kind of CPU.
+std::span<const Level> levels();
+const Level* find_level(std::string_view name);  // null when there is none of that name
 
-const char* isa_name(Isa level);
+Features cpu_features();  // what this CPU has
+Features features();      // what the kernels use now: the CPU's, capped by PURELM_ISA
+inline bool has(Features f) { return (features() & f) == f; }
+// Uses the features of `f` the CPU has; returns the features now in use.
+Features set_features(Features f);
+
+// The highest level whose features are all in `f` ("portable" for none), and a list of every
+// feature in `f` ("avx2+fma, avx512-vnni"), as reports name them.
+const char* level_name(Features f);
+std::string feature_list(Features f);
 
 }  // namespace purelm::kernels

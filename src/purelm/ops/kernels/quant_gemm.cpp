@@ -83,7 +83,7 @@ struct Rounded {
 void few_rows(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, const QMat& w, float* c,
               int64_t ldc) {
   const Rounded r(M, K, a, lda);
-  if (isa() >= Isa::Avx512Bf16) {
+  if (has(kAvx512Vnni)) {
     const QActs acts(w.type, M, K, r.q.data(), r.d.data());
     return stream_rows(M, N, K, w.row_bytes, [&](int64_t i, int m, int64_t n0, int64_t n1) {
       qgemv_vnni(m, n0, n1, acts, i, w, c + i * ldc, ldc);
@@ -91,7 +91,7 @@ void few_rows(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, cons
   }
   const std::vector<float> ap = r.values();
   const int64_t padded = r.nb * quant::kBlock;
-  QGemv kernel = isa() >= Isa::Avx512 ? qgemv_avx512 : qgemv_portable;
+  QGemv kernel = has(kAvx512) ? qgemv_avx512 : qgemv_portable;
   stream_rows(M, N, K, w.row_bytes, [&](int64_t i, int m, int64_t n0, int64_t n1) {
     kernel(m, n0, n1, K, ap.data() + i * padded, padded, w, c + i * ldc, ldc);
   });
@@ -102,7 +102,7 @@ void few_rows(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, cons
 void gemm_quant(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, const QMat& w,
                 float* c, int64_t ldc, bool bf16_products) {
   if (M <= 0 || N <= 0) return;
-  if (M <= (isa() >= Isa::Avx512Bf16 ? kIntegerStreamRows : kStreamRows))
+  if (M <= (has(kAvx512Vnni) ? kIntegerStreamRows : kStreamRows))
     return few_rows(M, N, K, a, lda, w, c, ldc);
   const Rounded r(M, K, a, lda);
   const std::vector<float> ap = r.values();

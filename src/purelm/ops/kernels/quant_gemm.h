@@ -4,8 +4,8 @@
 // A is first rounded to int8 blocks (quant::quantize_activations), on every path, so that a
 // product does not depend on how many rows it has: C = A' W' with A' = d_A * q_A and W' the
 // decoded W. With at most kStreamRows rows of A (decode, small batches; 64 for the integer kernel)
-// W is streamed once, for groups of kGemvRows rows of A at a time, by the kernel isa() picks:
-// integer products of the codes (AVX512-VNNI, with the BF16 level), each block decoded to float32
+// W is streamed once, for groups of kGemvRows rows of A at a time, by the kernel the CPU's features pick:
+// integer products of the codes (AVX512-VNNI), each block decoded to float32
 // in registers (AVX-512), or into a row buffer (the portable kernel). More rows (prefill) decode W
 // a panel of rows at a time into float32 and hand it and A' to gemm(). A' and W' are exact in
 // float32 and the integer sums are exact, so every path sums the same products up to float32

@@ -102,7 +102,7 @@ void tile_portable(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars,
 template <class BT>
 void tile(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars, int64_t acs, const BT* b,
           int64_t ldb, float* c, int64_t ldc, bool accumulate) {
-  if (isa() >= Isa::Avx512)
+  if (has(kAvx512))
     tile_avx512(M, N, K, a, ars, acs, b, ldb, c, ldc, accumulate);
   else
     tile_portable(M, N, K, a, ars, acs, b, ldb, c, ldc, accumulate);
@@ -112,7 +112,7 @@ void tile(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars, int64_t 
 
 void tile_gemm_pairs(int64_t M, int64_t N, int64_t K2, const void* a, int64_t ars, int64_t acs,
                      const void* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
-  check(isa() >= Isa::Avx512Bf16, "tile_gemm_pairs needs AVX512-BF16");
+  check(has(kAvx512Bf16), "tile_gemm_pairs needs AVX512-BF16");
   int64_t i = 0;
   for (; i + 4 <= M; i += 4) rows_pairs<4>(i, N, K2, a, ars, acs, b, ldb, c, ldc, accumulate);
   for (; i < M; ++i) rows_pairs<1>(i, N, K2, a, ars, acs, b, ldb, c, ldc, accumulate);

@@ -1,7 +1,7 @@
 // Small products for attention's tiles: C[M, N] (+)= A[M, K] B[K, N] with B row-major and
 // contiguous along N, A at any strides. No packing: at tile sizes (64 x 64 x 128) gemm's packing
 // costs as much as the arithmetic, while here each element of A is broadcast straight from memory
-// against whole rows of B. float32, chosen at run time by isa(); or pairs of bf16 on AVX512-BF16.
+// against whole rows of B. float32, chosen at run time by the CPU's features (isa.h); or pairs of bf16 on AVX512-BF16.
 #pragma once
 
 #include <cstdint>
@@ -19,7 +19,7 @@ void tile_gemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars, int
                const bf16* b, int64_t ldb, float* c, int64_t ldc, bool accumulate);
 
 // The same product over pairs of bf16 (vdpbf16ps: exact products, float32 sums), for CPUs with
-// AVX512-BF16 (isa() >= Avx512Bf16; elsewhere it fails). K2 pairs of 32 bits: pair p of row i of A,
+// AVX512-BF16 (has(kAvx512Bf16); elsewhere it fails). K2 pairs of 32 bits: pair p of row i of A,
 // at a + (i * ars + p * acs) * 4 bytes, holds A(i, 2p) in its lower half and A(i, 2p + 1) in its
 // upper; pair (p, j) of B, at b + (p * ldb + j) * 4 bytes, holds B[2p, j] and B[2p + 1, j].
 void tile_gemm_pairs(int64_t M, int64_t N, int64_t K2, const void* a, int64_t ars, int64_t acs,
