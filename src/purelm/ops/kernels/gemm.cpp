@@ -78,14 +78,21 @@ struct Split {
   bool accumulate;
   int64_t grain;  // of the tiles; the whole count keeps a small product on one thread
 
+  // The blocks of K, as equal as whole packed steps allow: each block loads and stores every tile
+  // of C, and a short last block (576 = 256 + 256 + 64) pays that for few multiply-adds.
+  int64_t kblock() const {
+    const int64_t blocks = ceil_div(K, be.kc);
+    return ceil_div(ceil_div(K, blocks), be.kstep) * be.kstep;
+  }
+
   // The shared block is the calling thread's; each thread packs its own part into a scratch
   // declared where it runs, so that the thread constructs it and frees it when it exits.
   void rows() const {
     thread_local Scratch shared;
     for (int64_t jc = 0; jc < N; jc += be.nc) {
       const int64_t nc = std::min(be.nc, N - jc), bpanels = ceil_div(nc, be.nr);
-      for (int64_t pc = 0; pc < K; pc += be.kc) {
-        const int64_t kc = std::min(be.kc, K - pc), steps = ceil_div(kc, be.kstep);
+      for (int64_t pc = 0; pc < K; pc += kblock()) {
+        const int64_t kc = std::min(kblock(), K - pc), steps = ceil_div(kc, be.kstep);
         float* bp = shared.get(bpanels * be.nr * steps);
         parallel_for(bpanels, grain, [&](int64_t q0, int64_t q1) {
           pack_panels(be, b, jc, nc, pc, kc, be.nr, steps, q0, q1, bp);
@@ -106,8 +113,8 @@ struct Split {
   void columns() const {
     thread_local Scratch shared;
     const int64_t mg = 16 * be.mc;  // rows of A packed at once: a bound on the shared block
-    for (int64_t pc = 0; pc < K; pc += be.kc) {
-      const int64_t kc = std::min(be.kc, K - pc), steps = ceil_div(kc, be.kstep);
+    for (int64_t pc = 0; pc < K; pc += kblock()) {
+      const int64_t kc = std::min(kblock(), K - pc), steps = ceil_div(kc, be.kstep);
       for (int64_t ig = 0; ig < M; ig += mg) {
         const int64_t rows = std::min(mg, M - ig), apanels = ceil_div(rows, be.mr);
         float* ap = shared.get(apanels * be.mr * steps);
