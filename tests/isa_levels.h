@@ -5,10 +5,16 @@
 #include <gtest/gtest.h>
 
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
 #include "purelm/ops/kernels/isa.h"
+
+namespace purelm::kernels {
+// GoogleTest names a level by its name in messages.
+inline void PrintTo(const Level& l, std::ostream* os) { *os << l.name; }
+}  // namespace purelm::kernels
 
 namespace purelm::testing {
 

@@ -196,73 +196,100 @@ void store(float* ci, float sum, bool accumulate) { *ci = (accumulate ? *ci : 0.
 
 // C[0:M, j:j+R] from M rows of A and R rows of float32 B; M * R independent FMA chains. Each
 // load of B prefetches the same line of the row 2R rows ahead: a decode matrix's rows are short
-// (2-12 KB), and the hardware prefetcher, which follows each row, stalls at every new group.
+// (2-12 KB), and the hardware prefetcher, which follows each row, stalls at every new group. A's
+// vectors are read from L1 as operands of the FMAs, which leaves the registers to the sums. The
+// loops have fixed trip counts so that GCC keeps the sums in registers (with a loop over a
+// run-time tail in the same body it stored them all to the stack at every step).
 template <int M, int R>
 PURELM_AVX2 void rows_f32(int64_t j, int64_t K, const float* a, int64_t lda, const Mat& b, float* c,
                           int64_t ldc, bool accumulate) {
   const float* w = static_cast<const float*>(b.data) + j * b.rs;
   __m256 s[M][R];
-  for (int i = 0; i < M; ++i)
-    for (int r = 0; r < R; ++r) s[i][r] = _mm256_setzero_ps();
-  for (int64_t k = 0; k < K; k += 8) {
-    const int kk = int(std::min<int64_t>(8, K - k));
-    __m256 x[M];
-    for (int i = 0; i < M; ++i) x[i] = load8<false>(a + i * lda, k, kk);
+#pragma GCC unroll 32
+  for (int q = 0; q < M * R; ++q) s[q / R][q % R] = _mm256_setzero_ps();
+  const int64_t whole = K / 16 * 16;
+  for (int64_t k = 0; k < whole; k += 16) {
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const float* p = w + r * b.rs + k;
-      if (k % 16 == 0) _mm_prefetch(reinterpret_cast<const char*>(p + 2 * R * b.rs), _MM_HINT_T1);
-      const __m256 v = load8<false>(p, 0, kk);
-      for (int i = 0; i < M; ++i) s[i][r] = _mm256_fmadd_ps(x[i], v, s[i][r]);
+      _mm_prefetch(reinterpret_cast<const char*>(p + 2 * R * b.rs), _MM_HINT_T1);
+      const __m256 v0 = _mm256_loadu_ps(p), v1 = _mm256_loadu_ps(p + 8);
+#pragma GCC unroll 4
+      for (int i = 0; i < M; ++i)
+        s[i][r] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i * lda + k + 8), v1,
+                                  _mm256_fmadd_ps(_mm256_loadu_ps(a + i * lda + k), v0, s[i][r]));
     }
   }
-  for (int i = 0; i < M; ++i)
-    for (int r = 0; r < R; ++r) store(c + i * ldc + j + r, hsum(s[i][r]), accumulate);
+  for (int64_t k = whole; k < K; k += 8) {
+    const int kk = int(std::min<int64_t>(8, K - k));
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m256 v = load8<false>(w + r * b.rs, k, kk);
+#pragma GCC unroll 4
+      for (int i = 0; i < M; ++i)
+        s[i][r] = _mm256_fmadd_ps(load8<false>(a + i * lda, k, kk), v, s[i][r]);
+    }
+  }
+#pragma GCC unroll 32
+  for (int q = 0; q < M * R; ++q)
+    store(c + (q / R) * ldc + j + q % R, hsum(s[q / R][q % R]), accumulate);
 }
 
 // The same for bf16 B, 16 elements (32 bytes) per load: the low halves of its 32-bit lanes are
 // the even elements and the high halves the odd ones, so a shift and a mask make two float32
 // vectors, multiplied by A split the same way beforehand (`even`, `odd`: [M, half] each,
-// zero-padded to whole steps).
+// zero-padded to whole steps of 16).
 template <int M, int R>
 PURELM_AVX2 void rows_bf16(int64_t j, int64_t K, const float* even, const float* odd, int64_t half,
                            const Mat& b, float* c, int64_t ldc, bool accumulate) {
   const __m256i high = _mm256_set1_epi32(int32_t(0xffff0000u));
   const uint16_t* w = static_cast<const uint16_t*>(b.data) + j * b.rs;
   __m256 s[M][R];
-  for (int i = 0; i < M; ++i)
-    for (int r = 0; r < R; ++r) s[i][r] = _mm256_setzero_ps();
-  const int64_t whole = K / 16 * 16;
-  for (int64_t k = 0; k < K; k += 16) {
-    __m256 e[M], o[M];
-    for (int i = 0; i < M; ++i) {
-      e[i] = _mm256_loadu_ps(even + i * half + k / 2);
-      o[i] = _mm256_loadu_ps(odd + i * half + k / 2);
+#pragma GCC unroll 32
+  for (int q = 0; q < M * R; ++q) s[q / R][q % R] = _mm256_setzero_ps();
+  auto step = [&](int64_t k, const __m256i(&v)[R]) PURELM_AVX2 {
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m256 we = _mm256_castsi256_ps(_mm256_slli_epi32(v[r], 16)),
+                   wo = _mm256_castsi256_ps(_mm256_and_si256(v[r], high));
+#pragma GCC unroll 4
+      for (int i = 0; i < M; ++i)
+        s[i][r] =
+            _mm256_fmadd_ps(_mm256_loadu_ps(odd + i * half + k / 2), wo,
+                            _mm256_fmadd_ps(_mm256_loadu_ps(even + i * half + k / 2), we, s[i][r]));
     }
+  };
+  const int64_t whole = K / 16 * 16;
+  for (int64_t k = 0; k < whole; k += 16) {
+    __m256i v[R];
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const uint16_t* p = w + r * b.rs + k;
       if (k % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(p + 2 * R * b.rs), _MM_HINT_T1);
-      __m256i v;
-      if (k < whole) {
-        v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-      } else {
-        alignas(32) uint16_t t[16] = {};
-        std::memcpy(t, p, size_t(K - k) * 2);
-        v = _mm256_load_si256(reinterpret_cast<const __m256i*>(t));
-      }
-      const __m256 we = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)),
-                   wo = _mm256_castsi256_ps(_mm256_and_si256(v, high));
-      for (int i = 0; i < M; ++i)
-        s[i][r] = _mm256_fmadd_ps(o[i], wo, _mm256_fmadd_ps(e[i], we, s[i][r]));
+      v[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
     }
+    step(k, v);
   }
-  for (int i = 0; i < M; ++i)
-    for (int r = 0; r < R; ++r) store(c + i * ldc + j + r, hsum(s[i][r]), accumulate);
+  if (whole < K) {
+    alignas(32) uint16_t t[R][16] = {};
+    __m256i v[R];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      std::memcpy(t[r], w + r * b.rs + whole, size_t(K - whole) * 2);
+      v[r] = _mm256_load_si256(reinterpret_cast<const __m256i*>(t[r]));
+    }
+    step(whole, v);
+  }
+#pragma GCC unroll 32
+  for (int q = 0; q < M * R; ++q)
+    store(c + (q / R) * ldc + j + q % R, hsum(s[q / R][q % R]), accumulate);
 }
 
-// Rows of B per call: M * R accumulators and M (or 2M) vectors of A within the 16 registers.
+// Rows of B per call: M * R accumulators within the 16 registers.
 template <int M>
 constexpr int kRowsOfB = M == 1   ? 8
                          : M == 2 ? 4
+                         : M == 3 ? 3
                                   : 2;
 
 template <int M>

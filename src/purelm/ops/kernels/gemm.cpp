@@ -121,10 +121,13 @@ struct Split {
         parallel_for(apanels, grain, [&](int64_t p0, int64_t p1) {
           pack_panels(be, a, ig, rows, pc, kc, be.mr, steps, p0, p1, ap);
         });
+        // With all of A in one block of rows each panel of B is used once: packing a few panels
+        // at a time keeps them in L1/L2 until the tiles read them (batched decode, M 17-64).
+        const int64_t block = rows <= be.mc ? 4 * be.nr : be.nc;
         parallel_for(ceil_div(N, be.nr), grain, [&](int64_t t0, int64_t t1) {
           thread_local Scratch bpack;
-          for (int64_t jc = t0 * be.nr; jc < std::min(t1 * be.nr, N); jc += be.nc) {
-            const int64_t nc = std::min({be.nc, N - jc, t1 * be.nr - jc});
+          for (int64_t jc = t0 * be.nr; jc < std::min(t1 * be.nr, N); jc += block) {
+            const int64_t nc = std::min({block, N - jc, t1 * be.nr - jc});
             float* bp = bpack.get(ceil_div(nc, be.nr) * be.nr * steps);
             pack_panels(be, b, jc, nc, pc, kc, be.nr, steps, 0, ceil_div(nc, be.nr), bp);
             for (int64_t ic = 0; ic < rows; ic += be.mc)
