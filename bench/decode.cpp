@@ -53,8 +53,8 @@ nlohmann::ordered_json bench_decode(const Model& m, const std::vector<int64_t>& 
   for (int64_t B : batches)
     check(available == 0 || double(B) * per_row < available, "decode at B = ", B,
           " needs a KV cache of ", int64_t(double(B) * per_row / 1e6), " MB, more than the ",
-          int64_t(available / 1e6),
-          " MB of memory available: a smaller --batch, or --kv-cache bf16");
+          int64_t(available / 1e6), " MB of memory available: a smaller --batch",
+          kv_dtype == DType::F32 ? ", or --kv-cache bf16" : "");
   nlohmann::ordered_json rows = nlohmann::ordered_json::array();
   for (int64_t B : batches) {
     std::fprintf(stderr, "bench: decode, B = %lld (KV cache %.1f MB)\n", (long long)B,
