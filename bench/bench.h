@@ -25,8 +25,9 @@ struct Options {
   bool train = true;
   DType kv_dtype = DType::F32;  // of the decode benchmark's KV cache
   std::optional<DType> quant;   // Q8 or Q4 weights (models/quantize.h); no training step then
-  std::vector<int64_t> decode_batches = {1, 8, 32};
-  int64_t decode_context = 128, decode_steps = 16, prefill_tokens = 512, attention_tokens = 4096;
+  std::vector<int64_t> decode_batches = {1, 8, 32};  // a table row each, as --batch
+  std::vector<int64_t> prefill_tokens = {512};       // prompt lengths T, as --prompt
+  int64_t decode_context = 128, decode_steps = 16, attention_tokens = 4096;
   int64_t train_batch = 4, train_seq = 256;
 };
 

@@ -171,12 +171,14 @@ nlohmann::ordered_json run(const Options& o, const dist::Mesh& mesh) {
 
   Json collectives = Json::array();
   add_inference(r, o, b, against, m, at);
-  std::vector<Lockstep::Series> series = lockstep.take();  // decode at each B, then prefill
-  for (size_t i = 0; i < o.decode_batches.size(); ++i)
+  std::vector<Lockstep::Series> series = lockstep.take();  // decode at each B, then each prefill
+  const size_t decodes = o.decode_batches.size();
+  for (size_t i = 0; i < decodes; ++i)
     add_collectives(collectives, "decode B = " + std::to_string(o.decode_batches[i]), series[i],
                     o.decode_steps, mesh);
-  add_collectives(collectives, "prefill T = " + std::to_string(o.prefill_tokens), series.back(), 1,
-                  mesh);
+  for (size_t i = 0; i < o.prefill_tokens.size(); ++i)
+    add_collectives(collectives, "prefill T = " + std::to_string(o.prefill_tokens[i]),
+                    series[decodes + i], 1, mesh);
   const bool train = o.train && !m.config.quant;
   if (o.train && !train)
     std::fprintf(stderr,

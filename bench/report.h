@@ -22,8 +22,8 @@ Budgets budgets(bool quick);
 nlohmann::ordered_json model_json(const std::string& spec, const Config& c, DType weights,
                                   DType act);
 
-// r["decode"] against lim's all-thread read bandwidth, and r["prefill"] against the matmul peak of
-// the model's operands.
+// r["decode"], a row per o.decode_batches, against lim's all-thread read bandwidth, and
+// r["prefill"], a row per o.prefill_tokens, against the matmul peak of the model's operands.
 void add_inference(nlohmann::ordered_json& r, const Options& o, const Budgets& b,
                    const MachineLimits& lim, const Model& m, const Place& at = {});
 

@@ -68,13 +68,16 @@ std::string decode(const Json& rows) {
          "per second / the all-thread read bandwidth.\n\n";
 }
 
-std::string prefill(const Json& p) {
-  return fmt("## Prefill\n\n| tokens | s | tok/s | GFLOP/s | MFU (%s matmul) | of the "
-             "instruction peak |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n",
-             str(p, "peak").c_str()) +
-         fmt("| %lld | %.3f | %.1f | %.1f | %.1f%% | %.1f%% |\n", (long long)num(p, "tokens"),
+std::string prefill(const Json& rows) {
+  std::string s =
+      fmt("## Prefill\n\n| tokens | s | tok/s | GFLOP/s | MFU (%s matmul) | of the "
+          "instruction peak |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n",
+          str(rows.at(0), "peak").c_str());
+  for (const Json& p : rows)
+    s += fmt("| %lld | %.3f | %.1f | %.1f | %.1f%% | %.1f%% |\n", (long long)num(p, "tokens"),
              num(p, "seconds"), num(p, "tok_s"), num(p, "gflops"), 100 * num(p, "mfu"),
-             100 * num(p, "of_instruction_peak")) +
+             100 * num(p, "of_instruction_peak"));
+  return s +
          "\nAs generate prefills a prompt: the KV cache of every position and the logits of the "
          "last. FLOPs = 2 x non-embedding weights x T + 2*D*V (the LM head, once) + causal "
          "attention 2*2*T^2/2*N*H*L.\n\n";

@@ -1,5 +1,7 @@
 // purelm bench: the report holds every figure (no timing thresholds: the host is shared), and the
 // FLOP and byte formulas behind MFU and bandwidth utilisation are the ones the tables state.
+#include "bench/bench.h"
+
 #include <nlohmann/json.hpp>
 
 #include "bench/cost.h"
@@ -35,8 +37,10 @@ TEST(Bench, JsonHoldsEveryFigure) {
     for (const auto& row : j["decode"]) EXPECT_TRUE(row.contains(key)) << key;
   EXPECT_EQ(j["decode"][2]["batch"], 32);
   ASSERT_EQ(j["train"].size(), 3u);
+  ASSERT_EQ(j["prefill"].size(), 1u);
+  EXPECT_EQ(j["prefill"][0]["tokens"], 512);
   for (const char* key : {"tok_s", "gflops", "mfu", "of_instruction_peak"}) {
-    EXPECT_TRUE(j["prefill"].contains(key)) << key;
+    EXPECT_TRUE(j["prefill"][0].contains(key)) << key;
     for (const auto& row : j["train"]) EXPECT_TRUE(row.contains(key)) << key;
   }
   for (const char* key : {"T", "forward_gflops", "forward_backward_gflops", "of_peak_forward"})
@@ -61,6 +65,45 @@ TEST(Bench, TablesWithoutTraining) {
     EXPECT_NE(r.out.find(heading), std::string::npos) << heading << "\n" << r.out;
   EXPECT_EQ(r.out.find("## Training"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("threads in use: 1;"), std::string::npos) << r.out;
+}
+
+// --batch and --prompt, as llama-bench's -b and -p: a row for every shape asked for, in the JSON
+// and in the tables, each decode row with a cache of its own B rows.
+TEST(Bench, BatchAndPromptGiveARowEach) {
+  testing::RunResult r =
+      testing::run_cli({"bench", "--model", "qwen3:tiny", "--quick", "--no-train", "--threads=1",
+                        "--batch", "1,4", "--prompt", "8,32", "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  nlohmann::ordered_json j = nlohmann::ordered_json::parse(r.out);
+  testing::expect_all_positive(j, "");
+  ASSERT_EQ(j["decode"].size(), 2u);
+  EXPECT_EQ(j["decode"][0]["batch"], 1);
+  EXPECT_EQ(j["decode"][1]["batch"], 4);
+  // Every row attends over the same positions, so the KV bytes read grow with B alone.
+  EXPECT_DOUBLE_EQ(j["decode"][1]["kv_mb_per_step"].get<double>(),
+                   4 * j["decode"][0]["kv_mb_per_step"].get<double>());
+  ASSERT_EQ(j["prefill"].size(), 2u);
+  EXPECT_EQ(j["prefill"][0]["tokens"], 8);
+  EXPECT_EQ(j["prefill"][1]["tokens"], 32);
+  // The tables are what the command prints without --json.
+  const std::string tables = bench::format_tables(j);
+  for (const char* row : {"\n| 1 | ", "\n| 4 | ", "\n| 8 | ", "\n| 32 | "})
+    EXPECT_NE(tables.find(row), std::string::npos) << row << "\n" << tables;
+}
+
+TEST(Bench, NonsenseShapesFailClearly) {
+  for (const auto& [option, value] :
+       std::vector<std::pair<std::string, std::string>>{{"--batch", "0"},
+                                                        {"--batch", "1,-8"},
+                                                        {"--prompt", "512x"},
+                                                        {"--prompt", "2.5"},
+                                                        {"--prompt", ""}}) {
+    testing::RunResult r =
+        testing::run_cli({"bench", "--model", "qwen3:tiny", "--quick", option, value});
+    EXPECT_NE(r.status, 0) << option << " " << value;
+    EXPECT_NE(r.err.find("must be positive whole numbers"), std::string::npos)
+        << option << " " << value << ": " << r.err;
+  }
 }
 
 TEST(BenchCost, FormulasMatchTheArithmeticByHand) {

@@ -1,7 +1,9 @@
 // Training: the schedule, clipping, chat loss masks, and whole runs: resuming gives the curve of an
 // uninterrupted run, and what `train` writes loads back in the CLI.
+#include <atomic>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <sstream>
 
 #include "purelm/core/error.h"
@@ -168,6 +170,39 @@ TEST(Train, FineTunesARealCheckpointAndLowersItsLoss) {
   ASSERT_EQ(losses.size(), 6u);
   Model m = load_model(tmp.path("ft"));
   EXPECT_EQ(m.config.vocab_size, 512);
+}
+
+// A run stopped before its first evaluation says so rather than printing nan: --stop-at (the
+// CLI's summary line and what it writes; tiny_run's settings, so that it resumes), then an
+// interrupt before the resumed run's first step.
+TEST(Train, StoppedBeforeAnyEvaluationSaysSo) {
+  TempDir tmp;
+  const std::string data = write_corpus(tmp), out = tmp.path("out");
+  std::vector<std::string> args = {
+      "train", "--model", "qwen3:tiny", "--tokenizer", kStories, "--data", data, "--out", out};
+  for (const char* flag :
+       {"--steps=8", "--batch=2", "--seq=32", "--grad-accum=2", "--warmup=2", "--lr=3e-3",
+        "--eval-every=4", "--eval-batches=2", "--seed=7", "--stop-at=2"})
+    args.push_back(flag);
+  testing::RunResult r = testing::run_cli(args);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("done, 2 steps: train loss "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(", no evaluation yet, "), std::string::npos) << r.out;
+  const std::regex nan("\\bnan\\b", std::regex::icase);
+  for (const std::string& text :
+       {r.out, r.err, bytes_of(out + "/train_log.csv"), bytes_of(out + "/loss.svg"),
+        bytes_of(out + "/trainer_state.json")})
+    EXPECT_FALSE(std::regex_search(text, nan)) << text;
+
+  TrainOptions o = tiny_run(data, out);
+  o.resume = true;
+  const std::atomic<bool> stop{true};
+  TrainSummary s = train(o, &stop);
+  EXPECT_TRUE(s.interrupted);
+  const std::string line = summary_line(s);
+  EXPECT_EQ(line.find("interrupted after 2 steps: train loss "), 0u) << line;
+  EXPECT_NE(line.find(", no evaluation yet, "), std::string::npos) << line;
+  EXPECT_FALSE(std::regex_search(line, nan)) << line;
 }
 
 TEST(Train, BadInputsFailClearly) {

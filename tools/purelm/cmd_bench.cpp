@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <string>
 
 #include "bench/bench.h"
 #include "purelm/commands.h"
@@ -23,6 +24,17 @@ struct BenchArgs {
   std::string kv_cache = "f32", quant = "none";
   MeshArgs mesh;
 };
+
+// The workloads' shapes: each value of the list a positive whole number.
+CLI::Validator positive_sizes(const std::string& what, const std::string& example) {
+  return CLI::Validator(
+      [=](std::string& s) -> std::string {
+        int64_t v = 0;
+        if (CLI::detail::lexical_cast(s, v) && v > 0) return "";
+        return what + " must be positive whole numbers, e.g. " + example + "; got '" + s + "'";
+      },
+      "");
+}
 
 void print(const BenchArgs& a, const nlohmann::ordered_json& report) {
   if (a.json)
@@ -69,6 +81,16 @@ void add_bench(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", a->json, "Print the figures as one JSON object instead of tables");
   cmd->add_flag("--quick", a->opt.quick, "Fewer repetitions: rougher figures, sooner");
+  cmd->add_option("--batch", a->opt.decode_batches,
+                  "Decode batch sizes B, comma-separated: a row of the decode table each")
+      ->delimiter(',')
+      ->check(positive_sizes("batch sizes", "1,8,32"))
+      ->capture_default_str();
+  cmd->add_option("--prompt", a->opt.prefill_tokens,
+                  "Prompt lengths T to prefill, comma-separated: a row of the prefill table each")
+      ->delimiter(',')
+      ->check(positive_sizes("prompt lengths", "512,4096"))
+      ->capture_default_str();
   cmd->add_flag("--no-train", a->no_train, "Skip the training step");
   add_kv_cache_option(cmd, &a->kv_cache);
   add_quant_option(cmd, &a->quant);

@@ -1,6 +1,7 @@
 #include "purelm/train/trainer.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
@@ -169,12 +170,24 @@ nlohmann::json options_to_json(const TrainOptions& o) {
 }
 
 std::string summary_line(const TrainSummary& s) {
-  char buf[256];
-  std::snprintf(buf, sizeof buf,
-                "%s %lld steps: train loss %.4f, val loss %.4f, val bpb %.4f, %s, %.0f tok/s",
-                s.interrupted ? "interrupted after" : "done,", (long long)s.steps, s.train_loss,
-                s.val_loss, s.val_bpb, format_duration(s.seconds).c_str(), s.tokens_per_s);
-  return buf;
+  auto figure = [](const char* f, double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, f, v);
+    return std::string(buf);
+  };
+  // A figure never measured (a run stopped before its first step or evaluation; bits per byte of
+  // chat data) is left out, not printed as nan.
+  std::vector<std::string> parts;
+  if (!std::isnan(s.train_loss)) parts.push_back(figure("train loss %.4f", s.train_loss));
+  parts.push_back(std::isnan(s.val_loss) ? "no evaluation yet"
+                                         : figure("val loss %.4f", s.val_loss));
+  if (!std::isnan(s.val_bpb)) parts.push_back(figure("val bpb %.4f", s.val_bpb));
+  parts.push_back(format_duration(s.seconds));
+  parts.push_back(figure("%.0f tok/s", s.tokens_per_s));
+  std::string line =
+      (s.interrupted ? "interrupted after " : "done, ") + std::to_string(s.steps) + " steps:";
+  for (size_t i = 0; i < parts.size(); ++i) line += (i ? ", " : " ") + parts[i];
+  return line;
 }
 
 TrainSummary train(const TrainOptions& o, const std::atomic<bool>* stop, DataParallel* dp) {
