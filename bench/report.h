@@ -23,7 +23,8 @@ nlohmann::ordered_json model_json(const std::string& spec, const Config& c, DTyp
                                   DType act);
 
 // r["decode"], a row per o.decode_batches, against lim's all-thread read bandwidth, and
-// r["prefill"], a row per o.prefill_tokens, against the matmul peak of the model's operands.
+// r["prefills"], a row per o.prefill_tokens, against the matmul peak of the model's operands
+// (r["prefill"]: the first of them).
 void add_inference(nlohmann::ordered_json& r, const Options& o, const Budgets& b,
                    const MachineLimits& lim, const Model& m, const Place& at = {});
 

@@ -169,7 +169,7 @@ std::string mesh(const Json& x) {
 
 std::string format_tables(const nlohmann::ordered_json& r) {
   std::string s =
-      header(r) + machine(r.at("machine")) + decode(r.at("decode")) + prefill(r.at("prefill"));
+      header(r) + machine(r.at("machine")) + decode(r.at("decode")) + prefill(r.at("prefills"));
   if (r.contains("attention")) s += attention(r.at("attention"));
   if (r.contains("train")) s += train(r.at("train"));
   if (r.contains("tokenizer")) s += tokenizer(r.at("tokenizer"));

@@ -28,8 +28,8 @@ void expect_mesh_rows(const nlohmann::json& j, int np, const std::vector<std::st
   EXPECT_FALSE(j.contains("tokenizer"));
   ASSERT_EQ(j["decode"].size(), 3u);
   ASSERT_EQ(j["train"].size(), 3u);
-  ASSERT_EQ(j["prefill"].size(), 1u);
-  EXPECT_TRUE(j["prefill"][0].contains("mfu"));
+  ASSERT_EQ(j["prefills"].size(), 1u);
+  EXPECT_TRUE(j["prefills"][0].contains("mfu"));
   const nlohmann::json& m = j["mesh"];
   EXPECT_EQ(m["processes"], np);
   EXPECT_EQ(m["threads_per_process"], std::max(1u, std::thread::hardware_concurrency() / np));
@@ -78,7 +78,7 @@ TEST(BenchMesh, BatchAndPromptGiveARowEach) {
       bench_on_mesh(2, {"--tp", "2", "--no-train", "--batch", "2,5", "--prompt", "16,32"});
   testing::expect_all_positive(j, "");
   ASSERT_EQ(j["decode"].size(), 2u);
-  ASSERT_EQ(j["prefill"].size(), 2u);
+  ASSERT_EQ(j["prefills"].size(), 2u);
   const nlohmann::json& c = j["mesh"]["collectives"];
   ASSERT_EQ(c.size(), 4u);
   EXPECT_EQ(c[1]["workload"], "decode B = 5");

@@ -37,10 +37,11 @@ TEST(Bench, JsonHoldsEveryFigure) {
     for (const auto& row : j["decode"]) EXPECT_TRUE(row.contains(key)) << key;
   EXPECT_EQ(j["decode"][2]["batch"], 32);
   ASSERT_EQ(j["train"].size(), 3u);
-  ASSERT_EQ(j["prefill"].size(), 1u);
-  EXPECT_EQ(j["prefill"][0]["tokens"], 512);
+  ASSERT_EQ(j["prefills"].size(), 1u);
+  EXPECT_EQ(j["prefills"][0]["tokens"], 512);
+  EXPECT_EQ(j["prefill"], j["prefills"][0]);  // the first length alone, as scripts read it
   for (const char* key : {"tok_s", "gflops", "mfu", "of_instruction_peak"}) {
-    EXPECT_TRUE(j["prefill"][0].contains(key)) << key;
+    EXPECT_TRUE(j["prefills"][0].contains(key)) << key;
     for (const auto& row : j["train"]) EXPECT_TRUE(row.contains(key)) << key;
   }
   for (const char* key : {"T", "forward_gflops", "forward_backward_gflops", "of_peak_forward"})
@@ -82,9 +83,9 @@ TEST(Bench, BatchAndPromptGiveARowEach) {
   // Every row attends over the same positions, so the KV bytes read grow with B alone.
   EXPECT_DOUBLE_EQ(j["decode"][1]["kv_mb_per_step"].get<double>(),
                    4 * j["decode"][0]["kv_mb_per_step"].get<double>());
-  ASSERT_EQ(j["prefill"].size(), 2u);
-  EXPECT_EQ(j["prefill"][0]["tokens"], 8);
-  EXPECT_EQ(j["prefill"][1]["tokens"], 32);
+  ASSERT_EQ(j["prefills"].size(), 2u);
+  EXPECT_EQ(j["prefills"][0]["tokens"], 8);
+  EXPECT_EQ(j["prefills"][1]["tokens"], 32);
   // The tables are what the command prints without --json.
   const std::string tables = bench::format_tables(j);
   for (const char* row : {"\n| 1 | ", "\n| 4 | ", "\n| 8 | ", "\n| 32 | "})
