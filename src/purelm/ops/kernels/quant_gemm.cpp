@@ -89,6 +89,22 @@ void few_rows(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, cons
       qgemv_vnni(m, n0, n1, acts, i, w, c + i * ldc, ldc);
     });
   }
+  if (has(kAvx2) && !has(kAvx512)) {
+    std::vector<int32_t> offsets;
+    if (w.type == DType::Q4) {
+      offsets.resize(r.d.size());
+      for (size_t b = 0; b < offsets.size(); ++b) {
+        int32_t s = 0;
+        for (int64_t e = 0; e < quant::kBlock; ++e) s += r.q[b * quant::kBlock + e];
+        offsets[b] = -8 * s;
+      }
+    }
+    const QCodes codes{r.nb, r.q.data(), r.d.data(), offsets.empty() ? nullptr : offsets.data()};
+    const auto kernel = has(kAvxVnni) ? qgemv_avxvnni : qgemv_avx2;
+    return stream_rows(M, N, K, w.row_bytes, [&](int64_t i, int m, int64_t n0, int64_t n1) {
+      kernel(m, n0, n1, codes.from_row(i), w, c + i * ldc, ldc);
+    });
+  }
   const std::vector<float> ap = r.values();
   const int64_t padded = r.nb * quant::kBlock;
   QGemv kernel = has(kAvx512) ? qgemv_avx512 : qgemv_portable;

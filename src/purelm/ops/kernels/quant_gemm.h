@@ -4,12 +4,12 @@
 // A is first rounded to int8 blocks (quant::quantize_activations), on every path, so that a
 // product does not depend on how many rows it has: C = A' W' with A' = d_A * q_A and W' the
 // decoded W. With at most kStreamRows rows of A (decode, small batches; 64 for the integer kernel)
-// W is streamed once, for groups of kGemvRows rows of A at a time, by the kernel the CPU's features pick:
-// integer products of the codes (AVX512-VNNI), each block decoded to float32
-// in registers (AVX-512), or into a row buffer (the portable kernel). More rows (prefill) decode W
-// a panel of rows at a time into float32 and hand it and A' to gemm(). A' and W' are exact in
-// float32 and the integer sums are exact, so every path sums the same products up to float32
-// rounding.
+// W is streamed once, for groups of kGemvRows rows of A at a time, by the kernel the CPU's features
+// pick: integer products of the codes (AVX512-VNNI, or AVX2 with or without AVX-VNNI), each block
+// decoded to float32 in registers (AVX-512 without VNNI), or into a row buffer (the portable
+// kernel). More rows (prefill) decode W a panel of rows at a time into float32 and hand it and A'
+// to gemm(). A' and W' are exact in float32 and the integer sums are exact, so every path sums the
+// same products up to float32 rounding.
 #pragma once
 
 #include <cstdint>
@@ -69,5 +69,26 @@ class QActs {
 // The decode kernel on A's integer codes (AVX512-VNNI), C[0:M, n0:n1] from rows i0.. of `a`.
 void qgemv_vnni(int M, int64_t n0, int64_t n1, const QActs& a, int64_t i0, const QMat& w, float* c,
                 int64_t ldc);
+
+// A's rows as quant::quantize_activations rounds them, for the AVX2 kernels: row i's nb =
+// blocks(K) blocks of 32 codes at q + i * nb * 32, their scales at d + i * nb and, for Q4, -8 times
+// the sum of each block's codes at offsets + i * nb.
+struct QCodes {
+  int64_t nb;
+  const int8_t* q;
+  const float* d;
+  const int32_t* offsets;  // null for Q8
+
+  QCodes from_row(int64_t i) const {
+    return {nb, q + i * nb * 32, d + i * nb, offsets ? offsets + i * nb : nullptr};
+  }
+};
+
+// The decode kernels on A's integer codes for AVX2 (and AVX-VNNI, on ymm), C[0:M, n0:n1] for
+// M <= kGemvRows.
+void qgemv_avx2(int M, int64_t n0, int64_t n1, const QCodes& a, const QMat& w, float* c,
+                int64_t ldc);
+void qgemv_avxvnni(int M, int64_t n0, int64_t n1, const QCodes& a, const QMat& w, float* c,
+                   int64_t ldc);
 
 }  // namespace purelm::kernels
