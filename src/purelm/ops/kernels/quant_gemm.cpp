@@ -1,6 +1,7 @@
 #include "purelm/ops/kernels/quant_gemm.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "purelm/core/quant.h"
@@ -84,25 +85,16 @@ void few_rows(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, cons
               int64_t ldc) {
   const Rounded r(M, K, a, lda);
   if (has(kAvx512Vnni)) {
-    const QActs acts(w.type, M, K, r.q.data(), r.d.data());
+    const QActs acts(w.type, 16, M, K, r.q.data(), r.d.data());
     return stream_rows(M, N, K, w.row_bytes, [&](int64_t i, int m, int64_t n0, int64_t n1) {
       qgemv_vnni(m, n0, n1, acts, i, w, c + i * ldc, ldc);
     });
   }
   if (has(kAvx2) && !has(kAvx512)) {
-    std::vector<int32_t> offsets;
-    if (w.type == DType::Q4) {
-      offsets.resize(r.d.size());
-      for (size_t b = 0; b < offsets.size(); ++b) {
-        int32_t s = 0;
-        for (int64_t e = 0; e < quant::kBlock; ++e) s += r.q[b * quant::kBlock + e];
-        offsets[b] = -8 * s;
-      }
-    }
-    const QCodes codes{r.nb, r.q.data(), r.d.data(), offsets.empty() ? nullptr : offsets.data()};
+    const QActs acts(w.type, 8, M, K, r.q.data(), r.d.data());
     const auto kernel = has(kAvxVnni) ? qgemv_avxvnni : qgemv_avx2;
     return stream_rows(M, N, K, w.row_bytes, [&](int64_t i, int m, int64_t n0, int64_t n1) {
-      kernel(m, n0, n1, codes.from_row(i), w, c + i * ldc, ldc);
+      kernel(m, n0, n1, acts, i, w, c + i * ldc, ldc);
     });
   }
   const std::vector<float> ap = r.values();
@@ -114,6 +106,40 @@ void few_rows(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, cons
 }
 
 }  // namespace
+
+QActs::QActs(DType t, int lanes, int64_t M, int64_t K, const int8_t* q, const float* d)
+    : steps(0),
+      lanes_(lanes),
+      whole_(t == DType::Q4 ? lanes / 4 : lanes / 8),
+      nb_(quant::blocks(K)) {
+  const int64_t full = nb_ / whole_;
+  steps = full + (nb_ - full * whole_);
+  codes_.resize(size_t(M * nb_ * quant::kBlock));
+  scales_.assign(size_t(M * steps * lanes), 0.0f);
+  offsets_.assign(size_t(M * steps * lanes), 0);
+  const int32_t bias = t == DType::Q4 ? -8 : -128;
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t st = 0; st < steps; ++st) {
+      const int64_t b0 = first_block(st), n = step_size(st);
+      const bool split = t == DType::Q4 && n == whole_;            // lo and hi vectors of nibbles
+      const int64_t per_block = n == whole_ ? lanes / whole_ : 8;  // a lone block fills 8 lanes
+      int8_t* out = codes_.data() + code_at(i, st);
+      for (int64_t k = 0; k < n; ++k) {
+        const int8_t* in = q + (i * nb_ + b0 + k) * quant::kBlock;
+        if (split) {
+          std::memcpy(out + k * 16, in, 16);
+          std::memcpy(out + whole_ * 16 + k * 16, in + 16, 16);
+        } else {
+          std::memcpy(out + k * quant::kBlock, in, quant::kBlock);
+        }
+        int32_t sum = 0;
+        for (int e = 0; e < quant::kBlock; ++e) sum += in[e];
+        std::fill_n(scales_.data() + lane_at(i, st) + k * per_block, per_block,
+                    d[i * nb_ + b0 + k]);
+        offsets_[size_t(lane_at(i, st) + k * per_block)] = bias * sum;
+      }
+    }
+}
 
 void gemm_quant(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, const QMat& w,
                 float* c, int64_t ldc, bool bf16_products) {

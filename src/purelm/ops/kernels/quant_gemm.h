@@ -35,12 +35,14 @@ void gemm_quant(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, co
 using QGemv = void (*)(int M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda,
                        const QMat& w, float* c, int64_t ldc);
 
-// A's rows for the VNNI kernel (qgemv_vnni.cpp, which describes the layout): the int8 codes of
+// A's rows for the integer kernels (qgemv_vnni.cpp describes the layout): the int8 codes of
 // quant::quantize_activations (M rows of blocks(K) blocks, q and d) regrouped into the steps of W's
-// format, with each step's scales and offsets spread over its 16 lanes of sums.
+// format for vectors of `lanes` int32 sums (16 on AVX-512, 8 on AVX2), a whole step being the
+// blocks of one vector of codes (Q4: two, the low nibbles and the high ones), with each step's
+// scales and offsets spread over its lanes.
 class QActs {
  public:
-  QActs(DType t, int64_t M, int64_t K, const int8_t* q, const float* d);
+  QActs(DType t, int lanes, int64_t M, int64_t K, const int8_t* q, const float* d);
 
   int64_t steps;  // per row: whole_steps() of whole_ blocks, then one per remaining block
 
@@ -58,37 +60,23 @@ class QActs {
  private:
   int64_t full() const { return nb_ / whole_; }
   int64_t code_at(int64_t i, int64_t st) const { return (i * nb_ + first_block(st)) * 32; }
-  int64_t lane_at(int64_t i, int64_t st) const { return (i * steps + st) * 16; }
+  int64_t lane_at(int64_t i, int64_t st) const { return (i * steps + st) * lanes_; }
 
-  int64_t whole_, nb_;  // blocks per whole step; per row
+  int64_t lanes_, whole_, nb_;  // lanes per step; blocks per whole step; blocks per row
   std::vector<int8_t> codes_;
   std::vector<float> scales_;
   std::vector<int32_t> offsets_;
 };
 
-// The decode kernel on A's integer codes (AVX512-VNNI), C[0:M, n0:n1] from rows i0.. of `a`.
+// The decode kernel on A's integer codes (AVX512-VNNI), C[0:M, n0:n1] from rows i0.. of `a` (of
+// 16 lanes).
 void qgemv_vnni(int M, int64_t n0, int64_t n1, const QActs& a, int64_t i0, const QMat& w, float* c,
                 int64_t ldc);
 
-// A's rows as quant::quantize_activations rounds them, for the AVX2 kernels: row i's nb =
-// blocks(K) blocks of 32 codes at q + i * nb * 32, their scales at d + i * nb and, for Q4, -8 times
-// the sum of each block's codes at offsets + i * nb.
-struct QCodes {
-  int64_t nb;
-  const int8_t* q;
-  const float* d;
-  const int32_t* offsets;  // null for Q8
-
-  QCodes from_row(int64_t i) const {
-    return {nb, q + i * nb * 32, d + i * nb, offsets ? offsets + i * nb : nullptr};
-  }
-};
-
-// The decode kernels on A's integer codes for AVX2 (and AVX-VNNI, on ymm), C[0:M, n0:n1] for
-// M <= kGemvRows.
-void qgemv_avx2(int M, int64_t n0, int64_t n1, const QCodes& a, const QMat& w, float* c,
+// The same on AVX2 (and on AVX-VNNI, with vpdpbusd on ymm), `a` of 8 lanes.
+void qgemv_avx2(int M, int64_t n0, int64_t n1, const QActs& a, int64_t i0, const QMat& w, float* c,
                 int64_t ldc);
-void qgemv_avxvnni(int M, int64_t n0, int64_t n1, const QCodes& a, const QMat& w, float* c,
-                   int64_t ldc);
+void qgemv_avxvnni(int M, int64_t n0, int64_t n1, const QActs& a, int64_t i0, const QMat& w,
+                   float* c, int64_t ldc);
 
 }  // namespace purelm::kernels
