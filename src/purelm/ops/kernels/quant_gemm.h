@@ -3,7 +3,7 @@
 //
 // A is first rounded to int8 blocks (quant::quantize_activations), on every path, so that a
 // product does not depend on how many rows it has: C = A' W' with A' = d_A * q_A and W' the
-// decoded W. With at most kStreamRows rows of A (decode, small batches; 64 for the integer kernel)
+// decoded W. With at most kStreamRows rows of A (decode, small batches; 64 for the integer kernels)
 // W is streamed once, for groups of kGemvRows rows of A at a time, by the kernel the CPU's features
 // pick: integer products of the codes (AVX512-VNNI, or AVX2 with or without AVX-VNNI), each block
 // decoded to float32 in registers (AVX-512 without VNNI), or into a row buffer (the portable
