@@ -17,6 +17,7 @@
 
 #include "bench/cost.h"
 #include "isa_levels.h"
+#include "purelm/core/thread_pool.h"
 #include "purelm/io/safetensors.h"
 #include "purelm/models/quantize.h"
 #include "purelm/ops/autograd.h"
@@ -122,37 +123,60 @@ class EachIsa : public EachLevel {
   std::mt19937 rng_{7};
 };
 
-// linear() with a quantized W against a double product of the rounded activations
-// (quant::quantize_activations) with the decoded W, on row counts that take the decode kernels
-// (M <= 16, or 64 for the integer kernel, in groups of 4) and the prefill path, K with and without
-// a partial block (and with Q4's four-block and Q8's two-block steps whole, partial or both), odd
-// N: |error| <= 1e-6 sqrt(K) sum |x w|, a few float32 roundings per term.
+// Checks linear(x, wq) = got against a double product of the rounded activations
+// (quant::quantize_activations) with the decoded W: |error| <= 1e-6 sqrt(K) sum |x w|, a few
+// float32 roundings per term.
+void expect_decoded_product(const Tensor& x, const Tensor& wq, const std::vector<float>& got) {
+  const int64_t M = x.dim(0), K = x.dim(1), N = wq.dim(0), nb = quant::blocks(K);
+  std::vector<float> xv = x.to_vector(), wv = wq.to_vector();
+  std::vector<int8_t> q(static_cast<size_t>(nb * 32));
+  std::vector<float> d(static_cast<size_t>(nb));
+  for (int64_t i = 0; i < M; ++i) {
+    quant::quantize_activations(xv.data() + i * K, K, q.data(), d.data());
+    for (int64_t j = 0; j < N; ++j) {
+      double ref = 0, scale = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        double p = double(d[k / 32]) * q[k] * wv[j * K + k];
+        ref += p;
+        scale += std::fabs(p);
+      }
+      ASSERT_LE(std::fabs(got[i * N + j] - ref), 1e-6 * std::sqrt(double(K)) * scale)
+          << dtype_name(wq.dtype()) << " M " << M << " K " << K << " N " << N << " at (" << i
+          << ", " << j << ")";
+    }
+  }
+}
+
+// linear() with a quantized W on row counts that take the decode kernels (M <= 16, or 64 for the
+// integer kernels, in groups of 4) and the prefill path, K with and without a partial block (and
+// with Q4's four-block and Q8's two-block VNNI steps whole, partial or both), N below, at and past
+// the kernels' groups of rows of W.
 TEST_P(EachIsa, LinearMatchesDecodedProduct) {
   for (DType t : kFormats)
     for (int64_t M : {1, 2, 3, 4, 7, 16, 33, 65})
       for (int64_t K : {32, 96, 100, 172, 288})
         for (int64_t N : {1, 17, 37}) {
           Tensor x = random_matrix(M, K, 1, rng_), wq = random_matrix(N, K, 0.5, rng_).to(t);
-          std::vector<float> xv = x.to_vector(), wv = wq.to_vector(),
-                             got = linear(x, wq).to_vector();
-          const int64_t nb = quant::blocks(K);
-          std::vector<int8_t> q(static_cast<size_t>(nb * 32));
-          std::vector<float> d(static_cast<size_t>(nb));
-          for (int64_t i = 0; i < M; ++i) {
-            quant::quantize_activations(xv.data() + i * K, K, q.data(), d.data());
-            for (int64_t j = 0; j < N; ++j) {
-              double ref = 0, scale = 0;
-              for (int64_t k = 0; k < K; ++k) {
-                double p = double(d[k / 32]) * q[k] * wv[j * K + k];
-                ref += p;
-                scale += std::fabs(p);
-              }
-              ASSERT_LE(std::fabs(got[i * N + j] - ref), 1e-6 * std::sqrt(double(K)) * scale)
-                  << dtype_name(t) << " M " << M << " K " << K << " N " << N << " at (" << i << ", "
-                  << j << ")";
-            }
-          }
+          expect_decoded_product(x, wq, linear(x, wq).to_vector());
         }
+}
+
+// Products large enough to be split over threads give the same bits on any number of them (each
+// element of C is summed in one order wherever its rows of W fall), and the right ones.
+TEST_P(EachIsa, LinearIsIndependentOfThreadCount) {
+  for (DType t : kFormats)
+    for (int64_t M : {1, 3, 8, 33}) {
+      Tensor x = random_matrix(M, 1000, 1, rng_), wq = random_matrix(301, 1000, 0.5, rng_).to(t);
+      set_num_threads(1);
+      const std::vector<float> one = linear(x, wq).to_vector();
+      for (int threads : {2, 3}) {
+        set_num_threads(threads);
+        EXPECT_EQ(linear(x, wq).to_vector(), one)
+            << dtype_name(t) << " M " << M << " threads " << threads;
+      }
+      set_num_threads(0);
+      expect_decoded_product(x, wq, one);
+    }
 }
 
 // bf16 activations give bf16 outputs of the same product.
@@ -163,7 +187,8 @@ TEST_P(EachIsa, LinearTakesBf16Activations) {
   EXPECT_LE(rel_error(y, ref), 1e-2);
 }
 
-// Each level: AVX-512 without VNNI decodes the weights to float32; VNNI multiplies integer codes.
+// Each level: AVX2 (with or without AVX-VNNI) and AVX512-VNNI multiply integer codes; AVX-512
+// without VNNI decodes the weights to float32.
 INSTANTIATE_EACH_LEVEL(EachIsa);
 
 // The logits of a quantized fixture against its float32 logits, max|a - b| / max|b|.

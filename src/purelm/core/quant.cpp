@@ -95,16 +95,25 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void quantize_activ
   }
 }
 
-void dequantize_row(DType t, const void* src, int64_t n, float* y) {
+// Multi-versioned like quantize_activations: prefill decodes every weight it multiplies. Whole
+// blocks are written in place, in loops without branches that vectorise.
+__attribute__((target_clones("avx2", "default"))) void dequantize_row(DType t, const void* src,
+                                                                      int64_t n, float* y) {
   const uint8_t* in = static_cast<const uint8_t*>(src);
+  float part[kBlock];
   for (int64_t k0 = 0; k0 < n; k0 += kBlock, in += block_bytes(t)) {
-    float d = f16_to_f32(scale_bits(in));
-    int64_t len = std::min(kBlock, n - k0);
-    for (int64_t i = 0; i < len; ++i) {
-      int q = t == DType::Q8 ? int(int8_t(in[2 + i]))
-                             : int(i < 16 ? in[2 + i] & 15 : in[2 + i - 16] >> 4) - 8;
-      y[k0 + i] = d * float(q);
+    const float d = f16_to_f32(scale_bits(in));
+    const int64_t len = std::min(kBlock, n - k0);
+    float* out = len == kBlock ? y + k0 : part;
+    if (t == DType::Q8) {
+      for (int i = 0; i < kBlock; ++i) out[i] = d * float(int8_t(in[2 + i]));
+    } else {
+      for (int i = 0; i < kBlock / 2; ++i) {
+        out[i] = d * float((in[2 + i] & 15) - 8);
+        out[i + kBlock / 2] = d * float((in[2 + i] >> 4) - 8);
+      }
     }
+    if (out == part) std::copy_n(part, len, y + k0);
   }
 }
 

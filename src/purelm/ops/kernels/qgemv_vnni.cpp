@@ -11,9 +11,6 @@
 // offsets expanded to the step's 16 lanes of sums (zero where no block ends), so a step's sums need
 // no shuffle. W's scales, 18 or 34 bytes apart, are gathered from one 64-byte load by a word
 // permutation.
-#include <algorithm>
-#include <cstring>
-
 #include "purelm/core/quant.h"
 #include "purelm/ops/kernels/avx512_util.h"
 #include "purelm/ops/kernels/quant_gemm.h"
@@ -23,14 +20,6 @@
 namespace purelm::kernels {
 
 namespace {
-
-// Blocks per whole step.
-int64_t step_blocks(DType t) { return t == DType::Q4 ? 4 : 2; }
-
-struct Step {
-  int64_t b;  // first block
-  int n;      // blocks: step_blocks(t), or 1 in a row's tail
-};
 
 template <DType T>
 constexpr size_t kBytes = T == DType::Q8 ? quant::kQ8Bytes : quant::kQ4Bytes;
@@ -188,36 +177,6 @@ void dispatch(int M, int64_t n0, int64_t n1, const QActs& a, int64_t i0, const Q
 }
 
 }  // namespace
-
-QActs::QActs(DType t, int64_t M, int64_t K, const int8_t* q, const float* d)
-    : steps(0), whole_(step_blocks(t)), nb_(quant::blocks(K)) {
-  const int64_t full = nb_ / whole_;
-  steps = full + (nb_ - full * whole_);
-  codes_.resize(size_t(M * nb_ * quant::kBlock));
-  scales_.assign(size_t(M * steps * 16), 0.0f);
-  offsets_.assign(size_t(M * steps * 16), 0);
-  const int32_t bias = t == DType::Q4 ? -8 : -128;
-  for (int64_t i = 0; i < M; ++i)
-    for (int64_t st = 0; st < steps; ++st) {
-      const int64_t b0 = first_block(st), n = step_size(st);
-      const bool split = t == DType::Q4 && n == whole_;  // lo and hi vectors, as in whole_codes
-      const int64_t lanes = 16 / (n == whole_ ? whole_ : 2);
-      int8_t* out = codes_.data() + code_at(i, st);
-      for (int64_t k = 0; k < n; ++k) {
-        const int8_t* in = q + (i * nb_ + b0 + k) * quant::kBlock;
-        if (split) {
-          std::memcpy(out + k * 16, in, 16);
-          std::memcpy(out + 64 + k * 16, in + 16, 16);
-        } else {
-          std::memcpy(out + k * quant::kBlock, in, quant::kBlock);
-        }
-        int32_t sum = 0;
-        for (int e = 0; e < quant::kBlock; ++e) sum += in[e];
-        std::fill_n(scales_.data() + lane_at(i, st) + k * lanes, lanes, d[i * nb_ + b0 + k]);
-        offsets_[size_t(lane_at(i, st) + k * lanes)] = bias * sum;
-      }
-    }
-}
 
 void qgemv_vnni(int M, int64_t n0, int64_t n1, const QActs& a, int64_t i0, const QMat& w, float* c,
                 int64_t ldc) {

@@ -3,13 +3,13 @@
 //
 // A is first rounded to int8 blocks (quant::quantize_activations), on every path, so that a
 // product does not depend on how many rows it has: C = A' W' with A' = d_A * q_A and W' the
-// decoded W. With at most kStreamRows rows of A (decode, small batches; 64 for the integer kernel)
-// W is streamed once, for groups of kGemvRows rows of A at a time, by the kernel the CPU's features pick:
-// integer products of the codes (AVX512-VNNI), each block decoded to float32
-// in registers (AVX-512), or into a row buffer (the portable kernel). More rows (prefill) decode W
-// a panel of rows at a time into float32 and hand it and A' to gemm(). A' and W' are exact in
-// float32 and the integer sums are exact, so every path sums the same products up to float32
-// rounding.
+// decoded W. With at most kStreamRows rows of A (decode, small batches; 64 for the integer kernels)
+// W is streamed once, for groups of kGemvRows rows of A at a time, by the kernel the CPU's features
+// pick: integer products of the codes (AVX512-VNNI, or AVX2 with or without AVX-VNNI), each block
+// decoded to float32 in registers (AVX-512 without VNNI), or into a row buffer (the portable
+// kernel). More rows (prefill) decode W a panel of rows at a time into float32 and hand it and A'
+// to gemm(). A' and W' are exact in float32 and the integer sums are exact, so every path sums the
+// same products up to float32 rounding.
 #pragma once
 
 #include <cstdint>
@@ -35,12 +35,14 @@ void gemm_quant(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, co
 using QGemv = void (*)(int M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda,
                        const QMat& w, float* c, int64_t ldc);
 
-// A's rows for the VNNI kernel (qgemv_vnni.cpp, which describes the layout): the int8 codes of
+// A's rows for the integer kernels (qgemv_vnni.cpp describes the layout): the int8 codes of
 // quant::quantize_activations (M rows of blocks(K) blocks, q and d) regrouped into the steps of W's
-// format, with each step's scales and offsets spread over its 16 lanes of sums.
+// format for vectors of `lanes` int32 sums (16 on AVX-512, 8 on AVX2), a whole step being the
+// blocks of one vector of codes (Q4: two, the low nibbles and the high ones), with each step's
+// scales and offsets spread over its lanes.
 class QActs {
  public:
-  QActs(DType t, int64_t M, int64_t K, const int8_t* q, const float* d);
+  QActs(DType t, int lanes, int64_t M, int64_t K, const int8_t* q, const float* d);
 
   int64_t steps;  // per row: whole_steps() of whole_ blocks, then one per remaining block
 
@@ -58,16 +60,23 @@ class QActs {
  private:
   int64_t full() const { return nb_ / whole_; }
   int64_t code_at(int64_t i, int64_t st) const { return (i * nb_ + first_block(st)) * 32; }
-  int64_t lane_at(int64_t i, int64_t st) const { return (i * steps + st) * 16; }
+  int64_t lane_at(int64_t i, int64_t st) const { return (i * steps + st) * lanes_; }
 
-  int64_t whole_, nb_;  // blocks per whole step; per row
+  int64_t lanes_, whole_, nb_;  // lanes per step; blocks per whole step; blocks per row
   std::vector<int8_t> codes_;
   std::vector<float> scales_;
   std::vector<int32_t> offsets_;
 };
 
-// The decode kernel on A's integer codes (AVX512-VNNI), C[0:M, n0:n1] from rows i0.. of `a`.
+// The decode kernel on A's integer codes (AVX512-VNNI), C[0:M, n0:n1] from rows i0.. of `a` (of
+// 16 lanes).
 void qgemv_vnni(int M, int64_t n0, int64_t n1, const QActs& a, int64_t i0, const QMat& w, float* c,
                 int64_t ldc);
+
+// The same on AVX2 (and on AVX-VNNI, with vpdpbusd on ymm), `a` of 8 lanes.
+void qgemv_avx2(int M, int64_t n0, int64_t n1, const QActs& a, int64_t i0, const QMat& w, float* c,
+                int64_t ldc);
+void qgemv_avxvnni(int M, int64_t n0, int64_t n1, const QActs& a, int64_t i0, const QMat& w,
+                   float* c, int64_t ldc);
 
 }  // namespace purelm::kernels
