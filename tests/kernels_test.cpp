@@ -151,11 +151,12 @@ TEST_P(EachIsa, GemmBf16ProductsRoundOperands) {
 
 // Attention's tile products: A at any strides (rows, or columns for the transposed products),
 // B row-major, tails in every dimension, C accumulated or overwritten without touching columns
-// past N.
+// past N. The shapes leave every remainder of AVX2's 6-row blocks and of its 16 columns in one or
+// two vectors.
 TEST_P(EachIsa, TileGemmMatchesReference) {
   std::uniform_real_distribution<float> u(-1, 1);
-  for (int64_t m : {1, 3, 4, 7, 64})
-    for (int64_t n : {1, 17, 64, 100, 128})
+  for (int64_t m : {1, 3, 4, 7, 8, 11, 64})
+    for (int64_t n : {1, 13, 17, 24, 64, 100, 128})
       for (int64_t k : {1, 5, 64, 128})
         for (bool transposed : {false, true})
           for (bool accumulate : {false, true}) {
@@ -187,8 +188,8 @@ TEST_P(EachIsa, TileGemmMatchesReference) {
 // product with a bf16 operand the same sums up to the compiler's fusing of multiply-adds.
 TEST_P(EachIsa, TileGemmAndDotReadBf16InPlace) {
   std::uniform_real_distribution<float> u(-1, 1);
-  for (int64_t m : {1, 3, 4, 7})
-    for (int64_t n : {1, 17, 64, 100})
+  for (int64_t m : {1, 3, 4, 7, 11})
+    for (int64_t n : {1, 13, 17, 24, 64, 100})
       for (int64_t k : {1, 5, 64, 128}) {
         std::vector<float> a(size_t(m * k)), wide(size_t(k * (n + 2))), c1(size_t(m * n)),
             c2(size_t(m * n));

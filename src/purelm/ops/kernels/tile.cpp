@@ -1,5 +1,6 @@
 #include "purelm/ops/kernels/tile.h"
 
+#include <algorithm>
 #include <cstring>
 #include <type_traits>
 
@@ -81,6 +82,91 @@ PURELM_AVX512_BF16 void rows_pairs(int64_t i, int64_t N, int64_t K2, const void*
   }
 }
 
+// AVX2 + FMA: 6 rows x 16 columns of C per block, 12 ymm accumulators (of 16 registers) with two
+// of B's row k and one broadcast of A. Columns from N on are neither read nor written.
+#define PURELM_AVX2 __attribute__((target("avx2,fma")))
+
+// The first n (0 <= n <= 8) lanes, as a mask of maskload and maskstore.
+PURELM_AVX2 inline __m256i first8(int n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// The first n (0 <= n <= 8) of 8 consecutive elements at p + at widened to float32, the other
+// lanes zero; nothing past them is read.
+template <bool Bf16>
+PURELM_AVX2 inline __m256 load8(const void* p, int64_t at, int n = 8) {
+  if constexpr (Bf16) {
+    const uint16_t* src = static_cast<const uint16_t*>(p) + at;
+    uint16_t part[8] = {};
+    if (n < 8) src = static_cast<const uint16_t*>(std::memcpy(part, src, size_t(n) * 2));
+    __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  } else {
+    const float* src = static_cast<const float*>(p) + at;
+    if (n == 8) return _mm256_loadu_ps(src);
+    return _mm256_maskload_ps(src, first8(n));
+  }
+}
+
+template <int MR, bool Tail, class BT>
+PURELM_AVX2 void block_avx2(int64_t i, int64_t j, int64_t N, int64_t K, const float* a, int64_t ars,
+                            int64_t acs, const BT* b, int64_t ldb, float* c, int64_t ldc,
+                            bool accumulate) {
+  constexpr bool kBf16 = std::is_same_v<BT, bf16>;
+  int n[2] = {8, 8};  // columns of C in each vector
+  if constexpr (Tail)
+    for (int v = 0; v < 2; ++v) n[v] = int(std::clamp<int64_t>(N - j - 8 * v, 0, 8));
+  __m256 s[MR][2];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < 2; ++v)
+      s[r][v] = accumulate ? load8<false>(c, (i + r) * ldc + j + 8 * v, n[v]) : _mm256_setzero_ps();
+  for (int64_t k = 0; k < K; ++k) {
+    __m256 w[2];
+    for (int v = 0; v < 2; ++v) w[v] = load8<kBf16>(b, k * ldb + j + 8 * v, n[v]);
+    for (int r = 0; r < MR; ++r) {
+      __m256 x = _mm256_broadcast_ss(a + (i + r) * ars + k * acs);
+      for (int v = 0; v < 2; ++v) s[r][v] = _mm256_fmadd_ps(x, w[v], s[r][v]);
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < 2; ++v) {
+      float* dst = c + (i + r) * ldc + j + 8 * v;
+      if (n[v] == 8)
+        _mm256_storeu_ps(dst, s[r][v]);
+      else
+        _mm256_maskstore_ps(dst, first8(n[v]), s[r][v]);
+    }
+}
+
+template <int MR, class BT>
+PURELM_AVX2 void rows_avx2(int64_t i, int64_t N, int64_t K, const float* a, int64_t ars,
+                           int64_t acs, const BT* b, int64_t ldb, float* c, int64_t ldc,
+                           bool accumulate) {
+  int64_t j = 0;
+  for (; j + 16 <= N; j += 16)
+    block_avx2<MR, false>(i, j, N, K, a, ars, acs, b, ldb, c, ldc, accumulate);
+  if (j < N) block_avx2<MR, true>(i, j, N, K, a, ars, acs, b, ldb, c, ldc, accumulate);
+}
+
+template <class BT>
+void tile_avx2(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars, int64_t acs,
+               const BT* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  int64_t i = 0;
+  for (; i + 6 <= M; i += 6) rows_avx2<6>(i, N, K, a, ars, acs, b, ldb, c, ldc, accumulate);
+  switch (M - i) {
+    case 5:
+      return rows_avx2<5>(i, N, K, a, ars, acs, b, ldb, c, ldc, accumulate);
+    case 4:
+      return rows_avx2<4>(i, N, K, a, ars, acs, b, ldb, c, ldc, accumulate);
+    case 3:
+      return rows_avx2<3>(i, N, K, a, ars, acs, b, ldb, c, ldc, accumulate);
+    case 2:
+      return rows_avx2<2>(i, N, K, a, ars, acs, b, ldb, c, ldc, accumulate);
+    case 1:
+      return rows_avx2<1>(i, N, K, a, ars, acs, b, ldb, c, ldc, accumulate);
+  }
+}
+
 inline float value(float x) { return x; }
 inline float value(bf16 x) { return to_f32(x); }
 
@@ -104,6 +190,8 @@ void tile(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars, int64_t 
           int64_t ldb, float* c, int64_t ldc, bool accumulate) {
   if (has(kAvx512))
     tile_avx512(M, N, K, a, ars, acs, b, ldb, c, ldc, accumulate);
+  else if (has(kAvx2))
+    tile_avx2(M, N, K, a, ars, acs, b, ldb, c, ldc, accumulate);
   else
     tile_portable(M, N, K, a, ars, acs, b, ldb, c, ldc, accumulate);
 }
