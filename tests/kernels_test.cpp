@@ -207,6 +207,39 @@ TEST_P(EachIsa, TileGemmAndDotReadBf16InPlace) {
       }
 }
 
+// Attention's operands turned around: every element lands at its place, with tails of the 8 x 8
+// blocks in both dimensions, and nothing else is written.
+TEST_P(EachIsa, TransposeMovesEveryElement) {
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (int64_t rows : {1, 7, 8, 9, 64, 70})
+    for (int64_t cols : {1, 8, 13, 64, 128}) {
+      const int64_t lds = cols + 3, ldd = rows + 2;
+      std::vector<float> src(size_t(rows * lds)), dst(size_t(cols * ldd));
+      for (float& x : src) x = u(rng_);
+      for (float& x : dst) x = u(rng_);
+      const std::vector<float> dst0 = dst;
+      kernels::transpose(src.data(), rows, cols, lds, dst.data(), ldd);
+      for (int64_t c = 0; c < cols; ++c)
+        for (int64_t r = 0; r < ldd; ++r)
+          ASSERT_EQ(dst[c * ldd + r], r < rows ? src[r * lds + c] : dst0[c * ldd + r])
+              << "rows " << rows << " cols " << cols << " at " << c << ", " << r;
+    }
+}
+
+// The largest element wherever it is, among masked scores (-inf) too.
+TEST(Kernels, MaxOfFindsTheLargest) {
+  std::mt19937 rng(6);
+  std::uniform_real_distribution<float> u(-100, 100);
+  for (int64_t n : {1, 15, 16, 17, 64, 100})
+    for (int64_t at = 0; at < n; at += 7) {
+      std::vector<float> x(static_cast<size_t>(n));
+      for (float& v : x) v = u(rng);
+      for (int64_t i = n / 2; i < n; i += 3) x[size_t(i)] = -std::numeric_limits<float>::infinity();
+      x[size_t(at)] = 1000.0f;
+      ASSERT_EQ(kernels::max_of(x.data(), n), 1000.0f) << "n " << n << " at " << at;
+    }
+}
+
 // dots() gives each row of B the sum dot() gives it (up to the compiler's fusing of multiply-adds),
 // four rows at a time or one by one at the end, rows apart in memory, float32 or bf16.
 TEST(Kernels, DotsMatchDotPerRow) {

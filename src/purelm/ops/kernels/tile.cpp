@@ -205,6 +205,44 @@ void tile_avx2(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars, int
                        int(std::max<int64_t>(N - j - 8, 0)), accumulate);
 }
 
+// In place: x[c] lane r becomes the old x[r] lane c. Pairs within 128-bit lanes, then quads, then
+// the 128-bit halves.
+PURELM_AVX2 inline void transpose8(__m256 x[8]) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(x[i], x[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(x[i], x[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {  // u[i + c]: rows i..i+3 at column c (low half), c + 4 (high)
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+  }
+  for (int c = 0; c < 4; ++c) {
+    x[c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x20);
+    x[4 + c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x31);
+  }
+}
+
+PURELM_AVX2 void transpose_avx2(const float* src, int64_t rows, int64_t cols, int64_t lds,
+                                float* dst, int64_t ldd) {
+  int64_t r = 0;
+  for (; r + 8 <= rows; r += 8) {
+    int64_t c = 0;
+    for (; c + 8 <= cols; c += 8) {
+      __m256 x[8];
+      for (int i = 0; i < 8; ++i) x[i] = _mm256_loadu_ps(src + (r + i) * lds + c);
+      transpose8(x);
+      for (int i = 0; i < 8; ++i) _mm256_storeu_ps(dst + (c + i) * ldd + r, x[i]);
+    }
+    for (; c < cols; ++c)
+      for (int64_t i = r; i < r + 8; ++i) dst[c * ldd + i] = src[i * lds + c];
+  }
+  for (; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) dst[c * ldd + r] = src[r * lds + c];
+}
+
 inline float value(float x) { return x; }
 inline float value(bf16 x) { return to_f32(x); }
 
@@ -235,6 +273,12 @@ void tile(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars, int64_t 
 }
 
 }  // namespace
+
+void transpose(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd) {
+  if (has(kAvx2)) return transpose_avx2(src, rows, cols, lds, dst, ldd);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) dst[c * ldd + r] = src[r * lds + c];
+}
 
 void tile_gemm_pairs(int64_t M, int64_t N, int64_t K2, const void* a, int64_t ars, int64_t acs,
                      const void* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
