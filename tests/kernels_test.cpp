@@ -151,11 +151,12 @@ TEST_P(EachIsa, GemmBf16ProductsRoundOperands) {
 
 // Attention's tile products: A at any strides (rows, or columns for the transposed products),
 // B row-major, tails in every dimension, C accumulated or overwritten without touching columns
-// past N.
+// past N. The shapes leave every remainder of AVX2's 6-row blocks and of its 16 columns in one or
+// two vectors, with B read in place (few rows) and copied (23 and 64 rows).
 TEST_P(EachIsa, TileGemmMatchesReference) {
   std::uniform_real_distribution<float> u(-1, 1);
-  for (int64_t m : {1, 3, 4, 7, 64})
-    for (int64_t n : {1, 17, 64, 100, 128})
+  for (int64_t m : {1, 3, 4, 7, 8, 11, 23, 64})
+    for (int64_t n : {1, 13, 17, 24, 64, 100, 128})
       for (int64_t k : {1, 5, 64, 128})
         for (bool transposed : {false, true})
           for (bool accumulate : {false, true}) {
@@ -187,8 +188,8 @@ TEST_P(EachIsa, TileGemmMatchesReference) {
 // product with a bf16 operand the same sums up to the compiler's fusing of multiply-adds.
 TEST_P(EachIsa, TileGemmAndDotReadBf16InPlace) {
   std::uniform_real_distribution<float> u(-1, 1);
-  for (int64_t m : {1, 3, 4, 7})
-    for (int64_t n : {1, 17, 64, 100})
+  for (int64_t m : {1, 3, 4, 7, 11})
+    for (int64_t n : {1, 13, 17, 24, 64, 100})
       for (int64_t k : {1, 5, 64, 128}) {
         std::vector<float> a(size_t(m * k)), wide(size_t(k * (n + 2))), c1(size_t(m * n)),
             c2(size_t(m * n));
@@ -204,6 +205,39 @@ TEST_P(EachIsa, TileGemmAndDotReadBf16InPlace) {
                     1e-6 * scale)
             << "k " << k;
       }
+}
+
+// Attention's operands turned around: every element lands at its place, with tails of the 8 x 8
+// blocks in both dimensions, and nothing else is written.
+TEST_P(EachIsa, TransposeMovesEveryElement) {
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (int64_t rows : {1, 7, 8, 9, 64, 70})
+    for (int64_t cols : {1, 8, 13, 64, 128}) {
+      const int64_t lds = cols + 3, ldd = rows + 2;
+      std::vector<float> src(size_t(rows * lds)), dst(size_t(cols * ldd));
+      for (float& x : src) x = u(rng_);
+      for (float& x : dst) x = u(rng_);
+      const std::vector<float> dst0 = dst;
+      kernels::transpose(src.data(), rows, cols, lds, dst.data(), ldd);
+      for (int64_t c = 0; c < cols; ++c)
+        for (int64_t r = 0; r < ldd; ++r)
+          ASSERT_EQ(dst[c * ldd + r], r < rows ? src[r * lds + c] : dst0[c * ldd + r])
+              << "rows " << rows << " cols " << cols << " at " << c << ", " << r;
+    }
+}
+
+// The largest element wherever it is, among masked scores (-inf) too.
+TEST(Kernels, MaxOfFindsTheLargest) {
+  std::mt19937 rng(6);
+  std::uniform_real_distribution<float> u(-100, 100);
+  for (int64_t n : {1, 15, 16, 17, 64, 100})
+    for (int64_t at = 0; at < n; at += 7) {
+      std::vector<float> x(static_cast<size_t>(n));
+      for (float& v : x) v = u(rng);
+      for (int64_t i = n / 2; i < n; i += 3) x[size_t(i)] = -std::numeric_limits<float>::infinity();
+      x[size_t(at)] = 1000.0f;
+      ASSERT_EQ(kernels::max_of(x.data(), n), 1000.0f) << "n " << n << " at " << at;
+    }
 }
 
 // dots() gives each row of B the sum dot() gives it (up to the compiler's fusing of multiply-adds),

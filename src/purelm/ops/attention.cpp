@@ -89,9 +89,8 @@ Rows kv_rows(const KvMemory& m, int64_t at, int64_t nb, int64_t H, int64_t ld, b
 }
 // [rows, cols] at ld transposed into t ([cols, rows]), rounded like as_rows.
 void transpose(const float* p, int64_t rows, int64_t cols, int64_t ld, bool round, float* t) {
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c)
-      t[c * rows + r] = round ? round_bf16(p[r * ld + c]) : p[r * ld + c];
+  kernels::transpose(p, rows, cols, ld, t, rows);
+  if (round) kernels::round_to_bf16(t, t, rows * cols);
 }
 
 // The operands of the products on pairs of bf16 (kernels::tile_gemm_pairs), rounded as as_rows
@@ -183,15 +182,14 @@ void scores(const Dims& d, const Tile& tl, Rows qa, const float* qt, const uint3
     kb = kv_rows(k, at, nb, d.H, d.kv_stride(), d.bf16, sc.kbuf);
     if (!few) kernels::tile_gemm(nb, tl.tq, d.H, kb.p, kb.ld, 1, qt, tl.tq, st, tl.tq, false);
   }
+  if (!few) kernels::transpose(st, nb, tl.tq, tl.tq, s, nb);
   for (int64_t r = 0; r < tl.tq; ++r) {
     int64_t visible = std::clamp<int64_t>(tl.keys(r) - j0, 0, nb);
     float* sr = s + r * nb;
-    if (!few) {
-      for (int64_t j = 0; j < visible; ++j) sr[j] = st[j * tl.tq + r];
-    } else if (k.is_bf16) {  // a few queries against a bf16 KV cache read its keys in place
+    if (few && k.is_bf16) {  // a few queries against a bf16 KV cache read its keys in place
       const bf16* keys = static_cast<const bf16*>(k.data) + at;
       kernels::dots(qa.p + r * qa.ld, keys, d.kv_stride(), visible, d.H, sr);
-    } else {
+    } else if (few) {
       kernels::dots(qa.p + r * qa.ld, kb.p, kb.ld, visible, d.H, sr);
     }
     for (int64_t j = 0; j < visible; ++j) sr[j] *= scale;
@@ -236,7 +234,7 @@ void forward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory&
         std::fill(sr, sr + nb, 0.0f);
         continue;
       }
-      float bm = std::max(m[r], *std::max_element(sr, sr + nb));
+      float bm = std::max(m[r], kernels::max_of(sr, nb));
       float correction = std::exp(m[r] - bm);
       l[r] = l[r] * correction + kernels::exp_shifted(sr, nb, bm);
       for (int64_t h = 0; h < H; ++h) o[r * H + h] *= correction;
@@ -323,8 +321,7 @@ void backward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory
       const Rows vb = kv_rows(v, k0, nb, H, ks, d.bf16, sc.vbuf);
       kernels::tile_gemm(nb, tq, H, vb.p, vb.ld, 1, sc.dot.data(), tq, st, tq, false);
     }
-    for (int64_t r = 0; r < tq; ++r)
-      for (int64_t j = 0; j < nb; ++j) dp[r * nb + j] = st[j * tq + r];
+    kernels::transpose(st, nb, tq, tq, dp, nb);
     if (drop.on())
       for (int64_t r = 0; r < tq; ++r)
         drop.apply(tl.b, tl.n, tl.pos0 + tl.t0 + r, j0, dp + r * nb, nb);

@@ -100,6 +100,18 @@ PURELM_MULTIVERSION void interleave(const bf16* lo, const bf16* hi, uint32_t* ds
   for (int64_t i = 0; i < n; ++i) dst[i] = uint32_t(lo[i].bits) | uint32_t(hi[i].bits) << 16;
 }
 
+PURELM_MULTIVERSION float max_of(const float* x, int64_t n) {
+  float acc[16];
+  for (float& a : acc) a = x[0];
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j) acc[j] = x[i + j] > acc[j] ? x[i + j] : acc[j];
+  for (int w = 8; w >= 1; w /= 2)
+    for (int l = 0; l < w; ++l) acc[l] = acc[l + w] > acc[l] ? acc[l + w] : acc[l];
+  for (; i < n; ++i) acc[0] = x[i] > acc[0] ? x[i] : acc[0];
+  return acc[0];
+}
+
 PURELM_MULTIVERSION double sum_squares(const float* x, int64_t n) {
   double acc[8] = {};
   int64_t i = 0;

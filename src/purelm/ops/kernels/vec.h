@@ -28,6 +28,9 @@ void round_to_bf16(const float* src, float* dst, int64_t n);
 // its upper (0 when hi is null), the pairs that vdpbf16ps multiplies.
 void interleave(const bf16* lo, const bf16* hi, uint32_t* dst, int64_t n);
 
+// The largest of x[0, n) (n > 0, no NaN), from sixteen partial maxima.
+float max_of(const float* x, int64_t n);
+
 // The sum of x[i]^2 in double precision, from eight interleaved partial sums.
 double sum_squares(const float* x, int64_t n);
 
