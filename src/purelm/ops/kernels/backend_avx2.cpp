@@ -51,11 +51,16 @@ PURELM_AVX2 inline __m256 load8(const void* data, int64_t at, int n) {
   }
 }
 
-PURELM_AVX2 inline void store8(float* p, __m256 v, int n) {
-  if (n >= 8)
+// The first n lanes of v at p. `room`: the 8 floats from p may be written (what lies past n is
+// written again later), which spares a masked store (microcoded, and slow, on Zen 3).
+PURELM_AVX2 inline void store8(float* p, __m256 v, int n, bool room) {
+  if (n >= 8 || room) {
     _mm256_storeu_ps(p, v);
-  else
-    _mm256_maskstore_ps(p, mask8(n), v);
+  } else {
+    alignas(32) float t[8];
+    _mm256_store_ps(t, v);
+    std::memcpy(p, t, size_t(n) * 4);
+  }
 }
 
 // In place: r[j] lane i becomes the old r[i] lane j.
@@ -141,7 +146,8 @@ PURELM_AVX2 void pack_transposed(const Mat& m, int64_t i0, int n, int64_t k0, in
         r[t] = load8<Bf16>(m.data, at, kk);
       }
       transpose8(r);
-      for (int t = 0; t < kk; ++t) store8(dst + (k + t) * width + g, r[t], lanes);
+      // Steps of k are stored in order, so a step's spill lands where the next one goes.
+      for (int t = 0; t < kk; ++t) store8(dst + (k + t) * width + g, r[t], lanes, k + t + 1 < kc);
     }
   }
 }
@@ -161,7 +167,7 @@ PURELM_AVX2 void pack_straight(const Mat& m, int64_t i0, int n, int64_t k0, int6
         store8(dst + p * kc * width + g,
                load8<Bf16>(m.data, (k0 + k) * m.cs + i0 + col,
                            int(std::min<int64_t>(n - col, width - g))),
-               std::min(8, width - g));
+               std::min(8, width - g), k + 1 < kc);
       }
   }
 }
