@@ -509,6 +509,48 @@ TEST(Kernels, RoundToBf16MatchesScalar) {
         << std::hex << bits[i];
 }
 
+// RMSNorm's and RoPE's row primitives against the same float operations written out, bit for bit,
+// at lengths with and without a vector tail; the double sum within rounding of its order.
+TEST(Kernels, NormAndRopeRowsMatchScalar) {
+  std::mt19937 rng(8);
+  std::uniform_real_distribution<float> u(-2, 2);
+  auto random = [&](int64_t n) {
+    std::vector<float> v(static_cast<size_t>(n));
+    for (float& x : v) x = u(rng);
+    return v;
+  };
+  for (int64_t n : {1, 7, 8, 9, 16, 31, 64, 67}) {
+    auto x = random(n), w = random(n), dy = random(n), dw = random(n), dx = random(n);
+    const float s = u(rng), c = u(rng);
+    double ref = 0, scale = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      ref += double(dy[i]) * w[i] * x[i];
+      scale += std::fabs(double(dy[i]) * w[i] * x[i]);
+    }
+    EXPECT_NEAR(kernels::sum_products(dy.data(), w.data(), x.data(), n), ref, 1e-15 * scale);
+    std::vector<float> y(static_cast<size_t>(n)), dw2 = dw, dx2 = dx, dw3 = dw;
+    kernels::scale_mul(x.data(), s, w.data(), y.data(), n);
+    kernels::rmsnorm_backward(dy.data(), x.data(), w.data(), s, c, dw2.data(), dx2.data(), n);
+    kernels::rmsnorm_backward(dy.data(), x.data(), w.data(), s, c, dw3.data(), nullptr, n);
+    for (int64_t i = 0; i < n; ++i) {
+      EXPECT_EQ(y[i], x[i] * s * w[i]) << n << " " << i;
+      EXPECT_EQ(dw2[i], dw[i] + dy[i] * x[i] * s) << n << " " << i;
+      EXPECT_EQ(dw3[i], dw2[i]) << n << " " << i;
+      EXPECT_EQ(dx2[i], dx[i] + (dy[i] * w[i] * s - x[i] * c)) << n << " " << i;
+    }
+    auto v = random(2 * n), cs = random(n), sn = random(n), fwd = v, back = v;
+    kernels::rotate_halves(fwd.data(), cs.data(), sn.data(), n, false);
+    kernels::rotate_halves(back.data(), cs.data(), sn.data(), n, true);
+    for (int64_t i = 0; i < n; ++i) {
+      const float a = v[i], b = v[i + n];
+      EXPECT_EQ(fwd[i], a * cs[i] - b * sn[i]) << n << " " << i;
+      EXPECT_EQ(fwd[i + n], b * cs[i] + a * sn[i]) << n << " " << i;
+      EXPECT_EQ(back[i], a * cs[i] - b * -sn[i]) << n << " " << i;
+      EXPECT_EQ(back[i + n], b * cs[i] + a * -sn[i]) << n << " " << i;
+    }
+  }
+}
+
 TEST(Kernels, ExpShiftedMatchesLibm) {
   std::vector<float> z, expect;
   for (float x = -90.0f; x <= 10.0f; x += 0.01234f) z.push_back(x);

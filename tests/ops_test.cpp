@@ -123,6 +123,27 @@ TEST(OpsGrad, RopeIsARotation) {
   }
 }
 
+// Each batch entry turns by the angles of its own positions, entries that start alike or not.
+TEST(OpsGrad, RopeTurnsEachEntryFromItsStart) {
+  std::mt19937 rng(7);
+  const int64_t T = 2, heads = 2, H = 8;
+  const std::vector<int64_t> pos0 = {5, 0, 5};
+  std::vector<double> f = rope_inv_freq(H, 10000);
+  Tensor x = randn({3, T, heads, H}, rng);
+  NoGrad ng;
+  std::vector<float> a = x.to_vector(), y = rope(x, f, pos0).to_vector();
+  for (size_t at = 0; at < a.size(); at += H) {
+    const int64_t r = int64_t(at / H) / heads;  // the row of [B T]
+    const double pos = double(pos0[size_t(r / T)] + r % T);
+    for (int64_t i = 0; i < H / 2; ++i) {
+      const float c = float(std::cos(pos * f[i])), s = float(std::sin(pos * f[i]));
+      const float u = a[at + i], v = a[at + i + H / 2];
+      EXPECT_EQ(y[at + i], u * c - v * s) << at << " " << i;
+      EXPECT_EQ(y[at + i + H / 2], v * c + u * s) << at << " " << i;
+    }
+  }
+}
+
 TEST(OpsGrad, AttentionGqaWithPositions) {
   std::mt19937 rng(5);
   // B 2, T 3, N 4, K 2, H 8, S 5; row 0 starts at position 2, row 1 at 1.

@@ -66,7 +66,7 @@ Tensor rmsnorm(const Tensor& x, const Tensor& w, float eps) {
     std::vector<float> row(static_cast<size_t>(n));
     for (int64_t r = r0; r < r1; ++r) {
       load_f32(x, r * n, n, row.data());
-      for (int64_t i = 0; i < n; ++i) row[i] = row[i] * (*s)[r] * wf.data()[i];
+      kernels::scale_mul(row.data(), (*s)[r], wf.data(), row.data(), n);
       store_f32(y, r * n, n, row.data());
     }
   });
@@ -83,9 +83,7 @@ Tensor rmsnorm(const Tensor& x, const Tensor& w, float eps) {
           std::vector<float> xr(static_cast<size_t>(n));
           for (int64_t r = r0; r < r1; ++r) {
             load_f32(x, r * n, n, xr.data());
-            double dot = 0;
-            for (int64_t i = 0; i < n; ++i) dot += double(dy[r * n + i]) * wf.data()[i] * xr[i];
-            dots[r] = dot;
+            dots[r] = kernels::sum_products(dy + r * n, wf.data(), xr.data(), n);
           }
         });
         dots = over_group(std::move(dots), n, over).sum;
@@ -99,19 +97,14 @@ Tensor rmsnorm(const Tensor& x, const Tensor& w, float eps) {
         std::vector<float> xr(static_cast<size_t>(n));
         for (int64_t r = b0 * kRowBlock; r < std::min(rows, b1 * kRowBlock); ++r) {
           load_f32(x, r * n, n, xr.data());
-          float* dwb = &part[(r / kRowBlock) * n];
-          const float* g = dy + r * n;
           const float sr = (*s)[r];
-          for (int64_t i = 0; i < n; ++i) dwb[i] += g[i] * xr[i] * sr;
-          if (dx) {
-            float c = float(dots[r]) * sr * sr * sr / float(count);
-            for (int64_t i = 0; i < n; ++i) dx[r * n + i] += g[i] * wf.data()[i] * sr - xr[i] * c;
-          }
+          const float c = dx ? float(dots[r]) * sr * sr * sr / float(count) : 0.0f;
+          kernels::rmsnorm_backward(dy + r * n, xr.data(), wf.data(), sr, c,
+                                    &part[(r / kRowBlock) * n], dx ? dx + r * n : nullptr, n);
         }
       });
       std::vector<float> dw(static_cast<size_t>(n), 0.0f);
-      for (int64_t b = 0; b < blocks; ++b)
-        for (int64_t i = 0; i < n; ++i) dw[i] += part[b * n + i];
+      for (int64_t b = 0; b < blocks; ++b) kernels::add(dw.data(), &part[b * n], dw.data(), n);
       accumulate_grad(w, dw.data());
       y.release_grad();
     });

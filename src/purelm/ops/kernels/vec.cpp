@@ -123,6 +123,47 @@ PURELM_MULTIVERSION double sum_squares(const float* x, int64_t n) {
   return s;
 }
 
+PURELM_MULTIVERSION double sum_products(const float* a, const float* b, const float* c, int64_t n) {
+  double acc[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) acc[j] += double(a[i + j]) * b[i + j] * c[i + j];
+  double s = 0;
+  for (int j = 0; j < 8; ++j) s += acc[j];
+  for (; i < n; ++i) s += double(a[i]) * b[i] * c[i];
+  return s;
+}
+
+PURELM_MULTIVERSION void scale_mul(const float* x, float s, const float* w, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * s * w[i];
+}
+
+PURELM_MULTIVERSION void rmsnorm_backward(const float* dy, const float* x, const float* w, float s,
+                                          float c, float* dw, float* dx, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dw[i] += dy[i] * x[i] * s;
+  if (dx)
+    for (int64_t i = 0; i < n; ++i) dx[i] += dy[i] * w[i] * s - x[i] * c;
+}
+
+// The inverse's a c + b s is exactly a c - b (-s): negation is exact.
+PURELM_MULTIVERSION void rotate_halves(float* v, const float* c, const float* s, int64_t half,
+                                       bool inverse) {
+  float* u = v + half;
+  if (inverse) {
+    for (int64_t i = 0; i < half; ++i) {
+      float a = v[i], b = u[i];
+      v[i] = a * c[i] + b * s[i];
+      u[i] = b * c[i] - a * s[i];
+    }
+  } else {
+    for (int64_t i = 0; i < half; ++i) {
+      float a = v[i], b = u[i];
+      v[i] = a * c[i] - b * s[i];
+      u[i] = b * c[i] + a * s[i];
+    }
+  }
+}
+
 PURELM_MULTIVERSION void adamw(float* w, float* m, float* v, const float* g, int64_t n, float decay,
                                float b1, float b2, float step, float inv_sqrt_bc2, float eps) {
   for (int64_t j = 0; j < n; ++j) {

@@ -33,6 +33,18 @@ float max_of(const float* x, int64_t n);
 
 // The sum of x[i]^2 in double precision, from eight interleaved partial sums.
 double sum_squares(const float* x, int64_t n);
+// The sum of a[i] b[i] c[i] in double precision, from eight interleaved partial sums.
+double sum_products(const float* a, const float* b, const float* c, int64_t n);
+
+// RMSNorm of one row: y = x s w (y may be x); and its backward from dy, given c = the row's
+// sum_products(dy, w, x) s^3 / n: dw += dy x s, and dx += dy w s - x c unless dx is null.
+void scale_mul(const float* x, float s, const float* w, float* y, int64_t n);
+void rmsnorm_backward(const float* dy, const float* x, const float* w, float s, float c, float* dw,
+                      float* dx, int64_t n);
+
+// RoPE of one head v of 2 half: each pair (a, b) = (v[i], v[i + half]) turns by the angle whose
+// cosine and sine are c[i], s[i] to (a c - b s, b c + a s); by minus that angle if inverse.
+void rotate_halves(float* v, const float* c, const float* s, int64_t half, bool inverse);
 
 // One AdamW update of n parameters w from their gradient g and moments m, v (torch semantics):
 // w = w decay - step m / (sqrt(v) inv_sqrt_bc2 + eps) after the moments take in g.
