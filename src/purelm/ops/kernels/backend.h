@@ -40,6 +40,12 @@ void gemv_pairs_avx512(int M, int64_t n0, int64_t n1, int64_t K, const bf16* a, 
 using StreamKernel = std::function<void(int64_t i, int m, int64_t n0, int64_t n1)>;
 void stream_rows(int64_t M, int64_t N, int64_t K, int64_t row_bytes, const StreamKernel& kernel);
 
+// A's M rows (row stride lda, K long) split into their even and odd elements, [M, half] each
+// one after the other, zero-padded to `half`: what the bf16 decode kernels multiply the two halves
+// of B's 32-bit lanes by. The buffer is the calling thread's, kept between calls (a decode step
+// makes hundreds).
+const float* split_even_odd(int M, int64_t K, const float* a, int64_t lda, int64_t half);
+
 const Backend& portable_backend();
 const Backend& avx2_backend();
 const Backend& avx512_backend();

@@ -167,6 +167,22 @@ void few_rows(const Backend& be, int64_t M, int64_t N, int64_t K, const Mat& a, 
 
 }  // namespace
 
+const float* split_even_odd(int M, int64_t K, const float* a, int64_t lda, int64_t half) {
+  thread_local std::vector<float> split;
+  split.assign(size_t(2 * M * half), 0.0f);
+  float *even = split.data(), *odd = even + M * half;
+  for (int i = 0; i < M; ++i) {
+    const float* ai = a + i * lda;
+    float *ei = even + i * half, *oi = odd + i * half;
+    for (int64_t k = 0; k < K / 2; ++k) {
+      ei[k] = ai[2 * k];
+      oi[k] = ai[2 * k + 1];
+    }
+    if (K % 2) ei[K / 2] = ai[K - 1];
+  }
+  return even;
+}
+
 void stream_rows(int64_t M, int64_t N, int64_t K, int64_t row_bytes, const StreamKernel& kernel) {
   const int64_t block = M <= kGemvRows ? N : std::max<int64_t>(8, (256 << 10) / row_bytes);
   parallel_for(N, std::max<int64_t>(16, kSerialWork / std::max<int64_t>(M * K, 1)),

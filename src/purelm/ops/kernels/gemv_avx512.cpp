@@ -2,7 +2,6 @@
 // from its storage, so the loop runs at memory bandwidth. With AVX512-BF16 and both operands bf16,
 // vdpbf16ps takes 32 products per instruction from both rows as stored.
 #include <type_traits>
-#include <vector>
 
 #include "purelm/ops/kernels/avx512_util.h"
 #include "purelm/ops/kernels/backend.h"
@@ -118,18 +117,8 @@ void span(int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda, const 
     return;
   }
   const int64_t half = (K + 31) / 32 * 16;
-  thread_local std::vector<float> split;  // a decode step calls this hundreds of times
-  split.assign(size_t(2 * M * half), 0.0f);
-  float *even = split.data(), *odd = even + M * half;
-  for (int i = 0; i < M; ++i) {
-    const float* ai = a + i * lda;
-    float *ei = even + i * half, *oi = odd + i * half;
-    for (int64_t k = 0; k < K / 2; ++k) {
-      ei[k] = ai[2 * k];
-      oi[k] = ai[2 * k + 1];
-    }
-    if (K % 2) ei[K / 2] = ai[K - 1];
-  }
+  const float* even = split_even_odd(M, K, a, lda, half);
+  const float* odd = even + M * half;
   for (; j + R <= n1; j += R) rows_bf16<M, R>(j, K, even, odd, half, b, c, ldc, accumulate);
   for (; j < n1; ++j) rows_bf16<M, 1>(j, K, even, odd, half, b, c, ldc, accumulate);
 }
