@@ -1,85 +1,24 @@
 // AVX2 + FMA GEMM: a 6 x 16 microkernel (12 ymm accumulators; per step two loads of B and six
 // broadcasts of A feed 12 FMAs), packing by 8 x 8 in-register transposes that widen bf16 as they
 // load, and the few-rows product that streams B (decode).
-#include <immintrin.h>
-
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
 
+#include "purelm/ops/kernels/avx2_util.h"
 #include "purelm/ops/kernels/backend.h"
-
-#define PURELM_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 namespace purelm::kernels {
 
 namespace {
+
+using namespace avx2;
 
 constexpr int kMr = 6, kNr = 16;
 // A 384 x 16 panel of B (24 KB) stays in L1 while the microkernel walks a 120 x 384 block of A
 // (180 KB) in L2; a 2048-column block of B (3 MB) in L3. Against blocks of 256, 384 took the
 // small products of training (K 192-576) from about 65 to 70 GFLOP/s on one Zen 3 core.
 constexpr int64_t kMc = 20 * kMr, kKc = 384, kNc = 2048;
-
-// The lanes [0, n) of 8 (n clamped to 0..8), for masked loads and stores.
-PURELM_AVX2 inline __m256i mask8(int64_t n) {
-  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(std::clamp<int64_t>(n, 0, 8))), lanes);
-}
-
-// 8 bf16 at p widened to float32 (bf16 is the upper half of a float).
-PURELM_AVX2 inline __m256 widen8(const uint16_t* p) {
-  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
-
-// Elements [at, at + n) of an operand's memory (n <= 8) as float32, the lanes past n zero: a
-// whole vector when n is 8, else through a zeroed buffer (no masked 16-bit loads in AVX2).
-template <bool Bf16>
-PURELM_AVX2 inline __m256 load8(const void* data, int64_t at, int n) {
-  if constexpr (Bf16) {
-    const uint16_t* p = static_cast<const uint16_t*>(data) + at;
-    if (n >= 8) return widen8(p);
-    alignas(16) uint16_t t[8] = {};
-    if (n > 0) std::memcpy(t, p, size_t(n) * 2);
-    return widen8(t);
-  } else {
-    const float* p = static_cast<const float*>(data) + at;
-    if (n >= 8) return _mm256_loadu_ps(p);
-    return _mm256_maskload_ps(p, mask8(n));
-  }
-}
-
-// The first n lanes of v at p. `room`: the 8 floats from p may be written (what lies past n is
-// written again later), which spares a masked store (microcoded, and slow, on Zen 3).
-PURELM_AVX2 inline void store8(float* p, __m256 v, int n, bool room) {
-  if (n >= 8 || room) {
-    _mm256_storeu_ps(p, v);
-  } else {
-    alignas(32) float t[8];
-    _mm256_store_ps(t, v);
-    std::memcpy(p, t, size_t(n) * 4);
-  }
-}
-
-// In place: r[j] lane i becomes the old r[i] lane j.
-PURELM_AVX2 inline void transpose8(__m256 r[8]) {
-  __m256 t[8], u[8];
-  for (int i = 0; i < 8; i += 2) {
-    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 8; i += 4) {
-    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
-    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
-    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
-  }
-  for (int i = 0; i < 4; ++i) {
-    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
-    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
-  }
-}
 
 // The whole tile is computed (rows of A past m are zero in the panel); only its m x n corner is
 // stored. Fixed trip counts keep all twelve accumulators in registers.
@@ -189,12 +128,6 @@ void pack(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int width, fl
   } else {
     pack_portable(m, i0, n, k0, kc, width, dst);
   }
-}
-
-PURELM_AVX2 inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
 }
 
 void store(float* ci, float sum, bool accumulate) { *ci = (accumulate ? *ci : 0.0f) + sum; }

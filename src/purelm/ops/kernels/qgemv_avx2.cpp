@@ -11,9 +11,8 @@
 //
 // R rows of W go at once, each step prefetching the same step 2R rows ahead (rows are about 1 KB,
 // too short for the hardware prefetcher to run ahead of each group of R rows on its own).
-#include <immintrin.h>
-
 #include "purelm/core/quant.h"
+#include "purelm/ops/kernels/avx2_util.h"
 #include "purelm/ops/kernels/quant_gemm.h"
 
 #ifdef PURELM_QGEMV_AVXVNNI
@@ -51,12 +50,6 @@ PURELM_QGEMV inline __m256i dot2(__m256i acc, __m256i u0, __m256i x0, __m256i u1
 
 PURELM_QGEMV inline __m256i load(const void* p) {
   return _mm256_loadu_si256(static_cast<const __m256i*>(p));
-}
-
-PURELM_QGEMV inline float sum(__m256 v) {
-  __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  x = _mm_add_ps(x, _mm_movehl_ps(x, x));
-  return _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)));
 }
 
 // The fp16 scale of the block at p in 8 words.
@@ -137,7 +130,7 @@ PURELM_QGEMV void block_rows(int64_t j, const QActs& a, int64_t i0, const QMat& 
   }
   if (full < a.steps) step<T, M, R, false>(p, w.row_bytes, x, sc, off, s);  // Q4's odd block
   for (int i = 0; i < M; ++i)
-    for (int r = 0; r < R; ++r) c[i * ldc + j + r] = sum(s[i][r]);
+    for (int r = 0; r < R; ++r) c[i * ldc + j + r] = avx2::hsum(s[i][r]);
 }
 
 template <DType T, int M>

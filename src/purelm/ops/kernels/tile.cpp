@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "purelm/core/error.h"
+#include "purelm/ops/kernels/avx2_util.h"
 #include "purelm/ops/kernels/avx512_util.h"
 #include "purelm/ops/kernels/isa.h"
 
@@ -13,6 +14,7 @@ namespace purelm::kernels {
 
 namespace {
 
+using namespace avx2;
 using namespace avx512;
 
 // Rows [i, i + MR) of C over columns [j, j + 64): MR x 4 accumulators, each k one broadcast of A
@@ -85,36 +87,6 @@ PURELM_AVX512_BF16 void rows_pairs(int64_t i, int64_t N, int64_t K2, const void*
 
 // AVX2 + FMA: 6 rows x 16 columns of C per block, 12 ymm accumulators (of 16 registers) with two
 // of B's row k and one broadcast of A. Columns from N on are neither read nor written.
-#define PURELM_AVX2 __attribute__((target("avx2,fma")))
-
-// The first n (0 <= n <= 8) lanes, as a mask of maskload and maskstore.
-PURELM_AVX2 inline __m256i first8(int n) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-// The first n (0 <= n <= 8) of 8 consecutive elements at p widened to float32, the other lanes
-// zero; nothing past them is read.
-template <bool Bf16>
-PURELM_AVX2 inline __m256 load8(const void* p, int n = 8) {
-  if constexpr (Bf16) {
-    const uint16_t* src = static_cast<const uint16_t*>(p);
-    uint16_t part[8] = {};
-    if (n < 8) src = static_cast<const uint16_t*>(std::memcpy(part, src, size_t(n) * 2));
-    __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-  } else {
-    if (n == 8) return _mm256_loadu_ps(static_cast<const float*>(p));
-    return _mm256_maskload_ps(static_cast<const float*>(p), first8(n));
-  }
-}
-
-// The first n (0 <= n <= 8) lanes of x to p.
-PURELM_AVX2 inline void store8(float* p, __m256 x, int n) {
-  if (n == 8)
-    _mm256_storeu_ps(p, x);
-  else
-    _mm256_maskstore_ps(p, first8(n), x);
-}
 
 // Rows [0, MR) of C at c over its 16 columns from A at a and the panel of B at b, of which the
 // vectors hold n0 and n1 columns (8 but in the last panel): masked on C (Tail), and on B too
@@ -130,11 +102,11 @@ PURELM_AVX2 void block_avx2(int64_t K, const float* a, int64_t ars, int64_t acs,
   __m256 lo[MR], hi[MR];
 #pragma GCC unroll 6
   for (int r = 0; r < MR; ++r) {
-    lo[r] = accumulate ? load8<false>(c + r * ldc, n0) : _mm256_setzero_ps();
-    hi[r] = accumulate ? load8<false>(c + r * ldc + 8, n1) : _mm256_setzero_ps();
+    lo[r] = accumulate ? load8<false>(c, r * ldc, n0) : _mm256_setzero_ps();
+    hi[r] = accumulate ? load8<false>(c, r * ldc + 8, n1) : _mm256_setzero_ps();
   }
   for (int64_t k = 0; k < K; ++k) {
-    const __m256 w0 = load8<kBf16>(b + k * ldb, b0), w1 = load8<kBf16>(b + k * ldb + 8, b1);
+    const __m256 w0 = load8<kBf16>(b, k * ldb, b0), w1 = load8<kBf16>(b, k * ldb + 8, b1);
 #pragma GCC unroll 6
     for (int r = 0; r < MR; ++r) {
       __m256 x = _mm256_broadcast_ss(a + r * ars + k * acs);
@@ -144,8 +116,8 @@ PURELM_AVX2 void block_avx2(int64_t K, const float* a, int64_t ars, int64_t acs,
   }
 #pragma GCC unroll 6
   for (int r = 0; r < MR; ++r) {
-    store8(c + r * ldc, lo[r], n0);
-    store8(c + r * ldc + 8, hi[r], n1);
+    store8(c + r * ldc, lo[r], n0, false);
+    store8(c + r * ldc + 8, hi[r], n1, false);
   }
 }
 
@@ -188,8 +160,8 @@ PURELM_AVX2 void columns_avx2(int64_t M, int64_t K, const float* a, int64_t ars,
   thread_local std::vector<float> copy;
   copy.resize(size_t(K * 16));
   for (int64_t k = 0; k < K; ++k) {
-    _mm256_storeu_ps(&copy[k * 16], load8<std::is_same_v<BT, bf16>>(b + k * ldb, n0));
-    _mm256_storeu_ps(&copy[k * 16 + 8], load8<std::is_same_v<BT, bf16>>(b + k * ldb + 8, n1));
+    _mm256_storeu_ps(&copy[k * 16], load8<std::is_same_v<BT, bf16>>(b, k * ldb, n0));
+    _mm256_storeu_ps(&copy[k * 16 + 8], load8<std::is_same_v<BT, bf16>>(b, k * ldb + 8, n1));
   }
   panel_avx2<Tail, false>(M, K, a, ars, acs, copy.data(), 16, c, ldc, n0, n1, accumulate);
 }
@@ -203,26 +175,6 @@ void tile_avx2(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars, int
   if (j < N)
     columns_avx2<true>(M, K, a, ars, acs, b + j, ldb, c + j, ldc, int(std::min<int64_t>(N - j, 8)),
                        int(std::max<int64_t>(N - j - 8, 0)), accumulate);
-}
-
-// In place: x[c] lane r becomes the old x[r] lane c. Pairs within 128-bit lanes, then quads, then
-// the 128-bit halves.
-PURELM_AVX2 inline void transpose8(__m256 x[8]) {
-  __m256 t[8], u[8];
-  for (int i = 0; i < 8; i += 2) {
-    t[i] = _mm256_unpacklo_ps(x[i], x[i + 1]);
-    t[i + 1] = _mm256_unpackhi_ps(x[i], x[i + 1]);
-  }
-  for (int i = 0; i < 8; i += 4) {  // u[i + c]: rows i..i+3 at column c (low half), c + 4 (high)
-    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
-    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
-    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
-  }
-  for (int c = 0; c < 4; ++c) {
-    x[c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x20);
-    x[4 + c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x31);
-  }
 }
 
 PURELM_AVX2 void transpose_avx2(const float* src, int64_t rows, int64_t cols, int64_t lds,
