@@ -204,12 +204,12 @@ double logit_error(const std::string& fixture, DType t) {
 class EachFixture : public ::testing::TestWithParam<const char*> {};
 
 // Bounds: set at about 1.5-2x the errors of rounding the weights alone (q8 0.013-0.025, q4
-// 0.20-0.40 dense and 0.46-0.77 MoE) and kept when the activations came to be rounded too (docs/quantization.md:
-// q8 0.022-0.035 dense and 0.040-0.042 MoE, q4 0.20-0.37 and 0.45-0.78). They are
-// large because the fixtures' weights are random normals in rows of only 64-160 (2-5 blocks): no
-// outliers for a scale to waste, but no averaging either, and a q4 step (max / 8) is 16x a q8 step
-// (max / 127). MoE logits move most: fed rounded hidden states, the (unquantized) router picks a
-// different expert for some tokens.
+// 0.20-0.40 dense and 0.46-0.77 MoE) and kept when the activations came to be rounded too
+// (docs/quantization.md: q8 0.022-0.035 dense and 0.040-0.042 MoE, q4 0.20-0.37 and 0.45-0.78).
+// They are large because the fixtures' weights are random normals in rows of only 64-160 (2-5
+// blocks): no outliers for a scale to waste, but no averaging either, and a q4 step (max / 8) is
+// 16x a q8 step (max / 127). MoE logits move most: fed rounded hidden states, the (unquantized)
+// router picks a different expert for some tokens.
 TEST_P(EachFixture, QuantizedLogitsStayCloseToF32) {
   double e8 = logit_error(GetParam(), DType::Q8), e4 = logit_error(GetParam(), DType::Q4);
   std::cout << GetParam() << ": q8 " << e8 << ", q4 " << e4 << "\n";
