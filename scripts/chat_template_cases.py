@@ -24,6 +24,7 @@ TOKENS = {
             "pad_token": "<|endoftext|>"},
     "deepseek": {"bos_token": "<｜begin▁of▁sentence｜>", "eos_token": "<｜end▁of▁sentence｜>",
                  "pad_token": "<｜end▁of▁sentence｜>"},
+    "hermes": {"bos_token": "<|begin_of_text|>", "eos_token": "<|im_end|>"},
     "smollm": {"bos_token": "<|im_start|>", "eos_token": "<|im_end|>",
                "unk_token": "<|endoftext|>", "pad_token": "<|im_end|>"},
 }
@@ -36,6 +37,7 @@ TEMPLATES = {
     "deepseek-r1-distill.jinja": "deepseek",
     "deepseek-v3.1.jinja": "deepseek",
     "smollm2-1.7b-instruct.jinja": "smollm",
+    "hermes-3-llama-3.1-8b-tool_use.jinja": "hermes",
 }
 
 SYSTEM = {"role": "system", "content": "You are a concise assistant."}
@@ -106,6 +108,25 @@ def deepseek_tool_turns(content=None):
 
 # Template-specific conversations: tools, thinking switches, content parts.
 EXTRA = {
+    "hermes": [
+        ("tools offered", [SYSTEM, ASK_WEATHER], True, {"tools": [WEATHER_TOOL, TIME_TOOL]}),
+        ("tool calls and results", deepseek_tool_turns(), True, {"tools": [WEATHER_TOOL, TIME_TOOL]}),
+        ("tool call with arguments as an object", mistral_tool_turns("a1B2c3D4e"), False,
+         {"tools": [WEATHER_TOOL]}),
+        ("parameter types", [ASK_WEATHER], True, {"tools": [{"type": "function", "function": {
+            "name": "f", "description": " d ", "parameters": {"type": "object", "properties": {
+                "a": {"type": "array", "items": {"type": "integer"}, "description": "xs"},
+                "b": {"type": ["string", "integer"], "description": "either"},
+                "c": {"type": "object", "additionalProperties": {"type": "number"},
+                      "description": "map"},
+                "d": {"description": "any"}}},
+            "return": {"type": "boolean", "description": "ok"}}}]}),
+        # The template maps a type it does not know by iterating over it: a string such as
+        # "null" char by char, forever. Jinja2 stops at Python's recursion limit, purelm at its own.
+        ("nullable parameter", [ASK_WEATHER], True, {"tools": [{"type": "function", "function": {
+            "name": "g", "description": "", "parameters": {"type": "object", "properties": {
+                "n": {"type": ["string", "null"], "description": "maybe"}}}}}]}),
+    ],
     "mistral": [
         ("tools offered", [SYSTEM, ASK_WEATHER], True, {"tools": [WEATHER_TOOL, TIME_TOOL]}),
         ("tool call and result", mistral_tool_turns("a1B2c3D4e"), True, {"tools": [WEATHER_TOOL]}),

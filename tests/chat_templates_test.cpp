@@ -1,4 +1,5 @@
-// Chat templates of other popular families (Mistral, Gemma, Phi, DeepSeek, SmolLM; sources in
+// Chat templates of other popular families (Mistral, Gemma, Phi, DeepSeek, SmolLM, and Hermes 3's
+// tool use; sources in
 // tests/data/chat_templates/SOURCES.md) against renders made by real Jinja2 as transformers sets
 // it up (scripts/chat_template_cases.py): every conversation must come out byte for byte, and
 // where Jinja2 fails (roles that do not alternate, ...) purelm must fail with the same message.
@@ -45,19 +46,18 @@ TEST_P(Family, RendersAsJinja2) {
   EXPECT_GE(n, 12);
 }
 
-INSTANTIATE_TEST_SUITE_P(Templates, Family,
-                         ::testing::Values("mistral-7b-instruct-v0.3.jinja",
-                                           "mistral-nemo-instruct-2407.jinja",
-                                           "gemma-2-2b-it.jinja", "gemma-3-4b-it.jinja",
-                                           "phi-3.5-mini-instruct.jinja",
-                                           "deepseek-r1-distill.jinja", "deepseek-v3.1.jinja",
-                                           "smollm2-1.7b-instruct.jinja"),
-                         [](const auto& info) {
-                           std::string s = info.param.substr(0, info.param.size() - 6);
-                           for (char& ch : s)
-                             if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                           return s;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Templates, Family,
+    ::testing::Values("mistral-7b-instruct-v0.3.jinja", "mistral-nemo-instruct-2407.jinja",
+                      "gemma-2-2b-it.jinja", "gemma-3-4b-it.jinja", "phi-3.5-mini-instruct.jinja",
+                      "deepseek-r1-distill.jinja", "deepseek-v3.1.jinja",
+                      "smollm2-1.7b-instruct.jinja", "hermes-3-llama-3.1-8b-tool_use.jinja"),
+    [](const auto& info) {
+      std::string s = info.param.substr(0, info.param.size() - 6);
+      for (char& ch : s)
+        if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
+      return s;
+    });
 
 }  // namespace
 }  // namespace purelm
