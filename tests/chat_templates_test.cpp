@@ -1,8 +1,8 @@
 // Chat templates of other popular families (Mistral, Gemma, Phi, DeepSeek, SmolLM, and Hermes 3's
-// tool use; sources in
-// tests/data/chat_templates/SOURCES.md) against renders made by real Jinja2 as transformers sets
-// it up (scripts/chat_template_cases.py): every conversation must come out byte for byte, and
-// where Jinja2 fails (roles that do not alternate, ...) purelm must fail with the same message.
+// tool use; sources in tests/data/chat_templates/SOURCES.md) against renders made by real Jinja2
+// as transformers sets it up (scripts/chat_template_cases.py): every conversation must come out
+// byte for byte, and where Jinja2 fails (roles that do not alternate, ...) purelm must fail too,
+// with the template's own message when it raises one.
 #include <nlohmann/json.hpp>
 
 #include "purelm/core/error.h"

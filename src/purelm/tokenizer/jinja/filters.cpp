@@ -503,12 +503,22 @@ Value f_truncate(const Value& v, const Args& a) {
   return Value(text::split(head, std::string(" "), 1, true).front() + end);
 }
 
+// Python's hash() refuses lists, dicts and their views (and tuples holding them), so unique()'s
+// set of seen items does.
+void check_hashable(const Value& v) {
+  if (v.is_dict() || (v.is_list() && v.as_list().shape != List::Shape::Tuple))
+    throw TemplateError("unhashable type: '" + v.type_name() + "'");
+  if (v.is_list())
+    for (const Value& x : v.as_list().items) check_hashable(x);
+}
+
 Value f_unique(const Value& v, const Args& a) {
   Params p("unique", a, {"case_sensitive", "attribute"});
   ValueList seen, out;
   for (Value& item : iterate(v)) {
     Value k = p.has(1) && !p[1].is_none() ? get_path(item, p[1]) : item;
     if (!p.get_bool(0, false)) k = ignore_case(k);
+    check_hashable(k);
     if (std::none_of(seen.begin(), seen.end(), [&](const Value& s) { return equal(s, k); })) {
       seen.push_back(std::move(k));
       out.push_back(std::move(item));
