@@ -11,6 +11,8 @@ checks that purelm renders each byte for byte, or fails where Jinja2 fails.
 import json
 import pathlib
 
+import jinja2
+
 from jinja_cases import hf_environment, render
 
 DATA = pathlib.Path(__file__).resolve().parent.parent / "tests" / "data" / "chat_templates"
@@ -162,7 +164,8 @@ def main():
             context = json.loads(json.dumps(context))
             renders.append({"template": name, "name": case, "context": context,
                             **render(env, source, context)})
-    (DATA / "renders.json").write_text(json.dumps(renders, ensure_ascii=False, indent=1) + "\n",
+    doc = {"jinja2": jinja2.__version__, "renders": renders}
+    (DATA / "renders.json").write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n",
                                        encoding="utf-8")
     print(f"{len(renders)} renders of {len(TEMPLATES)} templates, "
           f"{sum('error' in r for r in renders)} of them errors")

@@ -401,7 +401,8 @@ def main():
                     **render(env, template, context)})
     path = REPO / "tests" / "data" / "jinja_cases.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    doc = {"jinja2": jinja2.__version__, "cases": out}
+    path.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(f"{path}: {len(out)} cases, {sum('error' in c for c in out)} of them errors")
 
 

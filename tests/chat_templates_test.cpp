@@ -21,8 +21,9 @@ class Family : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(Family, RendersAsJinja2) {
   ChatTemplate tmpl(read_text_file(kDir + GetParam()));
+  const ordered_json doc = ordered_json::parse(read_text_file(kDir + "renders.json"));
   int n = 0;
-  for (const auto& r : ordered_json::parse(read_text_file(kDir + "renders.json"))) {
+  for (const auto& r : doc["renders"]) {
     if (r["template"] != GetParam()) continue;
     ++n;
     SCOPED_TRACE(r["name"].get<std::string>());
