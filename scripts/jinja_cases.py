@@ -13,6 +13,7 @@ strftime_now and a tojson that is json.dumps without HTML escaping.
 
 import json
 import pathlib
+import re
 from datetime import datetime
 
 import jinja2
@@ -389,7 +390,35 @@ CASES = [
 ]
 
 
+def uncovered():
+    """The names in the interpreter's filter, test, method and global tables that no case uses."""
+    src = REPO / "src" / "purelm" / "tokenizer" / "jinja"
+    def table(file, start, end="};"):
+        text = (src / file).read_text()
+        body = text[text.index(start):]
+        return set(re.findall(r'\n\s*\{"([^"]+)",', body[:body.index(end)]))
+    templates = "\n".join(t for _, t, _ in CASES)
+    used = lambda pattern: re.search(pattern, templates) is not None
+    missing = []
+    for name in table("filters.cpp", "kFilters"):
+        if not used(rf"\|\s*{re.escape(name)}\b|(map|attr)\('{re.escape(name)}'"):
+            missing.append("filter " + name)
+    for name in table("tests.cpp", "kTests"):
+        if not used(rf"\bis\s+(not\s+)?{re.escape(name)}\b|select(attr)?\(('[^']*', )?'{re.escape(name)}'"):
+            missing.append("test " + name)
+    for kind in ("kStrMethods", "kDictMethods", "kListMethods"):
+        for name in table("methods.cpp", kind):
+            if not used(rf"\.{name}\("):
+                missing.append("method " + name)
+    for name in table("globals.cpp", "global_functions()", "};\n}"):
+        if not used(rf"\b{name}\("):
+            missing.append("global " + name)
+    return missing
+
+
 def main():
+    missing = uncovered()
+    assert not missing, f"no case uses: {', '.join(missing)}"
     env = hf_environment()
     out = []
     names = set()
