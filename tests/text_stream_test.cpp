@@ -62,47 +62,46 @@ size_t tokens_spanned(const std::string& text, const std::string& stop) {
   return n;
 }
 
-TEST(TextStream, NoStopStrings) {
-  const std::string text = "Hello world! The answer is 42.";
-  EXPECT_FALSE(stream(text, {}, text).stopped);
+// One test per process loads the tokenizer, so the cases share two tests.
+TEST(TextStream, StopStrings) {
+  {
+    SCOPED_TRACE("a stop string spanning three tokens");
+    const std::string text = "The answer is 42.\nUser: and the next question?";
+    ASSERT_GE(tokens_spanned(text, "\nUser:"), 3u);
+    EXPECT_TRUE(stream(text, {"\nUser:"}, "The answer is 42.").stopped);
+  }
+  {
+    SCOPED_TRACE("a stop string starting inside a token");
+    const std::string text = "Hello world, and more.";
+    ASSERT_GE(tokens_spanned(text, "lo wor"), 2u);
+    EXPECT_TRUE(stream(text, {"lo wor"}, "Hel").stopped);
+  }
+  {
+    // " wor" may begin "world!" until "ld?" shows it does not; at the end, "wor" is released
+    // by finish().
+    SCOPED_TRACE("held-back text is released");
+    EXPECT_FALSE(stream("Hello world? Hello wor", {"world!"}, "Hello world? Hello wor").stopped);
+  }
+  {
+    // Both stop strings lie in the one token " world": the text stops where the first one
+    // begins, whatever their order in the list.
+    SCOPED_TRACE("the earliest of several stop strings");
+    ASSERT_EQ(tokens_spanned("Hello world", "wor"), 1u);
+    EXPECT_TRUE(stream("Hello world", {"ld", "wor"}, "Hello ").stopped);
+    EXPECT_TRUE(stream("Hello world", {"wor", "ld"}, "Hello ").stopped);
+  }
 }
 
-TEST(TextStream, StopSpanningTokens) {
-  const std::string text = "The answer is 42.\nUser: and the next question?";
-  ASSERT_GE(tokens_spanned(text, "\nUser:"), 3u);
-  EXPECT_TRUE(stream(text, {"\nUser:"}, "The answer is 42.").stopped);
-}
-
-TEST(TextStream, StopStartingInsideAToken) {
-  const std::string text = "Hello world, and more.";
-  ASSERT_GE(tokens_spanned(text, "lo wor"), 2u);
-  EXPECT_TRUE(stream(text, {"lo wor"}, "Hel").stopped);
-}
-
-TEST(TextStream, HeldBackTextIsReleased) {
-  // " wor" may begin "world!" until "ld?" shows it does not; at the end, "wor" is released by
-  // finish().
-  EXPECT_FALSE(stream("Hello world? Hello wor", {"world!"}, "Hello world? Hello wor").stopped);
-}
-
-TEST(TextStream, EarliestOfSeveralStops) {
-  // Both stop strings lie in the one token " world": the text stops where the first one begins,
-  // whatever their order in the list.
-  ASSERT_EQ(tokens_spanned("Hello world", "wor"), 1u);
-  EXPECT_TRUE(stream("Hello world", {"ld", "wor"}, "Hello ").stopped);
-  EXPECT_TRUE(stream("Hello world", {"wor", "ld"}, "Hello ").stopped);
-}
-
-TEST(TextStream, MultiByteCharacters) {
+TEST(TextStream, Text) {
+  const std::string plain = "Hello world! The answer is 42.";
+  EXPECT_FALSE(stream(plain, {}, plain).stopped);
   // The emoji and the CJK characters come as byte-level tokens that split their UTF-8.
   const std::string text = "你好😀世界, 🦀 crab";
   EXPECT_FALSE(stream(text, {"🐟"}, text).stopped);
   EXPECT_TRUE(stream(text, {"世界"}, "你好😀").stopped);
   EXPECT_TRUE(stream(text, {"🦀"}, "你好😀世界, ").stopped);
-}
-
-TEST(TextStream, SpecialTokensAreNotShown) {
-  TextStream s(qwen(), {"", "<|im_end|>"});  // an empty stop string is ignored
+  // Special tokens are not shown; an empty stop string is ignored.
+  TextStream s(qwen(), {"", "<|im_end|>"});
   std::string shown;
   for (int32_t id : qwen().encode("Hi<|im_end|>there", false)) shown += s.push(id);
   shown += s.finish();
