@@ -71,7 +71,7 @@ double chi2_bound(int df) {
 
 // Draws `n` tokens and checks them against reference(); returns the size of the support.
 int expect_draws_fit(const SamplerConfig& cfg, const std::vector<int32_t>& history = {},
-                     int n = 60000) {
+                     int n = 30000) {
   Sampler s(cfg);
   std::vector<int64_t> count(kLogits.size(), 0);
   for (int i = 0; i < n; ++i) {
