@@ -41,5 +41,19 @@ TEST(Jinja, MatchesJinja2) {
   }
 }
 
+// Integers are 64-bit, where Python's are unbounded: a result out of range is an error, never a
+// wrapped-around number.
+TEST(Jinja, IntegerOverflowIsAnError) {
+  for (const char* expr :
+       {"9223372036854775807 + 1", "-9223372036854775807 - 2", "4611686018427387904 * 2", "2 ** 63",
+        "9223372036854775807 | round(-1)"}) {
+    SCOPED_TRACE(expr);
+    EXPECT_THROW(ChatTemplate(std::string("{{ ") + expr + " }}").render(ordered_json::object()),
+                 Error);
+  }
+  EXPECT_EQ(ChatTemplate("{{ 9223372036854775807 | round(-2) }}").render(ordered_json::object()),
+            "9223372036854775800");
+}
+
 }  // namespace
 }  // namespace purelm

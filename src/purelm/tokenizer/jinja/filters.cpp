@@ -359,7 +359,9 @@ int64_t round_int(int64_t x, int64_t ndigits) {
   int64_t q = x / m, r = x % m;
   if (r < 0) r += m, --q;  // floor division
   if (2 * r > m || (2 * r == m && q % 2 != 0)) ++q;
-  return q * m;
+  int64_t out;
+  if (__builtin_mul_overflow(q, m, &out)) throw TemplateError("integer overflow");
+  return out;
 }
 
 Value f_round(const Value& v, const Args& a) {
