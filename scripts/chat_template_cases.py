@@ -46,7 +46,8 @@ SYSTEM = {"role": "system", "content": "You are a concise assistant."}
 USER = {"role": "user", "content": "What is the capital of France?"}
 ANSWER = {"role": "assistant", "content": "Paris."}
 FOLLOW_UP = {"role": "user", "content": "And of Norway?"}
-UNUSUAL = {"role": "user", "content": "  Spaces, é, 😀, {{ not a tag }}, \"quotes\",\nnewlines\n\n  "}
+UNUSUAL = {"role": "user",
+           "content": "  Spaces, é, 😀, {{ not a tag }}, \"quotes\",\nnewlines\n\n  "}
 THOUGHT = {"role": "assistant", "content": "<think>\nThe capital is Paris.\n</think>\n\nParis."}
 WEATHER_TOOL = {
     "type": "function",
@@ -112,7 +113,8 @@ def deepseek_tool_turns(content=None):
 EXTRA = {
     "hermes": [
         ("tools offered", [SYSTEM, ASK_WEATHER], True, {"tools": [WEATHER_TOOL, TIME_TOOL]}),
-        ("tool calls and results", deepseek_tool_turns(), True, {"tools": [WEATHER_TOOL, TIME_TOOL]}),
+        ("tool calls and results", deepseek_tool_turns(), True,
+         {"tools": [WEATHER_TOOL, TIME_TOOL]}),
         ("tool call with arguments as an object", mistral_tool_turns("a1B2c3D4e"), False,
          {"tools": [WEATHER_TOOL]}),
         ("parameter types", [ASK_WEATHER], True, {"tools": [{"type": "function", "function": {
@@ -167,8 +169,9 @@ def main():
     doc = {"jinja2": jinja2.__version__, "renders": renders}
     (DATA / "renders.json").write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n",
                                        encoding="utf-8")
-    print(f"{len(renders)} renders of {len(TEMPLATES)} templates, "
-          f"{sum('error' in r for r in renders)} of them errors")
+    errors = sum("error" in r for r in renders)
+    print(f"tests/data/chat_templates/renders.json: {len(renders)} renders of {len(TEMPLATES)} "
+          f"templates, {errors} of them errors")
 
 
 if __name__ == "__main__":

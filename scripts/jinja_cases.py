@@ -423,7 +423,8 @@ def uncovered():
         if not used(rf"\|\s*{re.escape(name)}\b|(map|attr)\('{re.escape(name)}'"):
             missing.append("filter " + name)
     for name in table("tests.cpp", "kTests"):
-        if not used(rf"\bis\s+(not\s+)?{re.escape(name)}\b|select(attr)?\(('[^']*', )?'{re.escape(name)}'"):
+        n = re.escape(name)
+        if not used(rf"\bis\s+(not\s+)?{n}\b|select(attr)?\(('[^']*', )?'{n}'"):
             missing.append("test " + name)
     for kind in ("kStrMethods", "kDictMethods", "kListMethods"):
         for name in table("methods.cpp", kind):
@@ -451,7 +452,8 @@ def main():
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"jinja2": jinja2.__version__, "cases": out}
     path.write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    print(f"{path}: {len(out)} cases, {sum('error' in c for c in out)} of them errors")
+    errors = sum("error" in c for c in out)
+    print(f"{path.relative_to(REPO)}: {len(out)} cases, {errors} of them errors")
 
 
 if __name__ == "__main__":
