@@ -12,14 +12,14 @@ TextStream::TextStream(const Tokenizer& tok, std::vector<std::string> stop)
 std::string TextStream::push(int32_t id) {
   if (stopped_) return "";
   pending_ += decoder_.step(id);
-  for (const std::string& s : stop_) {
-    size_t at = pending_.find(s);
-    if (at != std::string::npos) {
-      stopped_ = true;
-      std::string out = pending_.substr(0, at);
-      pending_.clear();
-      return out;
-    }
+  // The earliest match of any stop string wins, whatever their order in the list.
+  size_t at = std::string::npos;
+  for (const std::string& s : stop_) at = std::min(at, pending_.find(s));
+  if (at != std::string::npos) {
+    stopped_ = true;
+    std::string out = pending_.substr(0, at);
+    pending_.clear();
+    return out;
   }
   // Hold back the longest tail that is a prefix of some stop string.
   size_t keep = 0;

@@ -26,6 +26,7 @@ using TestFn = bool (*)(const Value& value, const Args& args);
 struct CallArgs {
   std::vector<ExprPtr> positional;
   std::vector<std::pair<std::string, ExprPtr>> keyword;
+  ExprPtr star, star_star;  // f(*iterable, **mapping), appended to the others
 };
 
 struct FilterCall {

@@ -350,6 +350,20 @@ Value f_reverse(const Value& v, const Args& a) {
   return generator(std::move(items));
 }
 
+// Python's round(int, ndigits): an int, to a multiple of 10^-ndigits, half to even.
+int64_t round_int(int64_t x, int64_t ndigits) {
+  if (ndigits >= 0) return x;
+  if (ndigits < -18) return 0;
+  int64_t m = 1;
+  for (int64_t i = 0; i < -ndigits; ++i) m *= 10;
+  int64_t q = x / m, r = x % m;
+  if (r < 0) r += m, --q;  // floor division
+  if (2 * r > m || (2 * r == m && q % 2 != 0)) ++q;
+  int64_t out;
+  if (__builtin_mul_overflow(q, m, &out)) throw TemplateError("integer overflow");
+  return out;
+}
+
 Value f_round(const Value& v, const Args& a) {
   Params p("round", a, {"precision", "method"});
   int64_t precision = p.get_int(0, 0);
@@ -360,7 +374,7 @@ Value f_round(const Value& v, const Args& a) {
   if (!v.is_number())
     throw TemplateError("type " + v.type_name() + " doesn't define __round__ method");
   if (method == "common") {
-    if (v.kind() != Value::Kind::Float && precision >= 0) return Value(v.as_int());
+    if (v.kind() != Value::Kind::Float) return Value(round_int(v.as_int(), precision));
     double x = v.as_float(), scale = std::pow(10.0, static_cast<double>(-precision));
     if (!std::isfinite(x)) return v;
     if (precision < 0) {  // Python rounds to tens, hundreds, ... half to even
@@ -491,12 +505,22 @@ Value f_truncate(const Value& v, const Args& a) {
   return Value(text::split(head, std::string(" "), 1, true).front() + end);
 }
 
+// Python's hash() refuses lists, dicts and their views (and tuples holding them), so unique()'s
+// set of seen items does.
+void check_hashable(const Value& v) {
+  if (v.is_dict() || (v.is_list() && v.as_list().shape != List::Shape::Tuple))
+    throw TemplateError("unhashable type: '" + v.type_name() + "'");
+  if (v.is_list())
+    for (const Value& x : v.as_list().items) check_hashable(x);
+}
+
 Value f_unique(const Value& v, const Args& a) {
   Params p("unique", a, {"case_sensitive", "attribute"});
   ValueList seen, out;
   for (Value& item : iterate(v)) {
     Value k = p.has(1) && !p[1].is_none() ? get_path(item, p[1]) : item;
     if (!p.get_bool(0, false)) k = ignore_case(k);
+    check_hashable(k);
     if (std::none_of(seen.begin(), seen.end(), [&](const Value& s) { return equal(s, k); })) {
       seen.push_back(std::move(k));
       out.push_back(std::move(item));

@@ -296,32 +296,57 @@ std::string percent_format(const std::string& fmt, const Value& args) {
   return out;
 }
 
-std::string str_format(const std::string& fmt, const Args& args) {
-  std::string out;
+namespace {
+
+// The end of the replacement field that opens at fmt[open]: its matching '}', past the fields
+// nested in its format spec ("{0:>{1}}").
+size_t field_end(const std::string& fmt, size_t open) {
+  int depth = 0;
+  for (size_t i = open; i < fmt.size(); ++i) {
+    if (fmt[i] == '{') ++depth;
+    if (fmt[i] == '}' && --depth == 0) return i;
+  }
+  throw TemplateError("Single '{' encountered in format string");
+}
+
+struct Formatter {
+  const Args& args;
   int auto_index = 0;
   bool manual = false;
-  for (size_t i = 0; i < fmt.size(); ++i) {
-    char c = fmt[i];
-    if (c == '}') {
-      if (i + 1 < fmt.size() && fmt[i + 1] == '}')
-        ++i, out += '}';
-      else
-        throw TemplateError("Single '}' encountered in format string");
-      continue;
+
+  // Formats literal text, {{ and }} escapes and replacement fields; a format spec (depth 1) may
+  // hold fields of its own, theirs may not.
+  std::string expand(const std::string& fmt, int depth) {
+    std::string out;
+    for (size_t i = 0; i < fmt.size(); ++i) {
+      char c = fmt[i];
+      if (c == '}') {
+        if (i + 1 < fmt.size() && fmt[i + 1] == '}')
+          ++i, out += '}';
+        else
+          throw TemplateError("Single '}' encountered in format string");
+        continue;
+      }
+      if (c != '{') {
+        out += c;
+        continue;
+      }
+      if (i + 1 < fmt.size() && fmt[i + 1] == '{') {
+        ++i;
+        out += '{';
+        continue;
+      }
+      if (depth > 1) throw TemplateError("Max string recursion exceeded");
+      size_t close = field_end(fmt, i);
+      out += field(fmt.substr(i + 1, close - i - 1), depth);
+      i = close;
     }
-    if (c != '{') {
-      out += c;
-      continue;
-    }
-    if (i + 1 < fmt.size() && fmt[i + 1] == '{') {
-      ++i;
-      out += '{';
-      continue;
-    }
-    size_t close = fmt.find('}', i);
-    if (close == std::string::npos) throw TemplateError("Single '{' encountered in format string");
-    std::string field = fmt.substr(i + 1, close - i - 1), spec;
-    i = close;
+    return out;
+  }
+
+  // One replacement field, "name[.attr|[key]]...[!conversion][:spec]".
+  std::string field(std::string field, int depth) {
+    std::string spec;
     if (size_t colon = field.find(':'); colon != std::string::npos) {
       spec = field.substr(colon + 1);
       field.resize(colon);
@@ -365,10 +390,8 @@ std::string str_format(const std::string& fmt, const Args& args) {
       v = Value(v.repr());
     else if (conversion == 's')
       v = Value(v.str());
-    if (spec.empty()) {
-      out += v.str();
-      continue;
-    }
+    spec = expand(spec, depth + 1);  // after the value, as Python numbers the fields
+    if (spec.empty()) return v.str();
     // [[fill]align][sign][#][0][width][,|_][.precision][type]
     size_t p = 0;
     char32_t fill = ' ';
@@ -416,9 +439,14 @@ std::string str_format(const std::string& fmt, const Args& args) {
       piece = zero_pad(piece, width);
     else
       piece = pad_to(piece, width, align, fill);
-    out += piece;
+    return piece;
   }
-  return out;
+};
+
+}  // namespace
+
+std::string str_format(const std::string& fmt, const Args& args) {
+  return Formatter{args}.expand(fmt, 0);
 }
 
 std::string to_json(const Value& v, const JsonOptions& options) {

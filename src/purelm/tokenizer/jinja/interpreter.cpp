@@ -350,6 +350,16 @@ class Interpreter {
     Args a;
     for (const auto& p : c.positional) a.positional.push_back(eval(*p));
     for (const auto& [k, e] : c.keyword) a.keyword.emplace_back(k, eval(*e));
+    if (c.star)
+      for (Value& v : iterate(eval(*c.star))) a.positional.push_back(std::move(v));
+    if (c.star_star) {
+      Value kw = eval(*c.star_star);
+      if (!kw.is_dict()) throw TemplateError("argument after ** must be a mapping");
+      for (const auto& [k, v] : kw.as_dict().entries) {
+        if (!k.is_string()) throw TemplateError("keywords must be strings");
+        a.keyword.emplace_back(k.as_string(), v);
+      }
+    }
     return a;
   }
 

@@ -130,7 +130,7 @@ const Entry kStrMethods[] = {
     {"casefold",
      [](const Value& s, const Args& a) {
        Params("casefold", a, {});
-       return Value(text::lower(s.as_string()));
+       return Value(text::casefold(s.as_string()));
      }},
     {"center", [](const Value& s, const Args& a) { return pad_method(s, a, '^'); }},
     {"ljust", [](const Value& s, const Args& a) { return pad_method(s, a, '<'); }},

@@ -563,18 +563,26 @@ class Parser {
     expect_op("(");
     CallArgs args;
     while (!is_op(")")) {
-      if (!args.positional.empty() || !args.keyword.empty()) {
+      if (!args.positional.empty() || !args.keyword.empty() || args.star || args.star_star) {
         expect_op(",");
         if (is_op(")")) break;
       }
-      if (is_op("*") || is_op("**")) fail_at(cur().pos, "*args and **kwargs are not supported");
-      if (cur().type == Tok::Name && peek().type == Tok::Op && peek().text == "=") {
+      Pos pos = cur().pos;
+      if (skip_op("**")) {
+        if (args.star_star) fail_at(pos, "invalid syntax for function call expression");
+        args.star_star = parse_expression();
+      } else if (skip_op("*")) {
+        if (args.star || args.star_star)
+          fail_at(pos, "invalid syntax for function call expression");
+        args.star = parse_expression();
+      } else if (cur().type == Tok::Name && peek().type == Tok::Op && peek().text == "=") {
+        if (args.star_star) fail_at(pos, "invalid syntax for function call expression");
         std::string key = next().text;
         next();
         args.keyword.emplace_back(std::move(key), parse_expression());
       } else {
-        if (!args.keyword.empty())
-          fail_at(cur().pos, "positional argument follows keyword argument");
+        if (!args.keyword.empty() || args.star || args.star_star)
+          fail_at(pos, "positional argument follows keyword argument");
         args.positional.push_back(parse_expression());
       }
     }

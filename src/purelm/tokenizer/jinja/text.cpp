@@ -151,6 +151,18 @@ bool is_cased_as(std::string_view s, bool lower) {
 std::string upper(std::string_view s) { return map_chars(s, ascii_upper, append_upper); }
 std::string lower(std::string_view s) { return map_chars(s, ascii_lower, append_lower); }
 
+std::string casefold(std::string_view s) {
+  if (all_ascii(s)) return lower(s);
+  std::string out;
+  for (char32_t c : decode(s)) {
+    utf8proc_int32_t folded[8];
+    utf8proc_ssize_t n = utf8proc_decompose_char(static_cast<utf8proc_int32_t>(c), folded, 8,
+                                                 UTF8PROC_CASEFOLD, nullptr);
+    for (utf8proc_ssize_t i = 0; i < n; ++i) append_utf8(out, static_cast<char32_t>(folded[i]));
+  }
+  return out;
+}
+
 std::string swapcase(std::string_view s) {
   std::string out;
   for (char32_t c : decode(s)) {

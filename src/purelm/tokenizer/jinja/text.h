@@ -33,6 +33,7 @@ bool is_cased_as(std::string_view s, bool lower);
 
 std::string upper(std::string_view s);
 std::string lower(std::string_view s);
+std::string casefold(std::string_view s);    // str.casefold: full case folding (ß -> ss)
 std::string capitalize(std::string_view s);  // str.capitalize
 std::string title(std::string_view s);       // str.title (not Jinja's |title filter)
 std::string swapcase(std::string_view s);
