@@ -278,16 +278,18 @@ void Engine::admit(std::vector<std::shared_ptr<Job>>& jobs) {
   }
 }
 
-// One step: up to prefill_chunk prompt tokens of the slots still prefilling, then one token of
-// every decoding slot, all of them in one forward.
+// One step: a chunk of the prompt of slots still prefilling (about prefill_chunk tokens in all),
+// then one token of every decoding slot, all of them in one forward. A prompt is cut into chunks
+// of prefill_chunk tokens whatever else runs: how a product splits its rows can change the last
+// bits of its sums, and a request's logits should not depend on its neighbours.
 void Engine::step() {
   State& st = *st_;
   KVCache& kv = st.kv;
   int64_t budget = opt_.prefill_chunk;
   for (Slot& s : st.slots) {
-    if (!s.job || s.job->pending >= 0 || budget == 0) continue;
+    if (!s.job || s.job->pending >= 0 || budget <= 0) continue;
     Job& j = *s.job;
-    const int64_t n = std::min(budget, int64_t(j.req.prompt.size()) - j.prefilled);
+    const int64_t n = std::min(opt_.prefill_chunk, int64_t(j.req.prompt.size()) - j.prefilled);
     std::vector<int32_t> chunk(j.req.prompt.begin() + j.prefilled,
                                j.req.prompt.begin() + j.prefilled + n);
     kv.use_rows({s.row});
