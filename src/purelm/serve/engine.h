@@ -15,7 +15,6 @@
 // what else runs beside it.
 #pragma once
 
-#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
