@@ -7,7 +7,6 @@
 #include "bench/workloads.h"
 #include "purelm/core/error.h"
 #include "purelm/ops/autograd.h"
-#include "purelm/ops/rows.h"
 
 namespace purelm::bench {
 
@@ -17,14 +16,7 @@ namespace {
 // hold does not change the work of a step, and prefilling B rows would cost B times as long.
 KVCache replicate(const Model& m, const KVCache& one, int64_t B, int64_t S) {
   KVCache kv = init_kv(m.config, B, S, one.k[0].dtype());
-  const int64_t filled = one.len[0], row = one.k[0].numel() / one.capacity();
-  std::vector<float> buf(static_cast<size_t>(filled * row));
-  for (size_t l = 0; l < kv.k.size(); ++l)
-    for (auto [src, dst] : {std::pair{&one.k[l], &kv.k[l]}, std::pair{&one.v[l], &kv.v[l]}}) {
-      load_f32(*src, 0, filled * row, buf.data());
-      for (int64_t b = 0; b < B; ++b) store_f32(*dst, b * S * row, filled * row, buf.data());
-    }
-  kv.len.assign(static_cast<size_t>(B), filled);
+  for (int64_t b = 0; b < B; ++b) kv.copy_row(one, 0, b);
   return kv;
 }
 
@@ -65,7 +57,7 @@ nlohmann::ordered_json bench_decode(const Model& m, const std::vector<int64_t>& 
     const double rep = best_seconds(
         budget,
         [&] {
-          kv.len.assign(static_cast<size_t>(B), context);
+          for (int64_t b = 0; b < B; ++b) kv.truncate(b, context);
           for (const Tensor& ids : next) m.logits(ids, &kv);
         },
         at.agree);

@@ -17,7 +17,7 @@ nlohmann::ordered_json bench_prefill(const Model& m, int64_t T, double budget, d
   double seconds = best_seconds(
       budget,
       [&] {
-        kv.len = {0};
+        kv.truncate(0, 0);
         last_logits(m, m.hidden(ids, &kv));
       },
       at.agree);

@@ -26,12 +26,23 @@ struct WeightInfo {
   Init init = Init::Normal;
 };
 
-// The key/value cache: per layer [B, S, K, H]; len[b] positions of row b are filled. Stored in F32,
+// The key/value cache: per layer [R, S, K, H]; len[r] positions of row r are filled. Stored in F32,
 // or in BF16 (half the memory and the bytes each decode step reads; keys and values are rounded).
+// A forward runs on all R rows, or on the rows chosen by use_rows (a server's active slots): batch
+// row b of its input appends to cache row rows[b], each row at its own length.
 struct KVCache {
   std::vector<Tensor> k, v;
   std::vector<int64_t> len;
+  std::vector<int64_t> rows;  // the rows the next forwards run on; empty: all, in order
   int64_t capacity() const { return k.empty() ? 0 : k[0].dim(1); }
+  int64_t num_rows() const { return int64_t(len.size()); }
+  void use_rows(std::vector<int64_t> r);  // distinct rows in [0, R)
+  void use_all_rows() { rows.clear(); }
+  // Forgets positions n and later of row r (n <= len[r]): a shorter prompt's shared prefix, or a
+  // benchmark re-running a step.
+  void truncate(int64_t r, int64_t n);
+  // Copies the filled positions of row `from_row` of `from` into row r, which then holds as many.
+  void copy_row(const KVCache& from, int64_t from_row, int64_t r);
 };
 KVCache init_kv(const Config& c, int64_t B, int64_t S, DType dtype = DType::F32);
 
@@ -90,9 +101,11 @@ Model make_model(const Config& c, std::unordered_map<std::string, Tensor> weight
 Model make_model(const Config& c, std::unordered_map<std::string, Tensor> weights, DType act,
                  const std::vector<WeightInfo>& table);
 
-// Used by the family files: positions of the new tokens, and the cache update for layer l which
-// returns the keys and values attention should read ([B, S, K, H]).
+// Used by the family files: positions of the new tokens, the cache rows attention reads for each
+// batch row (attention's kv_rows), and the cache update for layer l which returns the keys and
+// values attention should read ([R, S, K, H]).
 std::vector<int64_t> start_positions(const KVCache* kv, int64_t B);
+std::vector<int64_t> cache_rows(const KVCache* kv);
 std::pair<Tensor, Tensor> cache_kv(KVCache* kv, int64_t l, const Tensor& k, const Tensor& v);
 void advance(KVCache* kv, int64_t T);
 

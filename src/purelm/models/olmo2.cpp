@@ -48,7 +48,8 @@ Tensor forward(const Model& m, const Tensor& ids, KVCache* kv) {
       q = rope(reshape(q, {B, T, N, H}), m.rope_inv_freq, pos);
       k = rope(reshape(k, {B, T, K, H}), m.rope_inv_freq, pos);
       auto [ks, vs] = cache_kv(kv, l, k, v);
-      Tensor a = reshape(attention(q, ks, vs, pos, c.attention_dropout), {B, T, N * H});
+      Tensor a =
+          reshape(attention(q, ks, vs, pos, c.attention_dropout, cache_rows(kv)), {B, T, N * H});
       x = add(x, rmsnorm(linear(a, w("self_attn.o_proj.weight")),
                          w("post_attention_layernorm.weight"), eps));
       Tensor gate = linear(x, w("mlp.gate_proj.weight")), up = linear(x, w("mlp.up_proj.weight"));

@@ -82,7 +82,8 @@ Tensor forward(const Model& m, const Tensor& ids, KVCache* kv) {
       q = rope(rmsnorm(q, w("self_attn.q_norm.weight"), eps), m.rope_inv_freq, pos);
       k = rope(rmsnorm(k, w("self_attn.k_norm.weight"), eps), m.rope_inv_freq, pos);
       auto [ks, vs] = cache_kv(kv, l, k, v);
-      Tensor a = reshape(attention(q, ks, vs, pos, c.attention_dropout), {B, T, N * H});
+      Tensor a =
+          reshape(attention(q, ks, vs, pos, c.attention_dropout, cache_rows(kv)), {B, T, N * H});
       x = add(x, linear(a, w("self_attn.o_proj.weight")));
       h = rmsnorm(x, w("post_attention_layernorm.weight"), eps);
       std::string p = "model.layers." + std::to_string(l) + ".mlp.";

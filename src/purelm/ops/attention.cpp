@@ -79,8 +79,8 @@ Rows as_rows(const float* p, int64_t rows, int64_t cols, int64_t ld, bool round,
   return {buf.data(), cols};
 }
 // nb keys or values from `at` (row stride ld) as [nb, H] rows.
-Rows kv_rows(const KvMemory& m, int64_t at, int64_t nb, int64_t H, int64_t ld, bool round,
-             std::vector<float>& buf) {
+Rows kv_block(const KvMemory& m, int64_t at, int64_t nb, int64_t H, int64_t ld, bool round,
+              std::vector<float>& buf) {
   if (!m.is_bf16) return as_rows(static_cast<const float*>(m.data) + at, nb, H, ld, round, buf);
   buf.resize(size_t(nb * H));
   for (int64_t j = 0; j < nb; ++j)
@@ -160,6 +160,7 @@ Scratch& scratch() {
 // The tile of queries [t0, t0 + tq) of row b: query t sees keys [0, pos0 + t].
 struct Tile {
   int64_t b, n, t0, tq, pos0;
+  int64_t kb;  // the row of k and v that row b reads
   int64_t keys(int64_t r) const { return pos0 + t0 + r + 1; }  // visible to query r of the tile
   int64_t all_keys() const { return keys(tq - 1); }
 };
@@ -172,14 +173,14 @@ struct Tile {
 void scores(const Dims& d, const Tile& tl, Rows qa, const float* qt, const uint32_t* qpairs,
             const KvMemory& k, int64_t j0, int64_t nb, float scale, Scratch& sc, float* st,
             float* s) {
-  const int64_t at = d.kv_at(tl.b, j0, tl.n / d.G());
+  const int64_t at = d.kv_at(tl.kb, j0, tl.n / d.G());
   const bool few = !qpairs && tl.tq < kFewQueries;
   Rows kb{};
   if (qpairs) {
     const Pairs kp = kv_row_pairs(k, at, nb, d.H, d.kv_stride(), sc.krows);
     kernels::tile_gemm_pairs(nb, tl.tq, d.H / 2, kp.p, kp.ld, 1, qpairs, tl.tq, st, tl.tq, false);
   } else if (!few || !k.is_bf16) {
-    kb = kv_rows(k, at, nb, d.H, d.kv_stride(), d.bf16, sc.kbuf);
+    kb = kv_block(k, at, nb, d.H, d.kv_stride(), d.bf16, sc.kbuf);
     if (!few) kernels::tile_gemm(nb, tl.tq, d.H, kb.p, kb.ld, 1, qt, tl.tq, st, tl.tq, false);
   }
   if (!few) kernels::transpose(st, nb, tl.tq, tl.tq, s, nb);
@@ -219,7 +220,7 @@ void forward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory&
   std::fill(l, l + tl.tq, 0.0f);
   for (int64_t j0 = 0; j0 < tl.all_keys(); j0 += kKeyBlock) {
     int64_t nb = std::min(kKeyBlock, tl.all_keys() - j0);
-    const int64_t at = d.kv_at(tl.b, j0, tl.n / d.G());
+    const int64_t at = d.kv_at(tl.kb, j0, tl.n / d.G());
     if (!pairs && v.is_bf16) {  // values read in place: fetched while the scores are computed
       const char* rows = static_cast<const char*>(v.data) + at * int64_t(sizeof(bf16));
       for (int64_t j = 0; j < nb; ++j)
@@ -251,7 +252,7 @@ void forward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory&
                          d.kv_stride(), o.data(), H, true);
     } else {
       const Rows pa = as_rows(s, tl.tq, nb, nb, d.bf16, sc.pbuf),
-                 vb = kv_rows(v, at, nb, H, d.kv_stride(), d.bf16, sc.vbuf);
+                 vb = kv_block(v, at, nb, H, d.kv_stride(), d.bf16, sc.vbuf);
       kernels::tile_gemm(tl.tq, H, nb, pa.p, pa.ld, 1, vb.p, vb.ld, o.data(), H, true);
     }
   }
@@ -296,7 +297,7 @@ void backward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory
     doa = as_rows(dO + q0, tq, H, qs, d.bf16, sc.dobuf);
   }
   for (int64_t j0 = 0; j0 < tl.all_keys(); j0 += kKeyBlock) {
-    int64_t nb = std::min(kKeyBlock, tl.all_keys() - j0), k0 = d.kv_at(tl.b, j0, kh);
+    int64_t nb = std::min(kKeyBlock, tl.all_keys() - j0), k0 = d.kv_at(tl.kb, j0, kh);
     scores(d, tl, qa, sc.qt.data(), d.pairs ? sc.qpairs.data() : nullptr, k, j0, nb, scale, sc, st,
            p);
     for (int64_t r = 0; r < tq; ++r)  // P = exp(S - lse): the forward's weights, recomputed
@@ -318,7 +319,7 @@ void backward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory
     } else {
       const Rows pa = as_rows(pv, tq, nb, nb, d.bf16, sc.pbuf);
       kernels::tile_gemm(nb, H, tq, pa.p, 1, pa.ld, doa.p, doa.ld, dv + k0, ks, true);
-      const Rows vb = kv_rows(v, k0, nb, H, ks, d.bf16, sc.vbuf);
+      const Rows vb = kv_block(v, k0, nb, H, ks, d.bf16, sc.vbuf);
       kernels::tile_gemm(nb, tq, H, vb.p, vb.ld, 1, sc.dot.data(), tq, st, tq, false);
     }
     kernels::transpose(st, nb, tq, tq, dp, nb);
@@ -336,7 +337,7 @@ void backward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory
       kernels::tile_gemm_pairs(nb, H, tq2, dc, 1, nb, sc.qcols.data(), H, dk + k0, ks, true);
     } else {
       const Rows dsa = as_rows(dp, tq, nb, nb, d.bf16, sc.dsbuf),
-                 kb = kv_rows(k, k0, nb, H, ks, d.bf16, sc.kbuf);
+                 kb = kv_block(k, k0, nb, H, ks, d.bf16, sc.kbuf);
       kernels::tile_gemm(tq, H, nb, dsa.p, dsa.ld, 1, kb.p, kb.ld, dq + q0, qs, true);
       kernels::tile_gemm(nb, H, tq, dsa.p, 1, dsa.ld, qa.p, qa.ld, dk + k0, ks, true);
     }
@@ -346,15 +347,19 @@ void backward_tile(const Dims& d, const Tile& tl, const float* q, const KvMemory
 }  // namespace
 
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
-                 const std::vector<int64_t>& pos0, double dropout) {
+                 const std::vector<int64_t>& pos0, double dropout,
+                 const std::vector<int64_t>& kv_rows) {
   check_float(q, "attention", "q");
   check_float(k, "attention", "k");
   check_float(v, "attention", "v");
-  check(q.rank() == 4 && k.rank() == 4 && k.shape() == v.shape() && q.dim(0) == k.dim(0) &&
+  check(q.rank() == 4 && k.rank() == 4 && k.shape() == v.shape() &&
+            (kv_rows.empty() ? q.dim(0) == k.dim(0) : int64_t(kv_rows.size()) == q.dim(0)) &&
             q.dim(3) == k.dim(3) && k.dim(2) > 0 && q.dim(2) % k.dim(2) == 0,
         "attention: shapes q ", q.shape(), ", k ", k.shape(), ", v ", v.shape(),
         " are not [B, T, N, H], [B, S, K, H] with N a multiple of K");
   Dims d{q.dim(0), q.dim(1), k.dim(1), q.dim(2), k.dim(2), q.dim(3), q.dtype() == DType::BF16};
+  for (int64_t r : kv_rows)
+    check(r >= 0 && r < k.dim(0), "attention: kv row ", r, " is not one of k's ", k.dim(0));
   d.pairs = d.bf16 && d.H % 2 == 0 && kernels::has(kernels::kAvx512Bf16);
   check(int64_t(pos0.size()) == d.B, "attention: positions for ", pos0.size(), " rows, batch is ",
         d.B);
@@ -380,14 +385,16 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
   parallel_for(d.B * d.N * tiles, 1, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       int64_t b = i / (d.N * tiles), n = (i / tiles) % d.N, t = i % tiles;
-      Tile tl{b, n, t * kQTile, std::min(kQTile, d.T - t * kQTile), pos0[b]};
+      Tile tl{b,          n,
+              t * kQTile, std::min(kQTile, d.T - t * kQTile),
+              pos0[b],    kv_rows.empty() ? b : kv_rows[b]};
       forward_tile(d, tl, qf.data(), km, vm, scale, drop, out.get(), lse->data());
     }
   });
   Tensor y = Tensor::empty(q.shape(), q.dtype());
   store_f32(y, 0, y.numel(), out.get());
   if (track(y, {&q, &k, &v})) {
-    Tape::active()->record(y, [q, k, v, y, pos0, d, scale, drop, tiles, lse, out]() {
+    Tape::active()->record(y, [q, k, v, y, pos0, kv_rows, d, scale, drop, tiles, lse, out]() {
       if (!y.has_grad()) return;
       const float* dO = y.grad().data<float>();
       F32View qf(q);
@@ -402,7 +409,9 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
           int64_t b = i / d.K, kh = i % d.K;
           for (int64_t n = kh * d.G(); n < (kh + 1) * d.G(); ++n) {
             for (int64_t t = 0; t < tiles; ++t) {
-              Tile tl{b, n, t * kQTile, std::min(kQTile, d.T - t * kQTile), pos0[b]};
+              Tile tl{b,          n,
+                      t * kQTile, std::min(kQTile, d.T - t * kQTile),
+                      pos0[b],    kv_rows.empty() ? b : kv_rows[b]};
               backward_tile(d, tl, qf.data(), km, vm, out.get(), dO, lse->data(), scale, drop,
                             dq.data(), dk.data(), dv.data());
             }

@@ -13,7 +13,10 @@ namespace purelm {
 // Row b's query t sits at position pos0[b] + t and sees keys 0 ..= that position (< S).
 // Returns [B, T, N, H] in q's dtype. Scale 1 / sqrt(H). `dropout` drops attention weights with
 // that probability while training (a tape records and an input needs a gradient), never otherwise.
+// With kv_rows, row b reads row kv_rows[b] of k and v (distinct rows; k may have more than B: the
+// slots of a KV cache of which a forward runs only some).
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
-                 const std::vector<int64_t>& pos0, double dropout = 0);
+                 const std::vector<int64_t>& pos0, double dropout = 0,
+                 const std::vector<int64_t>& kv_rows = {});
 
 }  // namespace purelm

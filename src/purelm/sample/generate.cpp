@@ -51,18 +51,13 @@ std::vector<std::vector<int32_t>> generate(const Model& m,
 
   auto t0 = std::chrono::steady_clock::now();
   for (int64_t b = 0; b < B; ++b) {  // prompts differ in length: prefill row by row
-    KVCache row;
-    for (size_t l = 0; l < kv.k.size(); ++l) {
-      row.k.push_back(kv.k[l].narrow(b, 1));
-      row.v.push_back(kv.v[l].narrow(b, 1));
-    }
-    row.len = {0};
+    kv.use_rows({b});
     Tensor ids = Tensor::from_i32(prompts[b], {1, int64_t(prompts[b].size())});
-    std::vector<float> z = last_logits(m, m.hidden(ids, &row));
+    std::vector<float> z = last_logits(m, m.hidden(ids, &kv));
     std::copy(z.begin(), z.end(), logits.begin() + b * V);
-    kv.len[b] = row.len[0];
     st.prompt_tokens += int64_t(prompts[b].size());
   }
+  kv.use_all_rows();
   st.prefill_seconds = seconds_since(t0);
 
   t0 = std::chrono::steady_clock::now();
@@ -86,7 +81,7 @@ std::vector<std::vector<int32_t>> generate(const Model& m,
     if (!any || step + 1 == opt.max_tokens) break;
     // Finished rows ride along (their output is ignored) so the batch keeps its shape.
     for (int64_t b = 0; b < B; ++b)
-      if (done[b]) kv.len[b] = std::min(kv.len[b], S - 1);
+      if (done[b]) kv.truncate(b, std::min(kv.len[b], S - 1));
     logits = last_logits(m, m.hidden(Tensor::from_i32(next, {B, 1}), &kv));
   }
   st.decode_seconds = seconds_since(t0);

@@ -73,8 +73,9 @@ struct Usage {
 
 // What the engine tells a request's callback: after each generated token, and once more at the
 // end (done). `text` is the text that became safe to show (complete UTF-8, never a piece of a stop
-// string; may be empty while text is held back); `tokens` are the ids generated since the last
-// event (an EOS that ends the request is not among them).
+// string; may be empty while text is held back; on the done event, the held-back rest); `tokens`
+// are the ids generated since the last event (an EOS that ends the request is not among them; the
+// token that completes a stop string is).
 struct EngineEvent {
   uint64_t request = 0;
   std::string text;
@@ -167,9 +168,16 @@ class Engine {
   int64_t context_size() const { return opt_.ctx_size; }  // per slot, after capping
 
  private:
-  struct Slot;
   struct Job;
+  struct Slot;
+  struct State;  // the KV cache and the slots, the engine thread's alone
   void loop();
+  void admit(std::vector<std::shared_ptr<Job>>& jobs);
+  void step();
+  void choose(Slot& s, float* logits);
+  void finish(Slot& s, const std::string& reason, const std::string& error = "");
+  void drop(Slot& s);  // frees a slot whose request ends without an event
+  void count(const std::function<void(EngineStats&)>& f);
 
   const Model& model_;
   const Tokenizer& tok_;
@@ -178,7 +186,9 @@ class Engine {
   std::condition_variable wake_;
   std::deque<std::shared_ptr<Job>> queue_;
   std::vector<uint64_t> cancelled_;
+  int64_t free_slots_ = 0;
   EngineStats stats_;
+  std::unique_ptr<State> st_;
   uint64_t next_id_ = 1;
   bool running_ = false, stopping_ = false;
   std::thread thread_;
