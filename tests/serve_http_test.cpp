@@ -84,6 +84,7 @@ struct Stream {
   int status = 0;
   std::vector<json> chunks;
   bool done = false;  // ended with data: [DONE]
+  std::string error;  // of the connection, if it failed
 };
 
 Stream post_stream(const TestServer& s, const std::string& path, const json& body,
@@ -112,7 +113,7 @@ Stream post_stream(const TestServer& s, const std::string& path, const json& bod
   };
   httplib::Response res;
   httplib::Error err;
-  c.send(req, res, err);
+  if (!c.send(req, res, err)) st.error = httplib::to_string(err);
   st.status = res.status;
   return st;
 }
@@ -360,7 +361,7 @@ TEST_F(StoriesServer, SixtyFourConcurrentStreams) {
   for (std::thread& t : clients) t.join();
   for (int i = 0; i < 64; ++i) {
     const Stream& st = streams[i];
-    ASSERT_EQ(st.status, 200) << i;
+    ASSERT_EQ(st.status, 200) << i << " " << st.error;
     ASSERT_TRUE(st.done) << i;
     EXPECT_EQ(streamed_text(st, false), alone[i % alone.size()]) << i;
     size_t tokens = 0;

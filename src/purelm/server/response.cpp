@@ -10,9 +10,16 @@ json head(const ResponseHead& h, const char* object) {
 
 json nullable(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
 
+std::string token_text(const Tokenizer& tok, int32_t prev, int32_t id) {
+  const int32_t pair[2] = {prev, id};
+  const std::string both = tok.decode(pair, 2), before = tok.decode(&prev, 1);
+  return both.compare(0, before.size(), before) == 0 ? both.substr(before.size())
+                                                     : tok.decode(&id, 1);
+}
+
 // A token's text and its bytes (OpenAI sends both: a token may be part of a UTF-8 character).
-json token_entry(const Tokenizer& tok, int32_t id, float logprob) {
-  std::string text = tok.decode(&id, 1);
+json token_entry(const Tokenizer& tok, int32_t prev, int32_t id, float logprob) {
+  std::string text = token_text(tok, prev, id);
   json bytes = json::array();
   for (unsigned char c : text) bytes.push_back(int(c));
   return {{"token", text}, {"logprob", logprob}, {"bytes", bytes}};
@@ -49,14 +56,15 @@ json chat_chunk(const ResponseHead& h, json delta, const std::string& finish, js
   return r;
 }
 
-json chat_logprobs(const Tokenizer& tok, const std::vector<GeneratedToken>& tokens) {
+json chat_logprobs(const Tokenizer& tok, int32_t prev, const std::vector<GeneratedToken>& tokens) {
   json content = json::array();
   for (const GeneratedToken& t : tokens) {
-    json e = token_entry(tok, t.id, t.logprob);
+    json e = token_entry(tok, prev, t.id, t.logprob);
     json top = json::array();
-    for (const TokenLogprob& a : t.top) top.push_back(token_entry(tok, a.id, a.logprob));
+    for (const TokenLogprob& a : t.top) top.push_back(token_entry(tok, prev, a.id, a.logprob));
     e["top_logprobs"] = std::move(top);
     content.push_back(std::move(e));
+    prev = t.id;
   }
   return {{"content", std::move(content)}};
 }
@@ -83,15 +91,16 @@ json completion_chunk(const ResponseHead& h, const std::string& text, const std:
   return r;
 }
 
-json completion_logprobs(const Tokenizer& tok, const std::vector<GeneratedToken>& tokens,
-                         int64_t text_offset) {
+json completion_logprobs(const Tokenizer& tok, int32_t prev,
+                         const std::vector<GeneratedToken>& tokens, int64_t text_offset) {
   json toks = json::array(), lps = json::array(), tops = json::array(), offs = json::array();
   for (const GeneratedToken& t : tokens) {
-    std::string text = tok.decode(&t.id, 1);
+    std::string text = token_text(tok, prev, t.id);
     toks.push_back(text);
     lps.push_back(t.logprob);
     json top = json::object();
-    for (const TokenLogprob& a : t.top) top[tok.decode(&a.id, 1)] = a.logprob;
+    for (const TokenLogprob& a : t.top) top[token_text(tok, prev, a.id)] = a.logprob;
+    prev = t.id;
     tops.push_back(std::move(top));
     offs.push_back(text_offset);
     text_offset += int64_t(text.size());

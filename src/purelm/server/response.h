@@ -28,7 +28,9 @@ json chat_response(const ResponseHead& h, const std::string& text, const std::st
 // A chat.completion.chunk; `finish` "" is null. With include_usage every chunk has "usage": null.
 json chat_chunk(const ResponseHead& h, json delta, const std::string& finish, json logprobs,
                 bool include_usage);
-json chat_logprobs(const Tokenizer& tok, const std::vector<GeneratedToken>& tokens);
+// A token's text is what it adds after the token before it (`prev`, the prompt's last for the
+// first): decoded alone, a SentencePiece token would lose its leading space.
+json chat_logprobs(const Tokenizer& tok, int32_t prev, const std::vector<GeneratedToken>& tokens);
 
 // /v1/completions (text_completion), chunks included; `text_offset` is where the tokens' text
 // starts in the completion.
@@ -36,8 +38,8 @@ json completion_response(const ResponseHead& h, const std::string& text, const s
                          const Usage& u, json logprobs);
 json completion_chunk(const ResponseHead& h, const std::string& text, const std::string& finish,
                       json logprobs, bool include_usage);
-json completion_logprobs(const Tokenizer& tok, const std::vector<GeneratedToken>& tokens,
-                         int64_t text_offset);
+json completion_logprobs(const Tokenizer& tok, int32_t prev,
+                         const std::vector<GeneratedToken>& tokens, int64_t text_offset);
 // The last chunk of a stream with include_usage: no choices, the usage.
 json usage_chunk(const ResponseHead& h, const char* object, const Usage& u);
 

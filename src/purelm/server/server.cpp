@@ -86,6 +86,7 @@ struct Generation {
   std::string text;
   std::vector<GeneratedToken> tokens;
   int64_t generated = 0;
+  int32_t prev = 0;  // the token before the next one: the prompt's last, then the last generated
   bool role_sent = false;
 };
 
@@ -102,6 +103,7 @@ struct Server::Impl {
   std::atomic<uint64_t> next_id{1};
   int64_t created = unix_now();
   std::once_flag stopped;
+  int listen_socket = -1;
 
   Impl(Engine& e, const Tokenizer& t, const ChatTemplate* c, SamplerConfig d, ServerOptions o)
       : engine(e), tok(t), tpl(c), defaults(d), opt(std::move(o)) {
@@ -134,6 +136,13 @@ struct Server::Impl {
 
   void routes() {
     http.set_payload_max_length(opt.max_body_bytes);
+    // httplib listens with a backlog of 5: a burst of clients connecting at once overflows it and
+    // some see their connection reset. bind() raises it; this keeps the socket to do so.
+    http.set_socket_options([this](socket_t sock) {
+      int yes = 1;
+      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+      listen_socket = sock;
+    });
     const size_t threads = size_t(std::max(opt.http_threads, 2));
     http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
@@ -292,6 +301,7 @@ struct Server::Impl {
     g->include_usage = r.include_usage;
     g->logprobs = r.logprobs;
     EngineRequest er;
+    if (!prompt.empty()) g->prev = prompt.back();
     er.prompt = std::move(prompt);
     er.max_tokens = r.max_tokens.value_or(engine.context_size());
     er.stop = r.stop;
@@ -358,11 +368,13 @@ struct Server::Impl {
                  e.finish_reason.c_str(), e.error.empty() ? "" : ": ", e.error.c_str());
   }
 
-  json event_logprobs(const Generation& g, const std::vector<GeneratedToken>& tokens,
+  json event_logprobs(Generation& g, const std::vector<GeneratedToken>& tokens,
                       int64_t offset) const {
-    if (!g.logprobs) return nullptr;
-    return g.kind == Kind::Chat ? chat_logprobs(tok, tokens)
-                                : completion_logprobs(tok, tokens, offset);
+    if (!g.logprobs || tokens.empty()) return nullptr;
+    json lp = g.kind == Kind::Chat ? chat_logprobs(tok, g.prev, tokens)
+                                   : completion_logprobs(tok, g.prev, tokens, offset);
+    g.prev = tokens.back().id;
+    return lp;
   }
 
   // Waits for the whole answer of a request that does not stream.
@@ -437,6 +449,7 @@ int Server::bind() {
                          : (impl_->http.bind_to_port(o.host, o.port) ? o.port : -1);
   check(port > 0, "cannot listen on ", o.host, ":", std::to_string(o.port),
         " (is another server using the port? choose one with --port)");
+  ::listen(impl_->listen_socket, SOMAXCONN);  // listening again sets the backlog
   return port;
 }
 
