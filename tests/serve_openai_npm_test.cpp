@@ -1,6 +1,7 @@
 // `purelm serve` as a real client sees it: the CLI runs as a subprocess (with --api-key and a chat
 // template from a file) and the official openai npm package, installed from the registry into the
 // build folder, drives it (tests/serve_openai_client.mjs). SIGTERM then stops the server cleanly.
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
