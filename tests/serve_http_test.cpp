@@ -4,10 +4,12 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
 
+#include "bench/serve_load.h"
 #include "purelm/sample/generation_config.h"
 #include "purelm/serve/engine.h"
 #include "purelm/server/server.h"
@@ -22,9 +24,12 @@ const std::string kStories = testing::shared("models/stories260K");
 // A model, its engine and a server on a free port, answering until the object dies.
 class TestServer {
  public:
-  TestServer(const std::string& dir, server::ServerOptions so = {}, EngineOptions eo = {})
+  // `chat_template` replaces the model's, as --chat-template does.
+  TestServer(const std::string& dir, server::ServerOptions so = {}, EngineOptions eo = {},
+             std::string chat_template = "")
       : model_(load_model(dir)), tok_(Tokenizer::load(dir)) {
-    if (!tok_.chat_template().empty()) tpl_.emplace(tok_.chat_template());
+    if (chat_template.empty()) chat_template = tok_.chat_template();
+    if (!chat_template.empty()) tpl_.emplace(chat_template);
     std::vector<int64_t> tok_eos;
     if (tok_.eos_id()) tok_eos.push_back(*tok_.eos_id());
     GenerationDefaults d = generation_defaults(model_, tok_eos);
@@ -49,6 +54,7 @@ class TestServer {
     return c;
   }
   const Tokenizer& tok() const { return tok_; }
+  int port() const { return port_; }
   void stop() { server_->stop(); }
 
  private:
@@ -389,6 +395,59 @@ TEST_F(StoriesServer, DisconnectCancels) {
     if (!idle) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_TRUE(idle);
+}
+
+// bench-serve's load against the server: every request completes and every figure is there.
+TEST_F(StoriesServer, BenchServeLoad) {
+  bench::ServeLoadOptions o;
+  o.port = s_->port();
+  o.clients = 6;
+  o.requests = 12;
+  o.prompt_tokens = 16;
+  o.output_tokens = 24;
+  o.seed = 5;
+  nlohmann::ordered_json r = bench::serve_load(o);
+  EXPECT_EQ(r["completed"], 12);
+  EXPECT_EQ(r["failed"], 0);
+  EXPECT_GT(r["output_tokens"].get<int64_t>(), 12);
+  for (const char* k : {"ttft_ms", "itl_ms", "tpot_ms"})
+    for (const char* p : {"mean", "p50", "p90", "p99"})
+      EXPECT_TRUE(r[k][p].is_number()) << k << " " << p;
+  EXPECT_NE(bench::serve_load_table(r).find("inter-token"), std::string::npos);
+}
+
+// The chat page in Debian's chromium (headless, over the DevTools protocol): it loads, a question
+// typed into it gets an answer that arrives in many updates. The screenshot goes to the build
+// folder (the README's is docs/serve_chat_page.png).
+TEST(ServeHttp, ChatPageInHeadlessChromium) {
+  if (std::system("command -v chromium > /dev/null") != 0)
+    GTEST_SKIP() << "chromium is not installed (scripts/setup.sh installs it)";
+  EngineOptions eo;
+  eo.parallel = 1;
+  eo.ctx_size = 512;
+  TestServer s(kStories, {}, eo,
+               "{{ bos_token }}{% for m in messages %}{{ m['content'] }}{% endfor %}");
+  const std::string shot = std::string(PURELM_BUILD_DIR) + "/serve_chat_page.png";
+  std::filesystem::remove(shot);
+  testing::TempDir tmp;
+  const std::string cmd =
+      "node --experimental-websocket --no-warnings " + testing::repo("tests/serve_chat_page.mjs") +
+      " http://127.0.0.1:" + std::to_string(s.port()) + "/ 'Once upon a time, there was a cat' " +
+      shot + " > " + tmp.path("out.json") + " 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  std::ifstream f(tmp.path("out.json"));
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  json j = json::parse(text, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << text;
+  ASSERT_FALSE(j.contains("failure")) << text;
+  EXPECT_EQ(j["title"], "purelm chat");
+  EXPECT_EQ(j["model"], "test-model");
+  EXPECT_EQ(j["question"], "Once upon a time, there was a cat");
+  EXPECT_TRUE(j["error"].is_null()) << text;
+  EXPECT_GT(j["answer"].get<std::string>().size(), 20u) << text;
+  EXPECT_GT(j["updates"].get<int>(), 5) << text;  // streamed, not in one piece
+  EXPECT_NE(j["stats"].get<std::string>().find("generated"), std::string::npos) << text;
+  EXPECT_TRUE(std::filesystem::file_size(shot) > 1000);
 }
 
 TEST(ServeHttp, ApiKey) {
