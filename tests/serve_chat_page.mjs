@@ -1,18 +1,18 @@
 // The chat page in a real headless browser (serve_http_test.cpp runs it): Debian's chromium driven
 // over the DevTools protocol with Node's WebSocket (node --experimental-websocket). Opens URL,
-// types a question, waits for the streamed answer, saves a screenshot to SHOT and prints what it
-// saw as one JSON line.
-//   node --experimental-websocket serve_chat_page.mjs URL QUESTION SHOT
+// sets the page's max tokens, types a question, waits for the streamed answer, saves a screenshot
+// to SHOT and prints what it saw as one JSON line.
+//   node --experimental-websocket serve_chat_page.mjs URL QUESTION MAX_TOKENS SHOT
 import {spawn} from "node:child_process";
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from "node:fs";
 import {tmpdir} from "node:os";
 
-const [url, question, shot] = process.argv.slice(2);
+const [url, question, maxTokens, shot] = process.argv.slice(2);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const profile = mkdtempSync(tmpdir() + "/purelm-chromium-");
 const chrome = spawn("chromium", ["--headless=new", "--no-sandbox", "--disable-gpu",
                                   "--no-first-run", "--remote-debugging-port=0",
-                                  `--user-data-dir=${profile}`, "--window-size=900,640",
+                                  `--user-data-dir=${profile}`, "--window-size=1000,560",
                                   "about:blank"], {stdio: "ignore"});
 const out = {};
 try {
@@ -55,6 +55,7 @@ try {
   // Count the updates of the conversation: a streamed answer arrives in many.
   await evaluate(`window.updates = 0; new MutationObserver((r) => { window.updates += r.length; })
                   .observe(document.getElementById("log"), {childList: true, subtree: true, characterData: true}); 0`);
+  await evaluate(`document.getElementById("max").value = ${Number(maxTokens)}`);
   await evaluate(`document.getElementById("input").focus()`);
   await send("Input.insertText", {text: question});
   await send("Input.dispatchKeyEvent", {type: "keyDown", key: "Enter", code: "Enter",

@@ -15,11 +15,11 @@ const char* error_type(int status) {
   }
 }
 
-nlohmann::json error_body(const ApiError& e) {
+nlohmann::ordered_json error_body(const ApiError& e) {
   return {{"error",
            {{"message", e.what()},
             {"type", error_type(e.status)},
-            {"param", e.param.empty() ? nlohmann::json(nullptr) : nlohmann::json(e.param)},
+            {"param", e.param.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(e.param)},
             {"code", e.code}}}};
 }
 

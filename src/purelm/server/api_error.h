@@ -27,6 +27,6 @@ inline ApiError invalid(const std::string& param, const std::string& message,
 
 // OpenAI's error types by status: 400 invalid_request_error, 401 authentication_error, ...
 const char* error_type(int status);
-nlohmann::json error_body(const ApiError& e);
+nlohmann::ordered_json error_body(const ApiError& e);
 
 }  // namespace purelm::server
