@@ -148,7 +148,8 @@ struct Server::Impl {
     http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       auto it = kRoutes.find(req.path);
       if (it == kRoutes.end()) return httplib::Server::HandlerResponse::Unhandled;  // 404 below
-      if (!it->second.count(req.method)) {
+      const bool head_of_get = req.method == "HEAD" && it->second.count("GET");
+      if (!it->second.count(req.method) && !head_of_get) {
         res.set_header("Allow", *it->second.begin());
         send_error(res, ApiError(405, "method_not_allowed",
                                  req.method + " is not allowed on " + req.path + " (use " +
