@@ -188,6 +188,38 @@ TEST(Qwen3, SixteenConcurrentGreedyRequestsEqualGenerateAlone) {
   expect_concurrent_equals_alone(m, tok, prompts, {383});
 }
 
+// Batch invariance: up to kernels::kStreamRows (16) rows, each row of a decode step's products
+// sums in the same order whatever the batch, so a request's logits (seen through its logprobs,
+// the log-softmax of the raw logits) are bit-identical alone and among 15 others.
+TEST_F(Stories, LogitsAreBitIdenticalWhateverElseRuns) {
+  auto prompts = story_prompts(16);
+  std::vector<GeneratedToken> first;
+  for (int others : {0, 15}) {
+    Engine engine(*model, *tok,
+                  {.parallel = 16, .ctx_size = 128, .prefill_chunk = 64, .eos_ids = {}});
+    Client c(engine);
+    EngineRequest r = greedy(prompts[9], 20);
+    r.sampling.logprobs = true;
+    r.sampling.top_logprobs = 20;
+    uint64_t id = c.submit(r);
+    for (int i = 0; i < others; ++i) c.submit(greedy(prompts[i == 9 ? 15 : i], 5 + i * 2));
+    engine.start();
+    c.wait(size_t(others) + 1);
+    ASSERT_EQ(c[id].tokens.size(), 20u);
+    if (first.empty()) {
+      first = c[id].tokens;
+      continue;
+    }
+    for (size_t t = 0; t < first.size(); ++t) {
+      EXPECT_EQ(c[id].tokens[t].logprob, first[t].logprob) << "token " << t;
+      for (size_t k = 0; k < 20; ++k) {
+        EXPECT_EQ(c[id].tokens[t].top[k].id, first[t].top[k].id);
+        EXPECT_EQ(c[id].tokens[t].top[k].logprob, first[t].top[k].logprob);
+      }
+    }
+  }
+}
+
 TEST_F(Stories, SeededSamplingIsReproducibleInAnyBatch) {
   EngineRequest r = greedy(story_prompts(3)[2], 30);
   r.sampling = {.temperature = 0.9f, .top_k = 40, .top_p = 0.95f, .seed = 1234};

@@ -44,6 +44,15 @@ void log_probs(const float* z, int64_t V, int top, GeneratedToken& g) {
   for (int64_t i = 0; i < n; ++i) g.top.push_back({idx[i], float(double(z[idx[i]]) - lse)});
 }
 
+// Tells a request's client; a callback that throws has gone away like one that returns false.
+bool tell(const EngineRequest& r, const EngineEvent& e) {
+  try {
+    return r.on_event(e);
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 // The last event of a request.
 EngineEvent ending(uint64_t id, const std::string& reason, const std::string& error = "") {
   EngineEvent e;
@@ -186,7 +195,7 @@ void Engine::stop() {
   }
   if (thread_.joinable()) thread_.join();
   for (auto& j : left) {
-    j->req.on_event(ending(j->id, "error", "server shutting down"));
+    tell(j->req, ending(j->id, "error", "server shutting down"));
   }
 }
 
@@ -197,7 +206,6 @@ void Engine::loop() {
     return std::any_of(st.slots.begin(), st.slots.end(), [](const Slot& s) { return bool(s.job); });
   };
   for (;;) {
-    std::vector<std::shared_ptr<Job>> jobs;
     std::vector<uint64_t> cancelled;
     {
       std::unique_lock lock(mu_);
@@ -205,18 +213,21 @@ void Engine::loop() {
                  [&] { return stopping_ || !queue_.empty() || !cancelled_.empty() || busy(); });
       if (stopping_) break;
       cancelled.swap(cancelled_);
-      for (int64_t free = free_slots_ + int64_t(cancelled.size()); free > 0 && !queue_.empty();
-           --free) {
+    }
+    for (uint64_t id : cancelled)
+      for (Slot& s : st.slots)
+        if (s.job && s.job->id == id) drop(s);
+    std::vector<std::shared_ptr<Job>> jobs;
+    {
+      std::lock_guard lock(mu_);
+      while (int64_t(jobs.size()) < free_slots_ && !queue_.empty()) {
         jobs.push_back(queue_.front());
         queue_.pop_front();
       }
       stats_.queue_length = int64_t(queue_.size());
     }
-    for (uint64_t id : cancelled)
-      for (Slot& s : st.slots)
-        if (s.job && s.job->id == id) drop(s);
-    admit(jobs);
     try {
+      admit(jobs);
       step();
     } catch (const std::exception& e) {  // e.g. out of memory: end what runs, keep serving
       for (Slot& s : st.slots)
@@ -231,7 +242,7 @@ void Engine::loop() {
   for (Slot& s : st.slots)
     if (s.job) finish(s, "error", "server shutting down");
   for (auto& j : left) {
-    j->req.on_event(ending(j->id, "error", "server shutting down"));
+    tell(j->req, ending(j->id, "error", "server shutting down"));
   }
 }
 
@@ -267,16 +278,18 @@ void Engine::admit(std::vector<std::shared_ptr<Job>>& jobs) {
   }
 }
 
-// One step: up to prefill_chunk prompt tokens of the slots still prefilling, then one token of
-// every decoding slot, all of them in one forward.
+// One step: a chunk of the prompt of slots still prefilling (about prefill_chunk tokens in all),
+// then one token of every decoding slot, all of them in one forward. A prompt is cut into chunks
+// of prefill_chunk tokens whatever else runs: how a product splits its rows can change the last
+// bits of its sums, and a request's logits should not depend on its neighbours.
 void Engine::step() {
   State& st = *st_;
   KVCache& kv = st.kv;
   int64_t budget = opt_.prefill_chunk;
   for (Slot& s : st.slots) {
-    if (!s.job || s.job->pending >= 0 || budget == 0) continue;
+    if (!s.job || s.job->pending >= 0 || budget <= 0) continue;
     Job& j = *s.job;
-    const int64_t n = std::min(budget, int64_t(j.req.prompt.size()) - j.prefilled);
+    const int64_t n = std::min(opt_.prefill_chunk, int64_t(j.req.prompt.size()) - j.prefilled);
     std::vector<int32_t> chunk(j.req.prompt.begin() + j.prefilled,
                                j.req.prompt.begin() + j.prefilled + n);
     kv.use_rows({s.row});
@@ -332,7 +345,7 @@ void Engine::choose(Slot& s, float* logits) {
   e.tokens.resize(1);
   e.tokens[0].id = t;
   if (sp.logprobs) log_probs(raw.data(), V, sp.top_logprobs, e.tokens[0]);
-  if (!j.req.on_event(e)) return drop(s);
+  if (!tell(j.req, e)) return drop(s);
   if (j.text.stopped()) return finish(s, "stop");
   // The token goes into the cache at the next step: that needs a free position.
   if (j.generated >= j.req.max_tokens || st_->kv.len[s.row] >= opt_.ctx_size)
@@ -348,7 +361,7 @@ void Engine::finish(Slot& s, const std::string& reason, const std::string& error
   e.time_to_first_token = j.ttft;
   std::shared_ptr<Job> keep = s.job;  // the callback may outlive the slot's hold on it
   drop(s);
-  keep->req.on_event(e);
+  tell(keep->req, e);
 }
 
 void Engine::drop(Slot& s) {
