@@ -489,9 +489,11 @@ TEST(ServeHttp, StopEndsStreamsWithAnError) {
                                     {"temperature", 0.8},
                                     {"stream", true}});
     });
-  for (int i = 0; i < 600; ++i) {  // until a token has been generated
+  for (int i = 0; i < 600; ++i) {  // until all three are in and a token has been generated
     auto m = s.client().Get("/metrics");
-    if (m && m->body.find("\npurelm_generated_tokens_total 0\n") == std::string::npos) break;
+    if (m && m->body.find("\npurelm_requests_total 3\n") != std::string::npos &&
+        m->body.find("\npurelm_generated_tokens_total 0\n") == std::string::npos)
+      break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   s.stop();

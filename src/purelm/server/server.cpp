@@ -88,6 +88,7 @@ struct Generation {
   int64_t generated = 0;
   int32_t prev = 0;  // the token before the next one: the prompt's last, then the last generated
   bool role_sent = false;
+  bool closed = false;  // a stream: its last chunk is written, or its client has gone
 };
 
 }  // namespace
@@ -103,6 +104,11 @@ struct Server::Impl {
   std::atomic<uint64_t> next_id{1};
   int64_t created = unix_now();
   std::once_flag stopped;
+  // Streams not yet closed. httplib stops calling content providers once it stops, so stop()
+  // waits for these to write their last (error) chunk first.
+  std::mutex open_mu;
+  std::condition_variable open_cv;
+  int open_streams = 0;
   int listen_socket = -1;
 
   Impl(Engine& e, const Tokenizer& t, const ChatTemplate* c, SamplerConfig d, ServerOptions o)
@@ -310,9 +316,14 @@ struct Server::Impl {
     er.on_event = [ch = g->channel](const EngineEvent& e) { return ch->push(e); };
     if (er.prompt.empty())
       throw invalid(kind == Kind::Chat ? "messages" : "prompt", "the prompt is empty");
+    if (g->stream) {
+      std::lock_guard<std::mutex> lock(open_mu);
+      ++open_streams;
+    }
     try {
       g->engine_id = engine.submit(std::move(er));
     } catch (const SubmitError& e) {
+      if (g->stream) close(*g);
       throw submit_error(e);
     }
     if (!g->stream) return answer(*g, res);
@@ -321,8 +332,17 @@ struct Server::Impl {
         "text/event-stream",
         [this, g](size_t, httplib::DataSink& sink) { return stream_step(*g, sink); },
         [this, g](bool success) {
-          if (!success) client_left(*g);
+          if (!success && !g->closed) client_left(*g);
+          close(*g);
         });
+  }
+
+  void close(Generation& g) {
+    if (g.closed) return;
+    g.closed = true;
+    std::lock_guard<std::mutex> lock(open_mu);
+    --open_streams;
+    open_cv.notify_all();
   }
 
   static ApiError submit_error(const SubmitError& e) {
@@ -419,6 +439,11 @@ struct Server::Impl {
     }
     if (!e.done) return true;
     log_done(g, e);
+    struct Closer {
+      Impl* impl;
+      Generation& g;
+      ~Closer() { impl->close(g); }
+    } closer{this, g};
     if (e.finish_reason == "error") {
       ApiError err(503, "server_shutting_down", "the request was ended: " + e.error);
       write(sse(error_body(err)));
@@ -458,8 +483,13 @@ void Server::serve() { impl_->http.listen_after_bind(); }
 
 void Server::stop() {
   std::call_once(impl_->stopped, [this] {
-    impl_->engine.stop();  // running streams get their error chunk
-    impl_->http.stop();
+    Impl& i = *impl_;
+    i.engine.stop();  // every request gets its last event, an error for those still running
+    std::unique_lock<std::mutex> lock(i.open_mu);
+    // Bounded: a client that reads nothing holds a write for httplib's write timeout.
+    i.open_cv.wait_for(lock, std::chrono::seconds(30), [&] { return i.open_streams == 0; });
+    lock.unlock();
+    i.http.stop();
   });
 }
 
