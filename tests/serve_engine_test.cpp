@@ -188,21 +188,26 @@ TEST(Qwen3, SixteenConcurrentGreedyRequestsEqualGenerateAlone) {
   expect_concurrent_equals_alone(m, tok, prompts, {383});
 }
 
-// Batch invariance: up to kernels::kStreamRows (16) rows, each row of a decode step's products
-// sums in the same order whatever the batch, so a request's logits (seen through its logprobs,
-// the log-softmax of the raw logits) are bit-identical alone and among 15 others.
-TEST_F(Stories, LogitsAreBitIdenticalWhateverElseRuns) {
-  auto prompts = story_prompts(16);
+// Batch invariance: a request's logits (seen through its logprobs, the log-softmax of the raw
+// logits) are bit-identical alone and among `parallel - 1` others, decoding in one batch.
+void expect_logits_invariant(const Model& m, const Tokenizer& tok, int64_t parallel,
+                             bool batch_invariant) {
+  auto prompts = story_prompts(size_t(parallel));
   std::vector<GeneratedToken> first;
-  for (int others : {0, 15}) {
-    Engine engine(*model, *tok,
-                  {.parallel = 16, .ctx_size = 128, .prefill_chunk = 64, .eos_ids = {}});
+  for (int64_t others : {int64_t(0), parallel - 1}) {
+    Engine engine(m, tok,
+                  {.parallel = parallel,
+                   .ctx_size = 128,
+                   .prefill_chunk = 64,
+                   .eos_ids = {},
+                   .batch_invariant = batch_invariant});
     Client c(engine);
     EngineRequest r = greedy(prompts[9], 20);
     r.sampling.logprobs = true;
     r.sampling.top_logprobs = 20;
     uint64_t id = c.submit(r);
-    for (int i = 0; i < others; ++i) c.submit(greedy(prompts[i == 9 ? 15 : i], 5 + i * 2));
+    for (int64_t i = 0; i < others; ++i)
+      c.submit(greedy(prompts[i == 9 ? parallel - 1 : i], 5 + i * 2));
     engine.start();
     c.wait(size_t(others) + 1);
     ASSERT_EQ(c[id].tokens.size(), 20u);
@@ -218,6 +223,16 @@ TEST_F(Stories, LogitsAreBitIdenticalWhateverElseRuns) {
       }
     }
   }
+}
+
+// Up to kRowInvariantRows (16) rows, each row of a decode step's products sums in one order.
+TEST_F(Stories, LogitsAreBitIdenticalWhateverElseRuns) {
+  expect_logits_invariant(*model, *tok, 16, false);
+}
+
+// Past 16 slots the packed GEMM sums otherwise; batch_invariant decodes 16 rows per forward.
+TEST_F(Stories, BatchInvariantKeepsLogitsBitIdenticalPastSixteenSlots) {
+  expect_logits_invariant(*model, *tok, 24, true);
 }
 
 TEST_F(Stories, SeededSamplingIsReproducibleInAnyBatch) {

@@ -1,19 +1,22 @@
 // purelm chat: an interactive conversation through the model's own chat template, streamed.
-// Ctrl-C stops the answer being written; Ctrl-D (or /exit) ends the chat.
+// Ctrl-C stops the answer being written; Ctrl-D (or /exit) ends the chat. A client of the serving
+// engine with one slot, so each turn reuses the cache of the conversation so far.
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "purelm/commands.h"
 #include "purelm/io/text_file.h"
 #include "purelm/models/model.h"
 #include "purelm/options.h"
-#include "purelm/sample/generate.h"
 #include "purelm/sample/generation_config.h"
-#include "purelm/sample/text_stream.h"
+#include "purelm/serve/engine.h"
 #include "purelm/tokenizer/chat_template.h"
 #include "purelm/tokenizer/tokenizer.h"
 
@@ -26,7 +29,7 @@ void on_sigint(int) { g_interrupted = true; }
 
 struct ChatArgs {
   std::string model, system, chat_template, dtype = "f32", kv_cache = "f32", quant = "none";
-  int64_t max_tokens = 1024;
+  int64_t max_tokens = 1024, ctx_size = 4096;
   bool no_think = false;
   float temperature = -1;
   uint64_t seed = 0;
@@ -45,13 +48,20 @@ void run(const ChatArgs& a) {
   std::vector<int64_t> tok_eos;
   if (tok.eos_id()) tok_eos.push_back(*tok.eos_id());
   GenerationDefaults d = generation_defaults(m, tok_eos);
-  GenerateOptions opt;
-  opt.max_tokens = a.max_tokens;
-  opt.sampler = d.sampler;
+  EngineOptions opt;
+  opt.parallel = 1;
+  opt.ctx_size = a.ctx_size;
   opt.kv_dtype = parse_compute_dtype(a.kv_cache);
-  if (a.temperature >= 0) opt.sampler.temperature = a.temperature;
-  opt.sampler.seed = a.seed;
   opt.eos_ids = d.eos_ids;
+  Engine engine(m, tok, opt);
+  engine.start();
+  SamplingParams sampling;
+  sampling.temperature = a.temperature >= 0 ? a.temperature : d.sampler.temperature;
+  sampling.top_k = d.sampler.top_k;
+  sampling.top_p = d.sampler.top_p;
+  sampling.min_p = d.sampler.min_p;
+  sampling.repetition_penalty = d.sampler.repetition_penalty;
+  sampling.seed = a.seed;
 
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();
   if (!a.system.empty()) messages.push_back({{"role", "system"}, {"content", a.system}});
@@ -75,28 +85,54 @@ void run(const ChatArgs& a) {
                                   {"eos_token", tok.eos_token()}};
     if (a.no_think) ctx["enable_thinking"] = false;
     std::vector<int32_t> ids = tok.encode(tpl.render(ctx), /*add_special=*/false);
-    TextStream stream(tok, {});
     std::string answer;
     g_interrupted = false;
     std::signal(SIGINT, on_sigint);
-    GenerateStats st;
-    generate(
-        m, {ids}, opt,
-        [&](size_t, int32_t id) {
-          std::string piece = stream.push(id);
-          answer += piece;
-          std::fputs(piece.c_str(), stdout);
-          std::fflush(stdout);
-          return !g_interrupted.load();
-        },
-        &st);
-    std::string rest = stream.finish();
-    answer += rest;
-    std::printf("%s\n", rest.c_str());
+    std::mutex mu;
+    std::condition_variable cv;
+    bool over = false;
+    EngineEvent last;
+    int64_t generated = 0;
+    auto t0 = std::chrono::steady_clock::now();
+    EngineRequest r;
+    r.prompt = ids;
+    r.max_tokens = a.max_tokens;
+    r.sampling = sampling;
+    r.on_event = [&](const EngineEvent& e) {  // on the engine's thread
+      answer += e.text;
+      generated += int64_t(e.tokens.size());
+      std::fputs(e.text.c_str(), stdout);
+      std::fflush(stdout);
+      bool go_on = !g_interrupted.load();
+      if (e.done || !go_on) {
+        std::lock_guard lock(mu);
+        over = true;
+        last = e;
+        cv.notify_all();
+      }
+      return go_on;
+    };
+    try {
+      engine.submit(std::move(r));
+    } catch (const SubmitError& e) {
+      std::fprintf(stderr, "%s: /reset to start a new conversation, or a larger --ctx-size\n",
+                   e.what());
+      messages.erase(messages.end() - 1);
+      continue;
+    }
+    {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return over; });
+    }
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("\n");
+    std::fflush(stdout);  // before the summary when both reach one terminal
     if (g_interrupted) std::fputs("[stopped]\n", stderr);
-    std::fprintf(stderr, "[%lld prompt tokens, %lld generated, %.1f tok/s]\n",
-                 (long long)st.prompt_tokens, (long long)st.generated_tokens,
-                 double(st.generated_tokens) / std::max(st.decode_seconds, 1e-9));
+    if (last.finish_reason == "error") std::fprintf(stderr, "[error: %s]\n", last.error.c_str());
+    std::fprintf(stderr, "[%zu prompt tokens (%lld cached), %lld generated, %.1f tok/s]\n",
+                 ids.size(), (long long)last.usage.cached_tokens, (long long)generated,
+                 double(generated) / std::max(seconds - last.time_to_first_token, 1e-9));
     messages.push_back({{"role", "assistant"}, {"content", answer}});
   }
 }
@@ -115,6 +151,8 @@ void add_chat(CLI::App& app) {
   cmd->add_flag("--no-think", a->no_think,
                 "Qwen3: answer without a thinking section (enable_thinking=false)");
   cmd->add_option("--max-tokens", a->max_tokens, "Most tokens per answer")->capture_default_str();
+  cmd->add_option("--ctx-size", a->ctx_size, "Positions of the conversation kept (prompt + answer)")
+      ->capture_default_str();
   cmd->add_option("--temperature", a->temperature,
                   "Override the checkpoint's sampling temperature (0 = greedy)");
   cmd->add_option("--seed", a->seed, "Random seed")->capture_default_str();

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "purelm/ops/autograd.h"
+#include "purelm/ops/kernels/backend.h"
 #include "purelm/ops/kernels/gemm.h"
 #include "purelm/ops/kernels/operand.h"
 #include "purelm/ops/kernels/quant_gemm.h"
@@ -12,6 +13,8 @@
 #include "purelm/ops/rows.h"
 
 namespace purelm {
+
+static_assert(kRowInvariantRows == kernels::kStreamRows);
 
 namespace {
 

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "purelm/ops/autograd.h"
+#include "purelm/ops/matmul.h"
 #include "purelm/sample/generate.h"
 #include "purelm/sample/sampler.h"
 #include "purelm/sample/text_stream.h"
@@ -307,12 +308,16 @@ void Engine::step() {
       ids.push_back(s.job->pending);
       who.push_back(&s);
     }
-  if (who.empty()) return;
-  kv.use_rows(rows);
-  std::vector<float> logits =
-      last_logits(model_, model_.hidden(Tensor::from_i32(ids, {int64_t(ids.size()), 1}), &kv));
-  const int64_t V = model_.config.vocab_size;
-  for (size_t b = 0; b < who.size(); ++b) choose(*who[b], &logits[b * V]);
+  const int64_t V = model_.config.vocab_size, n = int64_t(who.size());
+  const int64_t group = opt_.batch_invariant ? kRowInvariantRows : std::max<int64_t>(n, 1);
+  for (int64_t b0 = 0; b0 < n; b0 += group) {
+    const int64_t m = std::min(group, n - b0);
+    kv.use_rows({rows.begin() + b0, rows.begin() + b0 + m});
+    std::vector<int32_t> next(ids.begin() + b0, ids.begin() + b0 + m);
+    std::vector<float> logits =
+        last_logits(model_, model_.hidden(Tensor::from_i32(next, {m, 1}), &kv));
+    for (int64_t b = 0; b < m; ++b) choose(*who[b0 + b], &logits[b * V]);
+  }
 }
 
 // Picks the slot's next token from its logits [V] and tells the client.

@@ -105,6 +105,10 @@ struct EngineOptions {
   int64_t prefill_chunk = 256;   // prompt tokens prefilled between two decode steps
   DType kv_dtype = DType::F32;   // of the KV cache (F32 or BF16)
   std::vector<int64_t> eos_ids;  // any of these ends a request (generation config + tokenizer)
+  // Decode at most kRowInvariantRows (16) slots per forward, so that a request's logits are
+  // bit-identical whatever else runs, also with more slots (which then read the weights once per
+  // 16 rows instead of once per step). Up to 16 slots they are anyway.
+  bool batch_invariant = false;
 };
 
 // Why submit() refused a request. The front answers 400 for PromptTooLong and Invalid, 503 for
