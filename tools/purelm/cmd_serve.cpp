@@ -30,6 +30,7 @@ struct ServeArgs {
                      quant = "none";
   int port = 8080;
   int64_t parallel = 4, ctx_size = 4096, queue = 64;
+  bool batch_invariant = false;
 };
 
 void run(const ServeArgs& a) {
@@ -50,6 +51,7 @@ void run(const ServeArgs& a) {
   eo.queue_limit = a.queue;
   eo.kv_dtype = parse_compute_dtype(a.kv_cache);
   eo.eos_ids = d.eos_ids;
+  eo.batch_invariant = a.batch_invariant;
   Engine engine(m, tok, eo);
   server::ServerOptions so;
   so.host = a.host;
@@ -104,6 +106,9 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--queue", a->queue, "Requests that may wait for a slot; past them, HTTP 503")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--batch-invariant", a->batch_invariant,
+                "Decode at most 16 slots per forward, so that answers are bit-identical whatever "
+                "else runs (matters only with --parallel above 16)");
   cmd->add_option("--api-key", a->api_key,
                   "Require 'Authorization: Bearer KEY' on every route but /health and /");
   cmd->add_option("--chat-template", a->chat_template,
