@@ -19,7 +19,8 @@ nlohmann::ordered_json error_body(const ApiError& e) {
   return {{"error",
            {{"message", e.what()},
             {"type", error_type(e.status)},
-            {"param", e.param.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(e.param)},
+            {"param",
+             e.param.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(e.param)},
             {"code", e.code}}}};
 }
 
