@@ -27,6 +27,8 @@ int main(int argc, char** argv) {
   purelm::cli::add_bench(app);
   purelm::cli::add_eval(app);
   purelm::cli::add_quantize(app);
+  purelm::cli::add_serve(app);
+  purelm::cli::add_bench_serve(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
