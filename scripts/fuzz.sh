@@ -4,9 +4,9 @@
 #   scripts/fuzz.sh --seconds N        every target for N seconds
 #   scripts/fuzz.sh --minutes M [T..]  a campaign: M minutes per target (or only the targets T)
 # Fails on any crash, leak, timeout (25 s per input: wall clock, and a loaded machine is slow) or
-# memory blow-up (-rss_limit_mb, -malloc_limit_mb); the input is left in build-fuzz/findings/<target>/. New coverage goes to build-fuzz/corpus/<target>/ (the
-# seeds in fuzz/corpus/ stay as they are); each run's executions and coverage are appended to
-# build-fuzz/campaign.tsv.
+# memory blow-up (-rss_limit_mb, -malloc_limit_mb); the input is left in build-fuzz/findings/<T>/.
+# New coverage goes to build-fuzz/corpus/<T>/ (the seeds in fuzz/corpus/ stay as they are); each
+# run's executions and coverage are appended to build-fuzz/campaign.tsv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=30
@@ -15,7 +15,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
     --minutes) seconds=$(($2 * 60)); shift 2 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac

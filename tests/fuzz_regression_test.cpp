@@ -13,6 +13,7 @@
 #include "purelm/io/safetensors.h"
 #include "purelm/tokenizer/chat_template.h"
 #include "purelm/tokenizer/tokenizer.h"
+#include "purelm/train/chat_data.h"
 
 namespace purelm {
 namespace {
@@ -101,6 +102,36 @@ TEST(FuzzRegression, TemplateNestingIsBounded) {
   EXPECT_HAS(error_of([] { render("{{ " + repeat("(", 300) + "1" + repeat(")", 300) + " }}"); }),
              "nested too deeply");
   EXPECT_EQ(render(repeat("{% if 1 %}", 150) + "x" + repeat("{% endif %}", 150)), "x");
+}
+
+// chat_template_fuzz: a list wrapped in itself 100000 times overflowed the stack when printed
+// and freed; so did a deep context document.
+TEST(FuzzRegression, TemplateValuesNestAtMost200Deep) {
+  EXPECT_HAS(error_of([] {
+               render(
+                   "{% set ns = namespace(x=[]) %}{% for i in range(100000) %}"
+                   "{% set ns.x = [ns.x] %}{% endfor %}{{ ns.x }}");
+             }),
+             "lists and dicts nested more than 200 deep");
+  EXPECT_EQ(render("{% set ns = namespace(x=[]) %}{% for i in range(150) %}{% set ns.x = [ns.x] "
+                   "%}{% endfor %}{{ ns.x | tojson | length }}"),
+            "302");
+  const auto deep = nlohmann::ordered_json::parse(repeat("[", 100000) + repeat("]", 100000));
+  EXPECT_HAS(error_of([&] {
+               ChatTemplate("{{ messages }}").render({{"messages", deep}});
+             }),
+             "chat template context: lists and dicts nested more than 200 deep");
+}
+
+// chat_data_fuzz: JSONL lines are parsed with a depth limit, since later copies of a deep
+// document recurse.
+TEST(FuzzRegression, ChatDataJsonDepthIsBounded) {
+  const Tokenizer tok = Tokenizer::load((kShared / "tokenizers/olmo2").string());
+  const std::string ok = R"({"messages": [{"role": "user", "content": "hi"}]})";
+  const std::string deep = R"({"messages": [{"role": "user", "content": )" + repeat("[", 100000) +
+                           repeat("]", 100000) + "}]}";
+  EXPECT_HAS(error_of([&] { chat_dataset(ok + "\n" + deep + "\n", "deep.jsonl", tok, 0); }),
+             "deep.jsonl:2: JSON nested more than 64 deep");
 }
 
 TEST(FuzzRegression, SafetensorsTensorCountAndRankAreBounded) {
