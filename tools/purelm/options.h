@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "purelm/core/dtype.h"
+#include "purelm/ids.h"
 #include "purelm/models/model.h"
 
 namespace purelm::cli {
@@ -27,8 +28,5 @@ void apply_quant(Model& m, const std::string& quant);
 
 // A progress line on stderr for write_weights, for writes of a gigabyte or more.
 std::function<void(int64_t, int64_t)> write_progress();
-
-std::vector<int32_t> parse_ids(const std::string& csv);  // "1,2,3"
-std::string join_ids(const std::vector<int32_t>& ids);
 
 }  // namespace purelm::cli

@@ -55,7 +55,8 @@ Tensor Tensor::from_f32(const std::vector<float>& v, const Shape& shape) {
   check(int64_t(v.size()) == purelm::numel(shape), "from_f32: ", v.size(), " values for shape ",
         shape);
   Tensor t = empty(shape, DType::F32);
-  std::memcpy(t.raw(), v.data(), t.nbytes());
+  if (!v.empty())
+    std::memcpy(t.raw(), v.data(), t.nbytes());  // an empty vector's data() may be null
   return t;
 }
 
@@ -63,7 +64,8 @@ Tensor Tensor::from_i32(const std::vector<int32_t>& v, const Shape& shape) {
   check(int64_t(v.size()) == purelm::numel(shape), "from_i32: ", v.size(), " values for shape ",
         shape);
   Tensor t = empty(shape, DType::I32);
-  std::memcpy(t.raw(), v.data(), t.nbytes());
+  if (!v.empty())
+    std::memcpy(t.raw(), v.data(), t.nbytes());  // an empty vector's data() may be null
   return t;
 }
 

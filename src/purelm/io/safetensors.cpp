@@ -23,6 +23,10 @@ namespace fs = std::filesystem;
 
 // Same bound as the reference implementation: a larger header is corrupt or hostile.
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
+// Real files hold at most tens of thousands of tensors (a whole MoE model in one file) of rank
+// at most 5; more is hostile, and each entry costs memory beyond its bytes in the header.
+constexpr size_t kMaxTensors = 200'000;
+constexpr size_t kMaxRank = 8;
 constexpr const char* kSupportedDTypes = "F32, BF16, F16, I32, I64, U8";
 
 std::string in_quotes(const std::string& s) { return "'" + s + "'"; }
@@ -137,6 +141,11 @@ Layout parse_entry(const std::string& path, const std::string& name, const json&
         "unsupported dtype " + in_quotes(dname) + " (supported: " + kSupportedDTypes + ")");
   }
   if (!js.is_array()) tensor_error(path, name, "shape must be an array, got " + describe(js));
+  if (js.size() > kMaxRank) {
+    tensor_error(path, name,
+                 "shape has " + std::to_string(js.size()) + " dimensions, more than the limit of " +
+                     std::to_string(kMaxRank));
+  }
   uint64_t count = 1;
   for (const json& d : js) {
     uint64_t dim = non_negative(d, path, name, "shape dimension");
@@ -236,6 +245,11 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
   const char* header = reinterpret_cast<const char*>(f->base_ + 8);
   json j = parse_header(path, header, header + n);
   const uint64_t data_start = 8 + n, data_size = size - data_start;
+  if (j.size() > kMaxTensors + j.contains("__metadata__")) {
+    file_error(path, "header lists " + std::to_string(j.size()) +
+                         " entries, more than the limit of " + std::to_string(kMaxTensors) +
+                         " tensors");
+  }
 
   for (const auto& [name, e] : j.items()) {
     if (name == "__metadata__") {

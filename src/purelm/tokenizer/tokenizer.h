@@ -80,7 +80,8 @@ class Tokenizer {
 
 // Incremental decoding for streaming generation: feed ids one at a time, get back only text that is
 // final. Text is held back while it ends in an incomplete UTF-8 character (a byte-level or
-// byte-fallback token carrying part of one), and each step decodes with the previous token as
+// byte-fallback token carrying part of one) or in byte-fallback tokens at all (the bytes that
+// follow can turn the whole run into U+FFFDs), and each step decodes with the previous token as
 // context, so decoder rules that depend on position (SentencePiece's dropped leading space) apply
 // only at the start of the sequence. The concatenation of all step() results and flush() equals
 // decode() of all the ids.

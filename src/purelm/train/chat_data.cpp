@@ -10,6 +10,8 @@ namespace {
 
 using ojson = nlohmann::ordered_json;
 
+constexpr int kMaxJsonDepth = 64;
+
 struct Span {
   size_t begin, end;  // characters of the rendered text
 };
@@ -98,7 +100,12 @@ Dataset chat_dataset(const std::string& jsonl, const std::string& origin, const 
   for (int64_t n = 1; std::getline(in, line); ++n) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     try {
-      ojson j = ojson::parse(line);
+      // Deeper JSON than any conversation needs would exhaust the stack later (copies of it,
+      // the template's values), and a line can be any length.
+      ojson j = ojson::parse(line, [](int depth, ojson::parse_event_t, ojson&) {
+        check(depth <= kMaxJsonDepth, "JSON nested more than ", kMaxJsonDepth, " deep");
+        return true;
+      });
       check(j.is_object() && j.contains("messages"), "expected an object with \"messages\"");
       conversations.push_back({n, std::move(j["messages"])});
     } catch (const std::exception& e) {

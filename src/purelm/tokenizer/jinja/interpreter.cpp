@@ -38,6 +38,12 @@ ScopePtr child(ScopePtr parent) {
   return s;
 }
 
+// The budget of the render running on this thread (runtime.h), null outside one.
+struct Budget {
+  uint64_t steps = 0, bytes = 0;
+};
+thread_local Budget* budget = nullptr;
+
 enum class Flow { Normal, Break, Continue };
 
 class Interpreter;
@@ -202,18 +208,24 @@ class Interpreter {
 
   Flow exec(const Stmt& s) {
     try {
+      charge_steps(1);
       return std::visit([&](const auto& node) { return run(node); }, s.node);
     } catch (const TemplateError& e) {
       fail_at(s.pos, e.what());
     }
   }
 
+  void emit(const std::string& text) {
+    charge_bytes(text.size());
+    *out_ += text;
+  }
+
   Flow run(const Stmt::Text& t) {
-    *out_ += t.text;
+    emit(t.text);
     return Flow::Normal;
   }
   Flow run(const Stmt::Output& o) {
-    *out_ += eval(*o.expr).str();
+    emit(eval(*o.expr).str());
     return Flow::Normal;
   }
   Flow run(const Stmt::If& node) {
@@ -252,7 +264,7 @@ class Interpreter {
     Args args = eval_args(call.args);
     args.keyword.emplace_back("caller", Value(std::make_shared<Macro>(*this, *c.caller, scope_)));
     try {
-      *out_ += jinja::call(callee, args).str();
+      emit(jinja::call(callee, args).str());
     } catch (const TemplateError& e) {
       fail_at(c.call->pos, e.what());
     }
@@ -261,7 +273,7 @@ class Interpreter {
   Flow run(const Stmt::FilterBlock& fb) {
     Value v(capture(fb.body, child(scope_)));
     for (const auto& f : fb.filters) v = apply(f, v);
-    *out_ += v.str();
+    emit(v.str());
     return Flow::Normal;
   }
   Flow run(const Stmt::With& w) {
@@ -269,11 +281,11 @@ class Interpreter {
     for (const auto& a : w.assignments) values.push_back(eval(*a.second));
     ScopePtr s = child(scope_);
     for (size_t i = 0; i < values.size(); ++i) assign(w.assignments[i].first, values[i], *s);
-    *out_ += capture(w.body, s);
+    emit(capture(w.body, s));
     return Flow::Normal;
   }
   Flow run(const Stmt::Scope& sc) {
-    *out_ += capture(sc.body, child(scope_));
+    emit(capture(sc.body, child(scope_)));
     return Flow::Normal;
   }
   Flow run(const Stmt::Break&) { return Flow::Break; }
@@ -284,6 +296,7 @@ class Interpreter {
     if (f.filter) {  // `for x in xs if cond`: filtered before the loop, so loop.length agrees
       ValueList kept;
       for (Value& item : items) {
+        charge_steps(1);
         scope_ = child(outer);
         assign(f.target, item, *scope_);
         if (eval(*f.filter).truthy()) kept.push_back(std::move(item));
@@ -292,7 +305,7 @@ class Interpreter {
       items = std::move(kept);
     }
     if (items.empty()) {
-      *out_ += capture(f.otherwise, child(outer));
+      emit(capture(f.otherwise, child(outer)));
       return;
     }
     auto ctx = std::make_shared<LoopContext>();
@@ -314,6 +327,7 @@ class Interpreter {
       };
     Value loop_var{std::shared_ptr<Object>(ctx)};
     for (size_t i = 0; i < ctx->items.size(); ++i) {
+      charge_steps(1);
       ctx->index0 = i;
       scope_ = child(outer);
       assign(f.target, ctx->items[i], *scope_);
@@ -456,6 +470,23 @@ Value Macro::call(const Args& args) { return interp.call_macro(*this, args); }
 
 }  // namespace
 
+void charge_steps(uint64_t n) {
+  if (!budget) return;
+  budget->steps += n;
+  if (budget->steps > kMaxRenderSteps)
+    throw TemplateError("the template runs too long: more than " + std::to_string(kMaxRenderSteps) +
+                        " statements and loop iterations");
+}
+
+void charge_bytes(uint64_t n, uint64_t times) {
+  if (!budget) return;
+  uint64_t total;
+  if (__builtin_mul_overflow(n, times, &total) || total > kMaxRenderBytes ||
+      (budget->bytes += total) > kMaxRenderBytes)
+    throw TemplateError("the template builds too much text: more than " +
+                        std::to_string(kMaxRenderBytes >> 20) + " MiB");
+}
+
 std::string render(const Body& body, const nlohmann::ordered_json& context) {
   if (!context.is_object()) fail("chat template context must be a JSON object");
   std::unique_ptr<Interpreter> in;
@@ -464,6 +495,11 @@ std::string render(const Body& body, const nlohmann::ordered_json& context) {
   } catch (const TemplateError& e) {
     fail("chat template context: ", e.what());
   }
+  struct Counting {
+    Budget b;
+    Counting() { budget = &b; }
+    ~Counting() { budget = nullptr; }
+  } counting;
   return in->run(body);
 }
 

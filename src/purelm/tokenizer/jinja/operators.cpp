@@ -24,6 +24,9 @@ void check_overflow(bool overflow) {
 }
 
 Value repeat(const Value& seq, int64_t n) {
+  if (n > 0)
+    charge_bytes(uint64_t(n), seq.is_string() ? seq.as_string().size()
+                                              : seq.as_list().items.size() * sizeof(Value));
   if (seq.is_string()) {
     std::string out;
     for (int64_t i = 0; i < n; ++i) out += seq.as_string();
@@ -162,7 +165,12 @@ int64_t to_index(const Value& v) {
 }
 
 Value binary_op(BinOp op, const Value& a, const Value& b) {
-  if (op == BinOp::Concat) return Value(a.str() + b.str());
+  if (op == BinOp::Concat) {
+    std::string out = a.str();
+    std::string right = b.str();
+    charge_bytes(out.size() + right.size());
+    return Value(out + right);
+  }
   if (a.is_undefined()) a.fail_undefined();
   if (b.is_undefined()) b.fail_undefined();
   if (a.is_number() && b.is_number()) return arithmetic(op, a, b);
@@ -175,9 +183,13 @@ Value binary_op(BinOp op, const Value& a, const Value& b) {
         return Value::markup(safe(a) + safe(b));
       }
     }
-    if (a.is_string() && b.is_string()) return Value(a.as_string() + b.as_string());
+    if (a.is_string() && b.is_string()) {
+      charge_bytes(a.as_string().size() + b.as_string().size());
+      return Value(a.as_string() + b.as_string());
+    }
     if (a.is_list() && b.is_list() && a.as_list().shape == b.as_list().shape &&
         a.as_list().shape <= List::Shape::Tuple) {
+      charge_bytes(a.as_list().items.size() + b.as_list().items.size(), sizeof(Value));
       ValueList items = a.as_list().items;
       items.insert(items.end(), b.as_list().items.begin(), b.as_list().items.end());
       return Value(std::move(items), a.as_list().shape);

@@ -8,6 +8,8 @@
 namespace purelm::jinja {
 namespace {
 
+constexpr int kMaxDepth = 200;  // nested blocks, and nested expressions
+
 using Names = std::initializer_list<std::string_view>;
 
 template <class Node, class... A>
@@ -122,7 +124,15 @@ class Parser {
     }
   }
 
+  // Blocks nest no deeper than expressions do: parsing, rendering and destroying them recurse.
   std::unique_ptr<Stmt> parse_statement() {
+    if (++block_depth_ > kMaxDepth) fail_at(cur().pos, "blocks nested too deeply");
+    std::unique_ptr<Stmt> s = parse_tag();
+    --block_depth_;
+    return s;
+  }
+
+  std::unique_ptr<Stmt> parse_tag() {
     if (cur().type != Tok::Name) unexpected("a tag name");
     Pos pos = cur().pos;
     std::string tag = next().text;
@@ -439,7 +449,7 @@ class Parser {
   ExprPtr parse_filtered_unary() { return parse_unary(true); }
 
   ExprPtr parse_unary(bool with_filter) {
-    if (++depth_ > 200) fail_at(cur().pos, "expression nested too deeply");
+    if (++depth_ > kMaxDepth) fail_at(cur().pos, "expression nested too deeply");
     Pos pos = cur().pos;
     ExprPtr e;
     if (is_op("-") || is_op("+")) {
@@ -653,7 +663,7 @@ class Parser {
   std::vector<Token> t_;
   size_t i_ = 0;
   int loop_depth_ = 0;
-  int depth_ = 0;
+  int depth_ = 0, block_depth_ = 0;
   bool soft_ = false;  // inside an if or inline-if: unknown filters/tests fail only when run
   std::vector<std::pair<Pos, std::string>> unknown_;
   std::vector<MacroDef*> macros_;  // macros being parsed, innermost last

@@ -3,6 +3,7 @@
 // and the filters; errors are TemplateErrors (internal header).
 #pragma once
 
+#include <cstdint>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -31,6 +32,15 @@ class Params {
   std::vector<std::string_view> names_;
   std::vector<const Value*> slots_;
 };
+
+// The work one render may do, since a downloaded chat template is untrusted code: statements
+// and loop iterations (steps), and bytes of text and lists built by output, ~, + and *
+// (a doubling string reaches any size in 30 steps). Past either, the render fails with a
+// TemplateError. Outside a render nothing is counted.
+constexpr uint64_t kMaxRenderSteps = 1'000'000;
+constexpr uint64_t kMaxRenderBytes = uint64_t(64) << 20;
+void charge_steps(uint64_t n);
+void charge_bytes(uint64_t n, uint64_t times = 1);  // n * times, overflow included
 
 // An int argument (bool counts, as in Python); TypeError otherwise.
 int64_t to_index(const Value& v);

@@ -1,5 +1,6 @@
 #include "purelm/tokenizer/jinja/value.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -7,10 +8,35 @@
 
 namespace purelm::jinja {
 
-Value::Value(ValueList items, List::Shape shape)
-    : kind_(Kind::List), ptr_(std::make_shared<const List>(List{std::move(items), shape})) {}
+namespace {
 
-Value::Value(Dict d) : kind_(Kind::Dict), ptr_(std::make_shared<const Dict>(std::move(d))) {}
+int depth_of(const Value& v) {
+  return v.is_list() ? v.as_list().depth : v.is_dict() ? v.as_dict().depth : 0;
+}
+
+int checked_depth(int inner) {
+  if (inner >= kMaxValueDepth)
+    throw TemplateError("lists and dicts nested more than " + std::to_string(kMaxValueDepth) +
+                        " deep");
+  return inner + 1;
+}
+
+Value from_json_at(const nlohmann::ordered_json& j, int depth);
+
+}  // namespace
+
+Value::Value(ValueList items, List::Shape shape) : kind_(Kind::List) {
+  int inner = 0;
+  for (const Value& v : items) inner = std::max(inner, depth_of(v));
+  ptr_ = std::make_shared<const List>(List{std::move(items), shape, checked_depth(inner)});
+}
+
+Value::Value(Dict d) : kind_(Kind::Dict) {
+  int inner = 0;
+  for (const auto& [k, v] : d.entries) inner = std::max({inner, depth_of(k), depth_of(v)});
+  d.depth = checked_depth(inner);
+  ptr_ = std::make_shared<const Dict>(std::move(d));
+}
 
 Value Value::undefined(std::string hint) {
   Value v;
@@ -19,8 +45,15 @@ Value Value::undefined(std::string hint) {
   return v;
 }
 
-Value Value::from_json(const nlohmann::ordered_json& j) {
+Value Value::from_json(const nlohmann::ordered_json& j) { return from_json_at(j, 1); }
+
+namespace {
+
+// Checks the depth on the way down: a deep document would exhaust the stack before any Value
+// constructor saw it.
+Value from_json_at(const nlohmann::ordered_json& j, int depth) {
   using T = nlohmann::ordered_json::value_t;
+  if (j.is_structured()) checked_depth(depth - 1);
   switch (j.type()) {
     case T::null:
       return Value();
@@ -41,19 +74,22 @@ Value Value::from_json(const nlohmann::ordered_json& j) {
     case T::array: {
       ValueList items;
       items.reserve(j.size());
-      for (const auto& e : j) items.push_back(from_json(e));
+      for (const auto& e : j) items.push_back(from_json_at(e, depth + 1));
       return Value(std::move(items));
     }
     case T::object: {
       Dict d;
       d.entries.reserve(j.size());
-      for (const auto& [k, v] : j.items()) d.entries.emplace_back(Value(k), from_json(v));
+      for (const auto& [k, v] : j.items())
+        d.entries.emplace_back(Value(k), from_json_at(v, depth + 1));
       return Value(std::move(d));
     }
     default:
       throw TemplateError("unsupported JSON value in the template context");
   }
 }
+
+}  // namespace
 
 Value Value::markup(std::string s) {
   Value v(std::move(s));

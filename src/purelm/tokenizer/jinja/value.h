@@ -24,6 +24,10 @@ struct TemplateError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Lists and dicts nest at most this deep (built by a template or read from the context): printing,
+// comparing and freeing them recurse.
+constexpr int kMaxValueDepth = 200;
+
 class Value;
 using ValueList = std::vector<Value>;
 
@@ -39,10 +43,12 @@ struct List {
   enum class Shape { List, Tuple, Items, Keys, Values };
   ValueList items;
   Shape shape = Shape::List;
+  int depth = 1;  // of the lists and dicts nested in it, itself included (Value's constructor)
 };
 
 struct Dict {
   std::vector<std::pair<Value, Value>> entries;
+  int depth = 1;
   const Value* find(const Value& key) const;
   void set(Value key, Value value);  // a new key goes last, an existing one keeps its place
 };
