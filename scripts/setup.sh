@@ -2,7 +2,8 @@
 # Installs purelm's build and test dependencies (Debian 12) when they are missing.
 set -euo pipefail
 packages=(g++ cmake ninja-build pkg-config libgtest-dev nlohmann-json3-dev libcli11-dev libpcre2-dev
-          libutf8proc-dev openmpi-bin libopenmpi-dev)
+          libutf8proc-dev openmpi-bin libopenmpi-dev libcurl4-openssl-dev libssl-dev
+          libcpp-httplib-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
