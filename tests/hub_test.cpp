@@ -383,7 +383,11 @@ TEST_F(Hub, ClearErrors) {
   setenv("HF_TOKEN", "hf_secret_token", 1);
   hub::download_repo("Org/Gated", o);
   for (const std::string& auth : hub_.cdn_auth()) EXPECT_EQ(auth, "");  // the token stays home
-  setenv("HF_TOKEN", "hf_wrong_token", 1);
+  unsetenv("HF_TOKEN");
+  fs::remove_all(repo_dir("models--Org--Gated"));
+  io_testing::write_file(home_.path() / "token", "hf_secret_token\n");  // `huggingface-cli login`
+  EXPECT_EQ(hub::download_repo("Org/Gated", o).downloaded, 5);
+  setenv("HF_TOKEN", "hf_wrong_token", 1);  // wins over the file
   e = error_of([&] { hub::download_repo("Org/Gated", o); });
   EXPECT_NE(e.find("is refused"), std::string::npos) << e;
   EXPECT_EQ(e.find("hf_wrong_token"), std::string::npos) << e;

@@ -86,7 +86,7 @@ void fetch(const Job& job, Http& http, const std::string& path, const FileMeta& 
                           if (first && status == 200 && have > 0) {  // the server ignored Range
                             std::fflush(f);
                             if (::ftruncate(::fileno(f), 0) != 0) write_errno = errno;
-                            job.progress.add(path, -have);
+                            job.progress.restart(path);
                             have = 0;
                             sha.reset();
                           }

@@ -106,6 +106,15 @@ void Progress::add(const std::string& name, int64_t bytes) {
   draw(false);
 }
 
+void Progress::restart(const std::string& name) {
+  if (!out_) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = active_.find(name);
+  if (it == active_.end()) return;
+  done_ -= it->second.done;
+  it->second.done = it->second.resumed = 0;
+}
+
 void Progress::finish(const std::string& name) {
   if (!out_) return;
   std::lock_guard<std::mutex> lock(mu_);

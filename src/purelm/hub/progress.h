@@ -18,9 +18,10 @@ class Progress {
   Progress(std::FILE* out, int files, int64_t total_bytes);
   // A file starts with `done` of its `size` bytes already on disk (a resumed download).
   void start(const std::string& name, int64_t size, int64_t done);
-  void add(const std::string& name, int64_t bytes);  // negative when a download restarts
-  void finish(const std::string& name);              // the file is in place
-  void close();                                      // ends the display
+  void add(const std::string& name, int64_t bytes);
+  void restart(const std::string& name);  // the server ignored the Range: from byte 0 again
+  void finish(const std::string& name);   // the file is in place
+  void close();                           // ends the display
 
  private:
   struct File {
