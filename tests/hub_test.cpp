@@ -401,6 +401,11 @@ TEST_F(Hub, ClearErrors) {
   EXPECT_FALSE(fs::exists(blob().string() + ".incomplete"));
   EXPECT_FALSE(fs::exists(repo_dir() / "snapshots" / kMain / "model.safetensors"));
 
+  hub_.repos["Org/Evil"] = {
+      {{"main", kMain}}, {{kMain, {{"../../escape.json", {"{}", false}}}}}, ""};
+  e = error_of([&] { hub::download_repo("Org/Evil", o); });
+  EXPECT_NE(e.find("unsafe path '../../escape.json'"), std::string::npos) << e;
+
   // A full disk: the blob's part is /dev/full.
   fs::create_directories(repo_dir() / "blobs");
   fs::create_symlink("/dev/full", blob().string() + ".incomplete");

@@ -106,9 +106,11 @@ void fetch(const Job& job, Http& http, const std::string& path, const FileMeta& 
     if (write_errno) {
       const fs::path dir = part.parent_path();
       if (write_errno == ENOSPC) {
+        const std::string left =
+            meta.size >= 0 ? " (" + format_bytes(meta.size - size_or_zero(part)) + " to go)" : "";
         fail("the disk is full: cannot write ", path, " of ", job.repo, " into ", dir.string(),
-             " (", format_bytes(meta.size - size_or_zero(part)),
-             " to go). Free some space, or set HF_HOME elsewhere, and run again: the download "
+             left,
+             ". Free some space, or set HF_HOME elsewhere, and run again: the download "
              "resumes where it stopped.");
       }
       fail("cannot write ", part.string(), ": ", std::strerror(write_errno));
