@@ -127,7 +127,7 @@ FileMeta Api::file_meta(Http& http, const std::string& repo, const std::string& 
 void Api::fail(const Response& res, const std::string& repo, const std::string& what) const {
   const std::string& ep = settings_.endpoint;
   if (res.unreachable) {
-    purelm::fail("cannot reach ", ep, " for ", repo, " (", res.error,
+    purelm::fail("cannot reach ", origin(res.url), " for ", what, " of ", repo, " (", res.error,
                  "). Without a network, set HF_HUB_OFFLINE=1 to use only the models already in "
                  "the cache.");
   }

@@ -76,6 +76,7 @@ Response Http::perform(const std::string& url, const std::vector<std::string>& h
                        const Sink* sink) {
   CURL* c = static_cast<CURL*>(curl_);
   Response res;
+  res.url = url;
   Transfer t{c, sink, &res};
   curl_slist* list = nullptr;
   for (const std::string& h : headers) list = curl_slist_append(list, h.c_str());

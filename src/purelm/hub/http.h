@@ -12,6 +12,7 @@
 namespace purelm::hub {
 
 struct Response {
+  std::string url;                             // what was asked for (before any redirect)
   long status = 0;                             // 0: no response arrived (see error)
   std::string error;                           // why no complete response arrived, empty otherwise
   bool unreachable = false;                    // the host could not be resolved or connected to
