@@ -3,6 +3,7 @@
 set -euo pipefail
 packages=(g++ cmake ninja-build pkg-config libgtest-dev nlohmann-json3-dev libcli11-dev libpcre2-dev
           libutf8proc-dev openmpi-bin libopenmpi-dev libcpp-httplib-dev chromium
+          libcurl4-openssl-dev libssl-dev
           clang-14 libclang-rt-14-dev llvm-14)  # the last three: the fuzz targets (scripts/fuzz.sh)
 # The serving tests drive the server with the openai npm package; a newer Node (e.g. NodeSource's,
 # npm included) counts too, so Debian's is installed only when there is none.

@@ -320,7 +320,7 @@ TEST_F(HfCache, NotFound) {
             "model 'Qwen/Qwen3-0.6B' not found: not a folder, and not in the HuggingFace cache "
             "(looked for " +
                 (tmp / "hub" / "models--Qwen--Qwen3-0.6B" / "snapshots" / "...").string() +
-                "). Download it with `huggingface-cli download Qwen/Qwen3-0.6B` or pass a folder.");
+                "). Download it with `purelm download Qwen/Qwen3-0.6B` or pass a folder.");
   make_snapshot(tmp / "hub", "abc");
   fs::remove(tmp / "hub" / "models--Org--Name" / "snapshots" / "abc");
   EXPECT_HAS(error_of([] { resolve_model_dir("Org/Name"); }),

@@ -15,6 +15,7 @@ void add_train_tokenizer(CLI::App& app);
 void add_bench(CLI::App& app);
 void add_eval(CLI::App& app);
 void add_quantize(CLI::App& app);
+void add_download(CLI::App& app);
 void add_serve(CLI::App& app);
 void add_bench_serve(CLI::App& app);
 

@@ -5,6 +5,20 @@
 #include <exception>
 
 #include "purelm/commands.h"
+#include "purelm/hub/download.h"
+
+namespace {
+
+// The one place --model is looked at before a command runs: a repo id the cache lacks is
+// downloaded (unless HF_HUB_OFFLINE=1), so every command can then resolve it.
+void fetch_missing_models(CLI::App& app) {
+  for (CLI::App* cmd : app.get_subcommands()) {
+    const CLI::Option* model = cmd->get_option_no_throw("--model");
+    if (model && model->count() > 0) purelm::hub::ensure_model(model->as<std::string>());
+  }
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   // Every op allocates and frees tensors of megabytes. By default glibc maps the larger ones
@@ -27,8 +41,10 @@ int main(int argc, char** argv) {
   purelm::cli::add_bench(app);
   purelm::cli::add_eval(app);
   purelm::cli::add_quantize(app);
+  purelm::cli::add_download(app);
   purelm::cli::add_serve(app);
   purelm::cli::add_bench_serve(app);
+  app.parse_complete_callback([&app] { fetch_missing_models(app); });
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -18,9 +18,16 @@ std::string env(const char* name) {
   return v ? v : "";
 }
 
-// The hub cache folder, resolved as huggingface_hub does (HUGGINGFACE_HUB_CACHE is its legacy
-// spelling of HF_HUB_CACHE; HF_HOME defaults to $XDG_CACHE_HOME/huggingface, then ~/.cache/...).
-fs::path hub_dir() {
+std::string trim(const std::string& s) {
+  const char* ws = " \t\r\n";
+  size_t b = s.find_first_not_of(ws);
+  return b == std::string::npos ? "" : s.substr(b, s.find_last_not_of(ws) - b + 1);
+}
+
+}  // namespace
+
+// HUGGINGFACE_HUB_CACHE is huggingface_hub's legacy spelling of HF_HUB_CACHE.
+fs::path hub_cache_dir() {
   for (const char* var : {"HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"}) {
     if (std::string v = env(var); !v.empty()) return v;
   }
@@ -32,20 +39,17 @@ fs::path hub_dir() {
   return fs::path(home) / ".cache" / "huggingface" / "hub";
 }
 
-// "ORG/NAME": exactly one '/', two non-empty parts, and not a relative path like "./x" or "../x".
+fs::path repo_cache_dir(const std::string& repo_id) {
+  const size_t slash = repo_id.find('/');
+  return hub_cache_dir() /
+         ("models--" + repo_id.substr(0, slash) + "--" + repo_id.substr(slash + 1));
+}
+
 bool is_repo_id(const std::string& s) {
   size_t slash = s.find('/');
   if (slash == std::string::npos || s.find('/', slash + 1) != std::string::npos) return false;
   return slash > 0 && slash + 1 < s.size() && s[0] != '.';
 }
-
-std::string trim(const std::string& s) {
-  const char* ws = " \t\r\n";
-  size_t b = s.find_first_not_of(ws);
-  return b == std::string::npos ? "" : s.substr(b, s.find_last_not_of(ws) - b + 1);
-}
-
-}  // namespace
 
 std::string resolve_model_dir(const std::string& spec) {
   std::error_code ec;
@@ -54,9 +58,7 @@ std::string resolve_model_dir(const std::string& spec) {
     if (fs::exists(spec, ec)) fail("model '", spec, "' is a file, not a checkpoint folder");
     fail("model '", spec, "' not found: no such folder, and not a HuggingFace repo id (ORG/NAME)");
   }
-  const size_t slash = spec.find('/');
-  const fs::path repo =
-      hub_dir() / ("models--" + spec.substr(0, slash) + "--" + spec.substr(slash + 1));
+  const fs::path repo = repo_cache_dir(spec);
   const fs::path snapshots = repo / "snapshots";
 
   std::string tried;  // what the error reports
@@ -79,7 +81,7 @@ std::string resolve_model_dir(const std::string& spec) {
     }
   }
   fail("model '", spec, "' not found: not a folder, and not in the HuggingFace cache (looked for ",
-       tried, "). Download it with `huggingface-cli download ", spec, "` or pass a folder.");
+       tried, "). Download it with `purelm download ", spec, "` or pass a folder.");
 }
 
 }  // namespace purelm

@@ -1,9 +1,18 @@
 // Finding a checkpoint: a folder, or a repo id in the local HuggingFace cache.
 #pragma once
 
+#include <filesystem>
 #include <string>
 
 namespace purelm {
+
+// The hub cache folder as huggingface_hub finds it: HF_HUB_CACHE, else $HF_HOME/hub, HF_HOME
+// defaulting to $XDG_CACHE_HOME/huggingface, then ~/.cache/huggingface.
+std::filesystem::path hub_cache_dir();
+// A repo's folder in it: models--ORG--NAME.
+std::filesystem::path repo_cache_dir(const std::string& repo_id);
+// "ORG/NAME": one '/', two non-empty parts, not a relative path such as "./x".
+bool is_repo_id(const std::string& s);
 
 // `spec` is a folder path, or "ORG/NAME" looked up as
 // $HF_HOME/hub/models--ORG--NAME/snapshots/<refs/main>/ (HF_HOME defaults to ~/.cache/huggingface;
