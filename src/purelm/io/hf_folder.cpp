@@ -9,14 +9,9 @@
 
 namespace purelm {
 
-namespace {
-
 namespace fs = std::filesystem;
 
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
+namespace {
 
 std::string trim(const std::string& s) {
   const char* ws = " \t\r\n";
@@ -26,17 +21,27 @@ std::string trim(const std::string& s) {
 
 }  // namespace
 
+std::string hf_env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? trim(v) : "";
+}
+
+fs::path hf_home() {
+  if (std::string v = hf_env("HF_HOME"); !v.empty()) return v;
+  if (std::string v = hf_env("XDG_CACHE_HOME"); !v.empty()) return fs::path(v) / "huggingface";
+  if (std::string v = hf_env("HOME"); !v.empty()) return fs::path(v) / ".cache" / "huggingface";
+  return {};
+}
+
 // HUGGINGFACE_HUB_CACHE is huggingface_hub's legacy spelling of HF_HUB_CACHE.
 fs::path hub_cache_dir() {
   for (const char* var : {"HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"}) {
-    if (std::string v = env(var); !v.empty()) return v;
+    if (std::string v = hf_env(var); !v.empty()) return v;
   }
-  if (std::string v = env("HF_HOME"); !v.empty()) return fs::path(v) / "hub";
-  if (std::string v = env("XDG_CACHE_HOME"); !v.empty()) return fs::path(v) / "huggingface" / "hub";
-  std::string home = env("HOME");
+  const fs::path home = hf_home();
   check(!home.empty(),
         "cannot find the HuggingFace cache: none of HF_HUB_CACHE, HF_HOME, HOME is set");
-  return fs::path(home) / ".cache" / "huggingface" / "hub";
+  return home / "hub";
 }
 
 fs::path repo_cache_dir(const std::string& repo_id) {

@@ -6,6 +6,11 @@
 
 namespace purelm {
 
+// An environment variable with surrounding whitespace trimmed; "" when unset.
+std::string hf_env(const char* name);
+// $HF_HOME as huggingface_hub defaults it: $XDG_CACHE_HOME/huggingface, then ~/.cache/huggingface;
+// empty when none of these is set.
+std::filesystem::path hf_home();
 // The hub cache folder as huggingface_hub finds it: HF_HUB_CACHE, else $HF_HOME/hub, HF_HOME
 // defaulting to $XDG_CACHE_HOME/huggingface, then ~/.cache/huggingface.
 std::filesystem::path hub_cache_dir();
