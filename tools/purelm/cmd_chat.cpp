@@ -11,11 +11,9 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "purelm/chat_model.h"
 #include "purelm/commands.h"
-#include "purelm/io/text_file.h"
-#include "purelm/models/model.h"
 #include "purelm/options.h"
-#include "purelm/sample/generation_config.h"
 #include "purelm/serve/engine.h"
 #include "purelm/tokenizer/chat_template.h"
 #include "purelm/tokenizer/tokenizer.h"
@@ -36,18 +34,14 @@ struct ChatArgs {
 };
 
 void run(const ChatArgs& a) {
-  Model m = load_model(a.model, parse_compute_dtype(a.dtype));
-  apply_quant(m, a.quant);
-  Tokenizer tok = Tokenizer::load(m.dir);
-  const std::string source =
-      a.chat_template.empty() ? tok.chat_template() : read_text_file(a.chat_template);
-  check(!source.empty(), m.dir, " has no chat template (tokenizer_config.json chat_template or ",
-        "chat_template.jinja): give one with --chat-template FILE, or use `purelm generate` for "
-        "plain continuation");
-  ChatTemplate tpl(source);
-  std::vector<int64_t> tok_eos;
-  if (tok.eos_id()) tok_eos.push_back(*tok.eos_id());
-  GenerationDefaults d = generation_defaults(m, tok_eos);
+  ChatModel cm = load_chat_model(a.model, a.dtype, a.quant, a.chat_template);
+  const Model& m = cm.model;
+  const Tokenizer& tok = cm.tok;
+  const GenerationDefaults& d = cm.defaults;
+  check(!cm.chat_template.empty(), m.dir,
+        " has no chat template (tokenizer_config.json chat_template or chat_template.jinja): give "
+        "one with --chat-template FILE, or use `purelm generate` for plain continuation");
+  ChatTemplate tpl(cm.chat_template);
   EngineOptions opt;
   opt.parallel = 1;
   opt.ctx_size = a.ctx_size;

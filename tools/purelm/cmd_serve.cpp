@@ -8,11 +8,9 @@
 #include <optional>
 #include <thread>
 
+#include "purelm/chat_model.h"
 #include "purelm/commands.h"
-#include "purelm/io/text_file.h"
-#include "purelm/models/model.h"
 #include "purelm/options.h"
-#include "purelm/sample/generation_config.h"
 #include "purelm/serve/engine.h"
 #include "purelm/server/server.h"
 #include "purelm/tokenizer/chat_template.h"
@@ -34,16 +32,12 @@ struct ServeArgs {
 };
 
 void run(const ServeArgs& a) {
-  Model m = load_model(a.model, parse_compute_dtype(a.dtype));
-  apply_quant(m, a.quant);
-  Tokenizer tok = Tokenizer::load(m.dir);
-  const std::string source =
-      a.chat_template.empty() ? tok.chat_template() : read_text_file(a.chat_template);
+  ChatModel cm = load_chat_model(a.model, a.dtype, a.quant, a.chat_template);
+  const Model& m = cm.model;
+  const Tokenizer& tok = cm.tok;
+  const GenerationDefaults& d = cm.defaults;
   std::optional<ChatTemplate> tpl;
-  if (!source.empty()) tpl.emplace(source);
-  std::vector<int64_t> tok_eos;
-  if (tok.eos_id()) tok_eos.push_back(*tok.eos_id());
-  GenerationDefaults d = generation_defaults(m, tok_eos);
+  if (!cm.chat_template.empty()) tpl.emplace(cm.chat_template);
 
   EngineOptions eo;
   eo.parallel = a.parallel;
