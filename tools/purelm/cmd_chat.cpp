@@ -29,8 +29,7 @@ struct ChatArgs {
   std::string model, system, chat_template, dtype = "f32", kv_cache = "f32", quant = "none";
   int64_t max_tokens = 1024, ctx_size = 4096;
   bool no_think = false;
-  float temperature = -1;
-  uint64_t seed = 0;
+  SamplerFlags sampling;
 };
 
 void run(const ChatArgs& a) {
@@ -50,12 +49,13 @@ void run(const ChatArgs& a) {
   Engine engine(m, tok, opt);
   engine.start();
   SamplingParams sampling;
-  sampling.temperature = a.temperature >= 0 ? a.temperature : d.sampler.temperature;
-  sampling.top_k = d.sampler.top_k;
-  sampling.top_p = d.sampler.top_p;
-  sampling.min_p = d.sampler.min_p;
-  sampling.repetition_penalty = d.sampler.repetition_penalty;
-  sampling.seed = a.seed;
+  const SamplerConfig s = a.sampling.over(d.sampler);
+  sampling.temperature = s.temperature;
+  sampling.top_k = s.top_k;
+  sampling.top_p = s.top_p;
+  sampling.min_p = s.min_p;
+  sampling.repetition_penalty = s.repetition_penalty;
+  sampling.seed = s.seed;
 
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();
   if (!a.system.empty()) messages.push_back({{"role", "system"}, {"content", a.system}});
@@ -147,9 +147,7 @@ void add_chat(CLI::App& app) {
   cmd->add_option("--max-tokens", a->max_tokens, "Most tokens per answer")->capture_default_str();
   cmd->add_option("--ctx-size", a->ctx_size, "Positions of the conversation kept (prompt + answer)")
       ->capture_default_str();
-  cmd->add_option("--temperature", a->temperature,
-                  "Override the checkpoint's sampling temperature (0 = greedy)");
-  cmd->add_option("--seed", a->seed, "Random seed")->capture_default_str();
+  add_sampler_flags(cmd, &a->sampling);
   add_dtype_option(cmd, &a->dtype);
   add_kv_cache_option(cmd, &a->kv_cache);
   add_quant_option(cmd, &a->quant);

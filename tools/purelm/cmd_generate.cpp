@@ -23,10 +23,9 @@ struct GenerateArgs {
   std::string model, tokenizer, prompt, prompt_ids, prompt_file, dtype = "f32", kv_cache = "f32",
                                                                  quant = "none";
   int64_t max_tokens = 256;
-  SamplerConfig sampler;
+  SamplerFlags sampling;
   std::vector<std::string> stop;
   bool print_ids = false, ignore_eos = false, no_special = false;
-  std::vector<CLI::Option*> sampler_flags;  // which sampler flags the user gave
   MeshArgs mesh;
 };
 
@@ -61,19 +60,8 @@ void run(const GenerateArgs& a, const Model& m) {
   GenerationDefaults d = generation_defaults(m, tok_eos);
   GenerateOptions opt;
   opt.max_tokens = a.max_tokens;
-  opt.sampler = d.sampler;
+  opt.sampler = a.sampling.over(d.sampler);
   opt.kv_dtype = parse_compute_dtype(a.kv_cache);
-  for (CLI::Option* o :
-       a.sampler_flags) {  // flags the user gave override the checkpoint's defaults
-    if (!o->count()) continue;
-    std::string n = o->get_name();
-    if (n == "--temperature") opt.sampler.temperature = a.sampler.temperature;
-    if (n == "--top-k") opt.sampler.top_k = a.sampler.top_k;
-    if (n == "--top-p") opt.sampler.top_p = a.sampler.top_p;
-    if (n == "--min-p") opt.sampler.min_p = a.sampler.min_p;
-    if (n == "--repetition-penalty") opt.sampler.repetition_penalty = a.sampler.repetition_penalty;
-  }
-  opt.sampler.seed = a.sampler.seed;
   if (!a.ignore_eos) opt.eos_ids = d.eos_ids;
 
   std::vector<std::vector<int32_t>> prompts;
@@ -146,16 +134,7 @@ void add_generate(CLI::App& app) {
   cmd->add_option("--max-tokens", a->max_tokens, "Most tokens to generate")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  a->sampler_flags = {
-      cmd->add_option("--temperature", a->sampler.temperature, "Sampling temperature; 0 = greedy"),
-      cmd->add_option("--top-k", a->sampler.top_k, "Keep the k most likely tokens (0 = off)"),
-      cmd->add_option("--top-p", a->sampler.top_p, "Nucleus sampling threshold (1 = off)"),
-      cmd->add_option("--min-p", a->sampler.min_p,
-                      "Drop tokens below min-p times the top probability (0 = off)"),
-      cmd->add_option("--repetition-penalty", a->sampler.repetition_penalty,
-                      "HF-style repetition penalty (1 = off)")};
-  cmd->add_option("--seed", a->sampler.seed, "Random seed, for reproducible sampling")
-      ->capture_default_str();
+  add_sampler_flags(cmd, &a->sampling);
   cmd->add_option("--stop", a->stop, "Stop when this text appears (repeatable)");
   cmd->add_flag("--print-ids", a->print_ids,
                 "Print only the new token ids, comma-separated, one line per prompt");

@@ -13,6 +13,32 @@ constexpr int64_t kProgressBytes = 1 << 30;  // writes at least this large repor
 
 }  // namespace
 
+SamplerConfig SamplerFlags::over(SamplerConfig d) const {
+  d.temperature = temperature.value_or(d.temperature);
+  d.top_k = top_k.value_or(d.top_k);
+  d.top_p = top_p.value_or(d.top_p);
+  d.min_p = min_p.value_or(d.min_p);
+  d.repetition_penalty = repetition_penalty.value_or(d.repetition_penalty);
+  d.seed = seed;
+  return d;
+}
+
+void add_sampler_flags(CLI::App* cmd, SamplerFlags* f) {
+  auto set = [](auto* field) { return [field](auto v) { *field = v; }; };
+  cmd->add_option_function<float>("--temperature", set(&f->temperature),
+                                  "Sampling temperature; 0 = greedy (default: the checkpoint's)");
+  cmd->add_option_function<int64_t>("--top-k", set(&f->top_k),
+                                    "Keep the k most likely tokens (0 = off)");
+  cmd->add_option_function<float>("--top-p", set(&f->top_p),
+                                  "Nucleus sampling threshold (1 = off)");
+  cmd->add_option_function<float>("--min-p", set(&f->min_p),
+                                  "Drop tokens below min-p times the top probability (0 = off)");
+  cmd->add_option_function<float>("--repetition-penalty", set(&f->repetition_penalty),
+                                  "HF-style repetition penalty (1 = off)");
+  cmd->add_option("--seed", f->seed, "Random seed, for reproducible sampling")
+      ->capture_default_str();
+}
+
 void add_dtype_option(CLI::App* cmd, std::string* dtype) {
   cmd->add_option("--dtype", *dtype, "Compute dtype of activations: f32 or bf16")
       ->check(CLI::IsMember({"f32", "bf16"}))
