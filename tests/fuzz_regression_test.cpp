@@ -11,6 +11,8 @@
 #include "purelm/core/error.h"
 #include "purelm/core/tensor.h"
 #include "purelm/io/safetensors.h"
+#include "purelm/server/api_error.h"
+#include "purelm/server/request.h"
 #include "purelm/tokenizer/chat_template.h"
 #include "purelm/tokenizer/tokenizer.h"
 #include "purelm/train/chat_data.h"
@@ -116,11 +118,27 @@ TEST(FuzzRegression, TemplateValuesNestAtMost200Deep) {
   EXPECT_EQ(render("{% set ns = namespace(x=[]) %}{% for i in range(150) %}{% set ns.x = [ns.x] "
                    "%}{% endfor %}{{ ns.x | tojson | length }}"),
             "302");
-  const auto deep = nlohmann::ordered_json::parse(repeat("[", 100000) + repeat("]", 100000));
+  // Deep enough for the cap, shallow enough for the test's own copies of it to recurse safely.
+  const auto deep = nlohmann::ordered_json::parse(repeat("[", 1000) + repeat("]", 1000));
   EXPECT_HAS(error_of([&] {
                ChatTemplate("{{ messages }}").render({{"messages", deep}});
              }),
              "chat template context: lists and dicts nested more than 200 deep");
+}
+
+// A server request nesting JSON deeper than any real one is a 400 while parsing, before anything
+// copies it (the copies recurse: 100000 levels overflowed the stack under AddressSanitizer).
+TEST(FuzzRegression, RequestBodyDepthIsBounded) {
+  const std::string deep = "{\"messages\": " + repeat("[", 100000) + repeat("]", 100000) + "}";
+  try {
+    server::parse_body(deep);
+    ADD_FAILURE() << "a 100000-deep body was accepted";
+  } catch (const server::ApiError& e) {
+    EXPECT_EQ(e.status, 400);
+    EXPECT_NE(std::string(e.what()).find("nests JSON more than 64 levels deep"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(server::parse_body(R"({"messages": [{"content": [{"type": "text"}]}]})").size(), 1u);
 }
 
 // chat_data_fuzz: JSONL lines are parsed with a depth limit, since later copies of a deep

@@ -142,7 +142,17 @@ std::string message_content(const json& m, size_t i) {
 json parse_body(const std::string& body) {
   if (!tok::is_valid_utf8(body))
     throw ApiError(400, "invalid_encoding", "the request body is not valid UTF-8");
-  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  // A request nests a few levels; a much deeper one would recurse without bound wherever its
+  // values are copied (the chat template's context), so it is refused while parsing.
+  constexpr int kMaxDepth = 64;
+  const auto depth_cap = [](int depth, json::parse_event_t, json&) {
+    if (depth > kMaxDepth)
+      throw ApiError(
+          400, "invalid_json",
+          "the request body nests JSON more than " + std::to_string(kMaxDepth) + " levels deep");
+    return true;
+  };
+  json j = json::parse(body, depth_cap, /*allow_exceptions=*/false);
   if (j.is_discarded())
     throw ApiError(400, "invalid_json",
                    "the request body is not valid JSON (send a JSON object with Content-Type: "
