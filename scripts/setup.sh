@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Installs purelm's build and test dependencies (Debian 12) when they are missing.
 set -euo pipefail
+#   scripts/setup.sh           what building purelm needs (scripts/demo.sh)
+#   scripts/setup.sh --tests   and what the test suite and the fuzz targets need (scripts/test.sh)
 packages=(g++ cmake ninja-build pkg-config libgtest-dev nlohmann-json3-dev libcli11-dev libpcre2-dev
-          libutf8proc-dev openmpi-bin libopenmpi-dev libcpp-httplib-dev chromium
-          libcurl4-openssl-dev libssl-dev
-          clang-14 libclang-rt-14-dev llvm-14)  # the last three: the fuzz targets (scripts/fuzz.sh)
-# The serving tests drive the server with the openai npm package; a newer Node (e.g. NodeSource's,
-# npm included) counts too, so Debian's is installed only when there is none.
-command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+          libutf8proc-dev openmpi-bin libopenmpi-dev libcpp-httplib-dev libcurl4-openssl-dev libssl-dev)
+if [ "${1:-}" = "--tests" ]; then
+  # chromium: the chat page's browser check; clang-14's libFuzzer: the fuzz targets (scripts/fuzz.sh)
+  packages+=(chromium clang-14 libclang-rt-14-dev llvm-14)
+  # The serving tests drive the server with the openai npm package; a newer Node (e.g.
+  # NodeSource's, npm included) counts too, so Debian's is installed only when there is none.
+  command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
