@@ -141,6 +141,19 @@ TEST(FuzzRegression, RequestBodyDepthIsBounded) {
   EXPECT_EQ(server::parse_body(R"({"messages": [{"content": [{"type": "text"}]}]})").size(), 1u);
 }
 
+// tokenizer_json_fuzz: a token id that is a float or out of int32 range was converted by
+// nlohmann's get<int32_t>() (undefined behaviour); ids are integers in [0, 2^24).
+TEST(FuzzRegression, TokenIdsAreCheckedIntegers) {
+  TempDir dir;
+  for (const std::string id : {"1e30", "4294967296", "2.5", "-1", "16777216"}) {
+    io_testing::write_file(
+        dir / "tokenizer.json",
+        R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": )" + id + R"(}, "merges": []}})");
+    EXPECT_HAS(error_of([&] { Tokenizer::load((dir / "tokenizer.json").string()); }), "token id")
+        << id;
+  }
+}
+
 // chat_data_fuzz: JSONL lines are parsed with a depth limit, since later copies of a deep
 // document recurse.
 TEST(FuzzRegression, ChatDataJsonDepthIsBounded) {

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "purelm/core/error.h"
+#include "purelm/tokenizer/token_id.h"
 
 namespace purelm::tok {
 
@@ -62,7 +63,7 @@ void AddedVocabulary::Matcher::build() {
 AddedVocabulary::AddedVocabulary(const nlohmann::json& added_tokens, const Normalizer* normalizer) {
   for (const auto& j : added_tokens) {
     AddedToken t;
-    t.id = j.at("id").get<int32_t>();
+    t.id = token_id(j.at("id"), "added token");
     t.content = j.at("content").get<std::string>();
     t.single_word = j.value("single_word", false);
     t.lstrip = j.value("lstrip", false);

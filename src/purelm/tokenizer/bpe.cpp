@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "purelm/core/error.h"
+#include "purelm/tokenizer/token_id.h"
 #include "purelm/tokenizer/unicode.h"
 
 namespace purelm::tok {
@@ -39,8 +40,7 @@ Bpe::Bpe(const json& model) {
   const json& vocab = model.at("vocab");
   vocab_.reserve(vocab.size());
   for (const auto& [token, id] : vocab.items()) {
-    auto i = id.get<int32_t>();
-    check(i >= 0, "negative id for token \"", token, "\"");
+    const int32_t i = token_id(id, "vocab \"" + token + "\"");
     vocab_.emplace(token, i);
     if (static_cast<size_t>(i) >= tokens_.size()) tokens_.resize(i + 1);
     tokens_[i] = token;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "purelm/core/error.h"
+#include "purelm/tokenizer/token_id.h"
 
 namespace purelm::tok {
 
@@ -23,11 +24,12 @@ PostProcessor PostProcessor::from_json(const nlohmann::json& j) {
       auto name = item.at("SpecialToken").at("id").get<std::string>();
       check(specials.contains(name), "TemplateProcessing: special token \"", name, "\" has no ids");
       auto& side = seen_sequence ? p.after : p.before;
-      for (const auto& id : specials.at(name).at("ids")) side.push_back(id.get<int32_t>());
+      for (const auto& id : specials.at(name).at("ids"))
+        side.push_back(token_id(id, "post_processor special token"));
     }
   } else if (type == "BertProcessing" || type == "RobertaProcessing") {
-    p.before.push_back(j.at("cls").at(1).get<int32_t>());  // ["[CLS]", id]
-    p.after.push_back(j.at("sep").at(1).get<int32_t>());
+    p.before.push_back(token_id(j.at("cls").at(1), "post_processor cls"));  // ["[CLS]", id]
+    p.after.push_back(token_id(j.at("sep").at(1), "post_processor sep"));
   } else if (type == "Sequence") {
     for (const auto& part : j.at("processors")) {
       PostProcessor inner = from_json(part);
