@@ -6,12 +6,14 @@
 #include <limits>
 #include <optional>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "isa_levels.h"
 #include "purelm/core/thread_pool.h"
 #include "purelm/ops/attention.h"
 #include "purelm/ops/autograd.h"
+#include "purelm/ops/kernels/attention_kernel.h"
 #include "purelm/ops/kernels/backend.h"
 #include "purelm/ops/kernels/gemm.h"
 #include "purelm/ops/kernels/isa.h"
@@ -102,6 +104,12 @@ void check_gemm(const Case& t, std::mt19937& rng, int64_t sample = 0) {
 
 class EachIsa : public EachLevel {
  protected:
+  // The tile products of this level's instruction set.
+  const kernels::TileProducts& tiles() const {
+    return has(kernels::kAvx512) ? kernels::avx512_tiles()
+           : has(kernels::kAvx2) ? kernels::avx2_tiles()
+                                 : kernels::portable_tiles();
+  }
   std::mt19937 rng_{7};
 };
 
@@ -165,8 +173,7 @@ TEST_P(EachIsa, TileGemmMatchesReference) {
               for (float& x : *v) x = u(rng_);
             const std::vector<float> c0 = c;
             const int64_t ars = transposed ? 1 : k, acs = transposed ? m : 1;
-            kernels::tile_gemm(m, n, k, a.data(), ars, acs, b.data(), n + 2, c.data(), n + 3,
-                               accumulate);
+            tiles().gemm(m, n, k, a.data(), ars, acs, b.data(), n + 2, c.data(), n + 3, accumulate);
             for (int64_t i = 0; i < m; ++i) {
               for (int64_t j = 0; j < n; ++j) {
                 double ref = accumulate ? c0[i * (n + 3) + j] : 0.0, scale = std::fabs(ref);
@@ -196,8 +203,8 @@ TEST_P(EachIsa, TileGemmAndDotReadBf16InPlace) {
         std::vector<bf16> b(wide.size());
         for (float& x : a) x = u(rng_);
         for (size_t i = 0; i < b.size(); ++i) wide[i] = to_f32(b[i] = to_bf16(u(rng_)));
-        kernels::tile_gemm(m, n, k, a.data(), k, 1, wide.data(), n + 2, c1.data(), n, false);
-        kernels::tile_gemm(m, n, k, a.data(), k, 1, b.data(), n + 2, c2.data(), n, false);
+        tiles().gemm(m, n, k, a.data(), k, 1, wide.data(), n + 2, c1.data(), n, false);
+        tiles().gemm_bf16(m, n, k, a.data(), k, 1, b.data(), n + 2, c2.data(), n, false);
         ASSERT_EQ(c1, c2) << "m " << m << " n " << n << " k " << k;
         double scale = 0;
         for (int64_t i = 0; i < k; ++i) scale += std::fabs(a[i] * wide[i]);
@@ -218,12 +225,83 @@ TEST_P(EachIsa, TransposeMovesEveryElement) {
       for (float& x : src) x = u(rng_);
       for (float& x : dst) x = u(rng_);
       const std::vector<float> dst0 = dst;
-      kernels::transpose(src.data(), rows, cols, lds, dst.data(), ldd);
+      tiles().transpose(src.data(), rows, cols, lds, dst.data(), ldd);
       for (int64_t c = 0; c < cols; ++c)
         for (int64_t r = 0; r < ldd; ++r)
           ASSERT_EQ(dst[c * ldd + r], r < rows ? src[r * lds + c] : dst0[c * ldd + r])
               << "rows " << rows << " cols " << cols << " at " << c << ", " << r;
     }
+}
+
+// The block products of attention by the kernel of each level against the portable kernel's:
+// forward and backward, keys and values in float32 and in bf16 memory, operands rounded (bf16
+// activations) or not, odd and even heads, tiles and blocks with tails (the decode path of few
+// queries included), and queries that see all, part or none of a block. Only the order of the sums
+// may differ: each result within 1e-6 K^2 of the portable one for K terms of at most 1.
+TEST_P(EachIsa, AttentionBlocksMatchPortable) {
+  const kernels::AttentionKernel& kernel = kernels::attention_kernel();
+  const kernels::AttentionKernel& portable = kernels::attention_kernels().back();
+  if (&kernel == &portable) GTEST_SKIP() << "the portable kernel is the reference";
+  std::uniform_real_distribution<float> u(-1, 1);
+  auto random = [&](int64_t n) {
+    std::vector<float> v(static_cast<size_t>(n));
+    for (float& x : v) x = u(rng_);
+    return v;
+  };
+  struct Out {
+    std::vector<float> s, o, dv, dp, dq, dk;
+  };
+  for (int64_t H : {5, 16, 34})
+    for (bool round : {false, true})
+      for (bool kv_bf16 : {false, true})
+        for (int64_t tq : {1, 3, 8, 13, 64})
+          for (int64_t n : {1, 7, 17, 64}) {
+            const int64_t ld = 2 * H + 2, ldq = H + 3, visible0 = n / 2 - 1;
+            const std::vector<float> q = random(tq * ldq), dO = random(tq * ldq),
+                                     kf = random(n * ld), vf = random(n * ld), p = random(tq * n),
+                                     ds = random(tq * n), o0 = random(tq * H),
+                                     dq0 = random(tq * ldq), dkv0 = random(n * ld);
+            std::vector<bf16> kh(kf.size()), vh(vf.size());
+            for (size_t i = 0; i < kf.size(); ++i) {
+              kh[i] = to_bf16(kf[i]);
+              vh[i] = to_bf16(vf[i]);
+            }
+            const kernels::KvBlock b{
+                kv_bf16 ? kernels::KvRows{kh.data(), true} : kernels::KvRows{kf.data(), false},
+                kv_bf16 ? kernels::KvRows{vh.data(), true} : kernels::KvRows{vf.data(), false}, ld,
+                n, visible0};
+            auto run = [&](const kernels::AttentionKernel& k) {
+              Out r{std::vector<float>(size_t(tq * n)), o0,  dkv0,
+                    std::vector<float>(size_t(tq * n)), dq0, dkv0};
+              kernels::AttentionTile& fwd = k.tile(H, round);
+              fwd.queries(q.data(), ldq, tq);
+              fwd.scores(b, r.s.data());
+              fwd.add_values(p.data(), b, r.o.data());
+              kernels::AttentionTile& bwd = k.tile(H, round);
+              bwd.queries_and_grads(q.data(), dO.data(), ldq, tq);
+              bwd.value_grads(p.data(), b, r.dv.data(), r.dp.data());
+              bwd.key_grads(ds.data(), b, r.dq.data(), ldq, r.dk.data());
+              return r;
+            };
+            const Out got = run(kernel), want = run(portable);
+            const std::string at = "H " + std::to_string(H) + " round " + std::to_string(round) +
+                                   " kv_bf16 " + std::to_string(kv_bf16) + " tq " +
+                                   std::to_string(tq) + " n " + std::to_string(n);
+            auto expect = [&](const std::vector<float>& g, const std::vector<float>& w, double K,
+                              const char* what) {
+              for (size_t i = 0; i < g.size(); ++i)
+                ASSERT_NEAR(g[i], w[i], 1e-6 * K * K) << what << " " << i << " " << at;
+            };
+            for (int64_t r = 0; r < tq; ++r)
+              for (int64_t j = 0; j < b.visible(r); ++j)
+                ASSERT_NEAR(got.s[r * n + j], want.s[r * n + j], 1e-6 * H * H)
+                    << "score " << r << ", " << j << " " << at;
+            expect(got.o, want.o, double(n), "o");
+            expect(got.dv, want.dv, double(tq), "dv");
+            expect(got.dp, want.dp, double(H), "dp");
+            expect(got.dq, want.dq, double(n), "dq");
+            expect(got.dk, want.dk, double(tq), "dk");
+          }
 }
 
 // The largest element wherever it is, among masked scores (-inf) too.
