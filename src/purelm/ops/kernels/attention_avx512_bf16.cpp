@@ -15,8 +15,6 @@ namespace {
 
 using namespace avx512;
 
-constexpr int64_t kFewQueries = 8;  // as attention_rows.cpp
-
 // C (+)= A B over pairs of bf16, 4 or 1 rows of C from row i: each step one 32-bit broadcast of A
 // per row against four vectors of pairs.
 template <int MR>

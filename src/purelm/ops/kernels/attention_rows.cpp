@@ -11,10 +11,6 @@ namespace purelm::kernels {
 
 namespace {
 
-// Below this many queries (decode) a tile's scores are dot products of each query with the keys:
-// the products of a full tile would fill few vector lanes.
-constexpr int64_t kFewQueries = 8;
-
 // An operand as float32 rows.
 struct Rows {
   const float* p;

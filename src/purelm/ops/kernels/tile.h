@@ -13,6 +13,11 @@
 
 namespace purelm::kernels {
 
+// Below this many queries (decode) a tile's scores on float32 are dot products of each query with
+// the keys, and a forward tile on pairs falls back to float32: a full tile's products would fill
+// few vector lanes.
+constexpr int64_t kFewQueries = 8;
+
 struct TileProducts {
   // C[i, j] = (accumulate ? C[i, j] : 0) + sum_k A(i, k) B[k * ldb + j], with A(i, k) =
   // a[i * ars + k * acs], for i < M, j < N, k < K. C must not overlap A or B.
@@ -33,7 +38,7 @@ const TileProducts& avx512_tiles();
 // The calling thread's tile on float32 operands with the products of `p`.
 AttentionTile& rows_tile(const TileProducts& p, int64_t H, bool round);
 
-// The product of tile_gemm over pairs of bf16 (vdpbf16ps: exact products, float32 sums), for CPUs
+// TileProducts::gemm over pairs of bf16 (vdpbf16ps: exact products, float32 sums), for CPUs
 // with AVX512-BF16. K2 pairs of 32 bits: pair p of row i of A, at a + (i * ars + p * acs) * 4
 // bytes, holds A(i, 2p) in its lower half and A(i, 2p + 1) in its upper; pair (p, j) of B, at
 // b + (p * ldb + j) * 4 bytes, holds B[2p, j] and B[2p + 1, j].
