@@ -17,6 +17,8 @@ namespace purelm {
 
 namespace {
 
+// A tile of up to kQTile queries of one head meets blocks of kKeyBlock keys; the kernel of the
+// instruction set in use (kernels/attention_kernel.h) computes the products of each block.
 constexpr int64_t kQTile = kernels::kTileQueries, kKeyBlock = kernels::kBlockKeys;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
