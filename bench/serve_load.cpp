@@ -22,6 +22,7 @@ using json = nlohmann::ordered_json;
 struct Sample {
   bool ok = false;
   int64_t output_tokens = 0;
+  int64_t usage_tokens = -1;  // the final chunk's usage.completion_tokens, when sent
   double ttft = 0, tpot = 0;
   std::vector<double> gaps;  // between two chunks carrying tokens
 };
@@ -75,8 +76,14 @@ Sample one(httplib::Client& c, const ServeLoadOptions& o, const std::vector<int3
       }
       json j = json::parse(event.substr(6), nullptr, false);
       if (!j.is_object() || j.contains("error")) return false;
-      if (j["choices"].empty() || j["choices"][0]["logprobs"].is_null()) continue;
-      const size_t k = j["choices"][0]["logprobs"]["tokens"].size();
+      if (j.contains("usage") && j["usage"].is_object())
+        s.usage_tokens = j["usage"].value("completion_tokens", int64_t(-1));
+      if (!j["choices"].is_array() || j["choices"].empty()) continue;
+      const json& choice = j["choices"][0];
+      // Servers that leave logprobs out (llama-server with logprobs 0) stream a token per chunk.
+      const size_t k = choice["logprobs"].is_object()     ? choice["logprobs"]["tokens"].size()
+                       : choice.value("text", "").empty() ? 0
+                                                          : 1;
       if (k == 0) continue;
       const Clock::time_point now = Clock::now();
       if (s.output_tokens == 0) {
@@ -94,6 +101,7 @@ Sample one(httplib::Client& c, const ServeLoadOptions& o, const std::vector<int3
   httplib::Error err;
   s.ok = c.send(req, res, err) && res.status == 200 && done && s.output_tokens > 0;
   if (s.output_tokens > 1) s.tpot = seconds(first, last) / double(s.output_tokens - 1);
+  if (s.usage_tokens > 0) s.output_tokens = s.usage_tokens;
   return s;
 }
 
@@ -104,7 +112,8 @@ json serve_load(const ServeLoadOptions& o) {
   httplib::Client probe(o.host, o.port);
   auto models = probe.Get("/v1/models", auth(o));
   check(models && models->status == 200, "bench-serve: no purelm server answers on http://", o.host,
-        ":", std::to_string(o.port), "/v1/models (start one with `purelm serve`)");
+        ":", std::to_string(o.port),
+        "/v1/models (start one with `purelm serve`, or any OpenAI-compatible server)");
   json m = json::parse(models->body)["data"][0];
   const int64_t vocab = m["meta"]["n_vocab"], ctx = m["meta"]["n_ctx"];
 

@@ -10,8 +10,10 @@ namespace purelm::cli {
 void add_bench_serve(CLI::App& app) {
   auto o = std::make_shared<bench::ServeLoadOptions>();
   auto as_json = std::make_shared<bool>(false);
-  CLI::App* cmd = app.add_subcommand(
-      "bench-serve", "Load a running `purelm serve` with concurrent streaming clients");
+  CLI::App* cmd =
+      app.add_subcommand("bench-serve",
+                         "Load a running `purelm serve` (or another OpenAI-compatible server, e.g. "
+                         "llama-server) with concurrent streaming clients");
   cmd->add_option("--host", o->host, "Server address")->capture_default_str();
   cmd->add_option("--port", o->port, "Server port")->capture_default_str();
   cmd->add_option("--api-key", o->api_key, "The server's --api-key, if it has one");
