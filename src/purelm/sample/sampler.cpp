@@ -19,31 +19,48 @@ int32_t Sampler::next(float* logits, int64_t V, const std::vector<int32_t>& hist
       }
   }
   if (cfg_.temperature <= 0) return argmax(logits, V);
-  // Candidates sorted by logit; each filter keeps a prefix of them.
+  // Candidates in order of logit, ties by id. Top-k keeps the k first, top-p and min-p a prefix of
+  // those: only that prefix is ever sorted (sorting all V, 151936 for Qwen3, took longer than the
+  // model's decode step), and with no filter the candidates stay in id order.
   std::vector<int32_t> idx(static_cast<size_t>(V));
   std::iota(idx.begin(), idx.end(), 0);
+  const auto before = [&](int32_t a, int32_t b) {
+    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+  };
   int64_t keep = cfg_.top_k > 0 ? std::min(cfg_.top_k, V) : V;
-  std::partial_sort(idx.begin(), idx.begin() + keep, idx.end(),
-                    [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+  if (keep < V) std::nth_element(idx.begin(), idx.begin() + keep, idx.end(), before);
+  const double mx = *std::max_element(logits, logits + V) / cfg_.temperature;
   std::vector<double> p(static_cast<size_t>(keep));
-  double mx = logits[idx[0]] / cfg_.temperature, sum = 0;
-  for (int64_t i = 0; i < keep; ++i) sum += p[i] = std::exp(logits[idx[i]] / cfg_.temperature - mx);
-  for (double& x : p) x /= sum;
-  if (cfg_.top_p < 1.0f) {
-    double acc = 0;
-    for (int64_t i = 0; i < keep; ++i) {
-      acc += p[i];
-      if (acc >= cfg_.top_p) {
-        keep = i + 1;
+  double sum = 0;
+  auto weigh = [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) p[i] = std::exp(logits[idx[i]] / cfg_.temperature - mx);
+  };
+  weigh(0, keep);
+  for (int64_t i = 0; i < keep; ++i) sum += p[i];
+  if (cfg_.top_p < 1.0f || cfg_.min_p > 0) {
+    // Sorts a head of the kept candidates, four times longer each round, until the cut falls in it.
+    for (int64_t head = std::min<int64_t>(keep, 64);; head = std::min(keep, head * 4)) {
+      std::partial_sort(idx.begin(), idx.begin() + head, idx.begin() + keep, before);
+      weigh(0, head);
+      int64_t cut = head;
+      double acc = 0;
+      const double floor = cfg_.min_p * p[0];
+      for (int64_t i = 0; i < head; ++i) {
+        if (i > 0 && p[i] < floor) {
+          cut = i;
+          break;
+        }
+        acc += p[i] / sum;
+        if (cfg_.top_p < 1.0f && acc >= cfg_.top_p) {
+          cut = i + 1;
+          break;
+        }
+      }
+      if (cut < head || head == keep) {
+        keep = cut;
         break;
       }
     }
-  }
-  if (cfg_.min_p > 0) {
-    double floor = cfg_.min_p * p[0];
-    int64_t n = 1;
-    while (n < keep && p[n] >= floor) ++n;
-    keep = n;
   }
   std::discrete_distribution<int64_t> pick(p.begin(), p.begin() + keep);
   return idx[pick(rng_)];
