@@ -8,8 +8,8 @@
 #include "bench/report.h"
 #include "purelm/core/thread_pool.h"
 #include "purelm/dist/train_mesh.h"
-#include "purelm/io/config.h"
 #include "purelm/io/hf_folder.h"
+#include "purelm/models/family.h"
 #include "purelm/train/init.h"
 #include "purelm/train/presets.h"
 

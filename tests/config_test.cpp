@@ -3,6 +3,7 @@
 
 #include "io_testing.h"
 #include "purelm/io/hf_folder.h"
+#include "purelm/models/family.h"
 
 namespace purelm {
 namespace {

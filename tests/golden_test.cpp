@@ -4,6 +4,7 @@
 
 #include "purelm/io/config.h"
 #include "purelm/io/safetensors.h"
+#include "purelm/models/family.h"
 #include "testing.h"
 
 namespace purelm::testing {

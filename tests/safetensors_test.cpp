@@ -7,6 +7,7 @@
 
 #include "io_testing.h"
 #include "purelm/io/config.h"
+#include "purelm/models/family.h"
 
 namespace purelm {
 namespace {

@@ -10,8 +10,7 @@ namespace purelm::cli {
 
 ChatModel load_chat_model(const std::string& spec, const std::string& dtype,
                           const std::string& quant, const std::string& template_file) {
-  Model m = load_model(spec, parse_compute_dtype(dtype));
-  apply_quant(m, quant);
+  Model m = load_inference_model(spec, parse_compute_dtype(dtype), quant);
   Tokenizer tok = Tokenizer::load(m.dir);
   std::string source = template_file.empty() ? tok.chat_template() : read_text_file(template_file);
   std::vector<int64_t> tok_eos;

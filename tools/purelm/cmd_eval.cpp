@@ -18,8 +18,7 @@ struct EvalArgs {
 };
 
 void run(const EvalArgs& a) {
-  Model m = load_model(a.model, parse_compute_dtype(a.dtype));
-  apply_quant(m, a.quant);
+  Model m = load_inference_model(a.model, parse_compute_dtype(a.dtype), a.quant);
   Tokenizer tok = Tokenizer::load(a.tokenizer.empty() ? m.dir : a.tokenizer);
   Dataset d = load_dataset(a.data, tok, a.val_fraction);
   HeldOutLoss r = heldout_loss(m, d.val, a.seq, a.batch);

@@ -33,8 +33,7 @@ Tensor read_ids(const std::string& path) {
 }
 
 void run(const ForwardArgs& a) {
-  Model m = load_model(a.model, parse_compute_dtype(a.dtype));
-  apply_quant(m, a.quant);
+  Model m = load_inference_model(a.model, parse_compute_dtype(a.dtype), a.quant);
   Tensor ids = read_ids(a.input);
   std::vector<std::pair<std::string, Tensor>> out;
   {

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "purelm/commands.h"
+#include "purelm/models/family.h"
 #include "purelm/options.h"
 #include "purelm/tokenizer/tokenizer.h"
 #include "purelm/train/init.h"
@@ -34,7 +35,7 @@ void run(const InitArgs& a) {
   }
   if (a.vocab_size > 0) c.vocab_size = a.vocab_size;
   int64_t params = 0;
-  for (const WeightInfo& w : family_for(c.model_type).weights(c)) params += numel(w.shape);
+  for (const WeightInfo& w : weight_table(c)) params += numel(w.shape);
   const double gb = double(params) * double(dtype_size(c.torch_dtype)) / 1e9;
   std::fprintf(stderr, "%s:%s: %.3fM parameters (%.2f GB as %s), vocab %lld\n", a.arch.c_str(),
                a.preset.c_str(), double(params) / 1e6, gb, a.dtype.c_str(),
@@ -43,18 +44,29 @@ void run(const InitArgs& a) {
   std::printf("%s\n", a.out.c_str());
 }
 
+// "qwen3: tiny, small, 0.6B, ...", one line per family.
+std::string presets_by_family() {
+  std::string out;
+  for (const Family& f : families()) {
+    std::string names;
+    for (const std::string& n : preset_names(f.config.model_type))
+      names += (names.empty() ? "" : ", ") + n;
+    out += std::string("\n  ") + f.config.model_type + ": " + names;
+  }
+  return out;
+}
+
 }  // namespace
 
 void add_init(CLI::App& app) {
   auto a = std::make_shared<InitArgs>();
+  std::vector<std::string> archs;
+  for (const Family& f : families()) archs.push_back(f.config.model_type);
   CLI::App* cmd =
       app.add_subcommand("init", "Write a randomly initialised checkpoint (HuggingFace layout)")
-          ->footer(
-              "Presets: tiny, small for every arch; qwen3 also 0.6B, 1.7B, 4B, 8B, 14B, 32B.\n"
-              "Toy presets take the vocabulary size from --tokenizer (else 512).");
-  cmd->add_option("--arch", a->arch, "qwen3, llama, olmo2 or qwen3_moe")
-      ->required()
-      ->check(CLI::IsMember({"qwen3", "llama", "olmo2", "qwen3_moe"}));
+          ->footer("Presets:" + presets_by_family() +
+                   "\nToy presets take the vocabulary size from --tokenizer (else 512).");
+  cmd->add_option("--arch", a->arch, family_names())->required()->check(CLI::IsMember(archs));
   cmd->add_option("--preset", a->preset, "Model shape")->required();
   cmd->add_option("--out", a->out, "Folder to write")->required();
   cmd->add_option("--seed", a->seed, "Random seed")->capture_default_str();

@@ -62,6 +62,19 @@ void run_on_mesh(const MeshArgs& m, bool default_tp,
   if (err != stderr) std::fclose(err);
 }
 
+void with_inference_model(const MeshArgs& m, const std::string& spec, DType act,
+                          const std::string& quant, const std::function<void(Model&)>& body) {
+  if (!on_mesh(m)) {
+    Model model = load_inference_model(spec, act, quant);
+    return body(model);
+  }
+  run_on_mesh(m, true, [&](const dist::Mesh& mesh) {
+    dist::MeshModel mm(mesh, spec, act);
+    apply_quant(mm, quant);
+    body(mm.model());
+  });
+}
+
 void apply_quant(dist::MeshModel& mm, const std::string& quant) {
   std::optional<DType> q = parse_quant(quant);
   if (!q) return;

@@ -25,4 +25,10 @@ void run_on_mesh(const MeshArgs& m, bool default_tp,
 // --quant on a mesh: each tensor-parallel rank quantizes its slices (dist::MeshModel::quantize).
 void apply_quant(dist::MeshModel& mm, const std::string& quant);
 
+// Runs `body` with the model an inference command asks for, either way: on a mesh when there is
+// one (on_mesh; all processes on the TP axis unless told otherwise), this process's part of it,
+// on every process; else the whole model on this one (load_inference_model).
+void with_inference_model(const MeshArgs& m, const std::string& spec, DType act,
+                          const std::string& quant, const std::function<void(Model&)>& body);
+
 }  // namespace purelm::cli

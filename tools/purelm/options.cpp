@@ -75,6 +75,12 @@ void apply_quant(Model& m, const std::string& quant) {
   std::fprintf(stderr, "[weights quantized to %s]\n", quant.c_str());
 }
 
+Model load_inference_model(const std::string& spec, DType act, const std::string& quant) {
+  Model m = load_model(spec, act);
+  apply_quant(m, quant);
+  return m;
+}
+
 std::function<void(int64_t, int64_t)> write_progress() {
   return [last_percent = -1](int64_t done, int64_t total) mutable {
     const int percent = total > 0 ? int(100 * done / total) : 100;

@@ -26,6 +26,9 @@ void add_quant_option(CLI::App* cmd, std::string* quant);
 std::optional<DType> parse_quant(const std::string& s);  // nullopt for "none"
 // Quantizes m as --quant asks (nothing for "none"), saying so on stderr.
 void apply_quant(Model& m, const std::string& quant);
+// A checkpoint (folder or repo id) loaded for inference on this process: activations in `act`,
+// weights quantized as --quant says.
+Model load_inference_model(const std::string& spec, DType act, const std::string& quant);
 
 // The sampling flags of every command that samples (--temperature, --top-k, --top-p, --min-p,
 // --repetition-penalty, --seed). A flag the user gives overrides the checkpoint's default

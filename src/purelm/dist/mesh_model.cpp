@@ -31,7 +31,7 @@ MeshModel::MeshModel(const Mesh& mesh, const std::string& spec, DType act)
 }
 
 MeshModel::MeshModel(const Mesh& mesh, const Config& full, const WeightSource& source, DType act)
-    : mesh_(mesh), full_(full), table_(family_for(full.model_type).weights(full)) {
+    : mesh_(mesh), full_(full), table_(weight_table(full)) {
   if (full.quant) refuse_fsdp(mesh);
   Config local = local_config(full_, mesh.tp().size());
   auto slice = [&](const WeightInfo& w) {
@@ -44,9 +44,6 @@ MeshModel::MeshModel(const Mesh& mesh, const Config& full, const WeightSource& s
   for (size_t i = 0; i < table_.size(); ++i)
     weights[table_[i].name] = fsdp_ ? fsdp_->full_tensor(i) : slice(table_[i]);
   model_ = make_model(local, std::move(weights), act, slices);
-  // A tied model's quantized output projection (models/quantize.h).
-  if (full.quant && full.tie_word_embeddings)
-    model_.weights["lm_head.weight"] = slice(lm_head_info(full));
   if (fsdp_) fsdp_->attach(model_);
   mark_tp();
   set_shard_place({mesh.fsdp().rank(), mesh.tp().rank(), mesh.tp().size()});
@@ -67,10 +64,7 @@ void MeshModel::mark_tp() {
   clear_split_marks();
   marked_.clear();
   if (mesh_.tp().size() == 1) return;
-  std::vector<WeightInfo> split = table_;
-  if (full_.tie_word_embeddings && model_.weights.contains("lm_head.weight"))
-    split.push_back(lm_head_info(full_));  // a quantized copy of the tied embedding
-  for (const WeightInfo& w : split) {
+  for (const WeightInfo& w : weight_table(model_.config)) {  // the local one: its axes, not shapes
     std::optional<Split> s = tp_split(w);
     if (!s) continue;
     const Tensor& t = model_.weights.at(w.name);

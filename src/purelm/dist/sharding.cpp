@@ -46,7 +46,7 @@ Config local_config(const Config& full, int tp) {
   Config c = full;
   c.num_attention_heads = divide(full.num_attention_heads, "num_attention_heads");
   c.num_key_value_heads = divide(full.num_key_value_heads, "num_key_value_heads");
-  for (const WeightInfo& w : family_for(full.model_type).weights(full)) {
+  for (const WeightInfo& w : weight_table(full)) {
     int d = tp_dim(w);
     if (d < 0 || tp == 1) continue;
     check(w.shape[size_t(d)] % tp == 0, "--tp ", tp, " does not divide ", w.axes[size_t(d)],

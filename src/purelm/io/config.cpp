@@ -14,8 +14,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr const char* kModelTypes[] = {"qwen3", "llama", "olmo2", "qwen3_moe"};
-
 // Reads typed fields of one JSON object; every error names the file. Optional fields treat
 // null like absence, as HF does.
 class Fields {
@@ -103,8 +101,6 @@ class Fields {
   std::string origin_, prefix_;
 };
 
-bool is_qwen3_family(const std::string& t) { return t == "qwen3" || t == "qwen3_moe"; }
-
 // rope_scaling, or the scaling keys of rope_parameters: none/"default", or "llama3".
 // rope_parameters may omit the type (plain RoPE); a rope_scaling object without one is broken.
 std::optional<RopeScaling> parse_rope_scaling(const json& s, const std::string& origin,
@@ -154,33 +150,28 @@ const char* torch_dtype_name(DType t) {
   }
 }
 
-const char* architecture(const std::string& model_type) {
-  if (model_type == "qwen3") return "Qwen3ForCausalLM";
-  if (model_type == "llama") return "LlamaForCausalLM";
-  if (model_type == "olmo2") return "Olmo2ForCausalLM";
-  return "Qwen3MoeForCausalLM";
-}
-
 }  // namespace
 
 bool Config::is_sparse_layer(int64_t l) const {
-  return model_type == "qwen3_moe" && num_experts > 0 && decoder_sparse_step > 0 &&
+  return num_experts > 0 && decoder_sparse_step > 0 &&
          std::find(mlp_only_layers.begin(), mlp_only_layers.end(), l) == mlp_only_layers.end() &&
          (l + 1) % decoder_sparse_step == 0;
 }
 
-Config parse_config(const nlohmann::json& j, const std::string& origin) {
+Config parse_config(const nlohmann::json& j, const std::string& origin,
+                    std::span<const ConfigRules* const> families) {
   Fields f(j, origin);
   if (!j.is_object()) f.error(std::string("expected a JSON object, got ") + j.type_name());
   Config c;
   c.raw = j;
   c.model_type = f.string("model_type");
-  if (std::find(std::begin(kModelTypes), std::end(kModelTypes), c.model_type) ==
-      std::end(kModelTypes)) {
-    f.error("unsupported model_type '" + c.model_type +
-            "' (supported: qwen3, llama, olmo2, qwen3_moe)");
+  std::string names;
+  for (const ConfigRules* r : families) {
+    if (r->model_type == c.model_type) c.rules = r;
+    names += (names.empty() ? "" : ", ") + std::string(r->model_type);
   }
-  const bool qwen = is_qwen3_family(c.model_type);
+  if (!c.rules) f.error("unsupported model_type '" + c.model_type + "' (supported: " + names + ")");
+  const ConfigRules& rules = *c.rules;
 
   c.vocab_size = f.positive("vocab_size", f.integer("vocab_size"));
   c.hidden_size = f.positive("hidden_size", f.integer("hidden_size"));
@@ -194,26 +185,26 @@ Config parse_config(const nlohmann::json& j, const std::string& origin) {
             ") must be a multiple of num_key_value_heads (" +
             std::to_string(c.num_key_value_heads) + ")");
   }
-  // HF's Qwen3Config defaults head_dim to 128; Llama and OLMo 2 derive it as D / N.
-  if (!f.has("head_dim") && !qwen && c.hidden_size % c.num_attention_heads != 0) {
+  // A family may default head_dim (HF's Qwen3Config: 128); the others derive it as D / N.
+  if (!f.has("head_dim") && !rules.head_dim && c.hidden_size % c.num_attention_heads != 0) {
     f.error("hidden_size (" + std::to_string(c.hidden_size) +
             ") must be a multiple of num_attention_heads when head_dim is absent");
   }
   c.head_dim = f.positive(
-      "head_dim", f.integer("head_dim", qwen ? 128 : c.hidden_size / c.num_attention_heads));
+      "head_dim", f.integer("head_dim", rules.head_dim ? rules.head_dim
+                                                       : c.hidden_size / c.num_attention_heads));
   if (c.head_dim % 2 != 0) {
     f.error("head_dim must be even for rotary embeddings, got " + std::to_string(c.head_dim));
   }
   c.max_position_embeddings =
       f.positive("max_position_embeddings", f.integer("max_position_embeddings", 2048));
-  c.rms_norm_eps =
-      f.positive("rms_norm_eps", f.number("rms_norm_eps", c.model_type == "olmo2" ? 1e-5 : 1e-6));
+  c.rms_norm_eps = f.positive("rms_norm_eps", f.number("rms_norm_eps", rules.rms_norm_eps));
   c.attention_dropout = f.number("attention_dropout", 0.0);
   if (c.attention_dropout < 0 || c.attention_dropout >= 1)
     f.error("attention_dropout must be in [0, 1), got " + std::to_string(c.attention_dropout));
 
   // Classic spelling: rope_theta + rope_scaling; transformers v5: rope_parameters holds both.
-  c.rope_theta = f.number("rope_theta", qwen ? 1e6 : 10000);
+  c.rope_theta = f.number("rope_theta", rules.rope_theta);
   if (f.has("rope_parameters")) {
     const json& rp = j["rope_parameters"];
     c.rope_scaling = parse_rope_scaling(rp, origin, "rope_parameters", true);
@@ -246,7 +237,7 @@ Config parse_config(const nlohmann::json& j, const std::string& origin) {
       f.error("field 'quantization_config.format' must be \"q8\" or \"q4\", got " + format.dump());
   }
 
-  if (c.model_type == "qwen3_moe") {
+  if (rules.experts) {
     c.num_experts = f.integer("num_experts");
     if (c.num_experts < 0) f.error("field 'num_experts' must not be negative");
     c.num_experts_per_tok = f.positive("num_experts_per_tok", f.integer("num_experts_per_tok"));
@@ -275,7 +266,7 @@ Config parse_config(const nlohmann::json& j, const std::string& origin) {
   return c;
 }
 
-Config load_config(const std::string& path) {
+Config load_config(const std::string& path, std::span<const ConfigRules* const> families) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
     fail("config.json (", path, "): is a directory, not a file");
@@ -294,12 +285,14 @@ Config load_config(const std::string& path) {
     fail("config.json (", path,
          "): not valid JSON: ", p == std::string::npos ? msg : msg.substr(p + 2));
   }
-  return parse_config(j, path);
+  return parse_config(j, path, families);
 }
 
 nlohmann::json config_to_json(const Config& c) {
   json j = c.raw.is_object() ? c.raw : json::object();
-  if (!j.contains("architectures")) j["architectures"] = {architecture(c.model_type)};
+  check(c.rules != nullptr, "config_to_json: the config of '", c.model_type,
+        "' was not parsed (parse_config sets its family's rules)");
+  if (!j.contains("architectures")) j["architectures"] = {c.rules->architecture};
   j["model_type"] = c.model_type;
   j["vocab_size"] = c.vocab_size;
   j["hidden_size"] = c.hidden_size;
@@ -351,7 +344,7 @@ nlohmann::json config_to_json(const Config& c) {
     j["rope_scaling"] = scaling;
   }
 
-  if (c.model_type == "qwen3_moe") {
+  if (c.rules->experts) {
     j["num_experts"] = c.num_experts;
     j["num_experts_per_tok"] = c.num_experts_per_tok;
     j["moe_intermediate_size"] = c.moe_intermediate_size;

@@ -1,9 +1,11 @@
-// config.json of a HuggingFace checkpoint, for the families purelm supports.
+// config.json of a HuggingFace checkpoint. What differs between families (their names, defaults
+// and extra fields) comes in as data: each family's ConfigRules, owned by models/family.h.
 #pragma once
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -16,8 +18,18 @@ struct RopeScaling {  // rope_type "llama3" (Llama 3.1 / 3.2)
   int64_t original_max_position_embeddings = 8192;
 };
 
+// What one family's config.json holds beyond the fields every family shares.
+struct ConfigRules {
+  const char* model_type;
+  const char* architecture;    // HF's class, for a config.json that names none
+  int64_t head_dim = 0;        // when config.json has none; 0: hidden_size / num_attention_heads
+  double rope_theta = 10000;   // when config.json has none
+  double rms_norm_eps = 1e-6;  // when config.json has none
+  bool experts = false;        // the Qwen3-MoE fields (num_experts, ...)
+};
+
 struct Config {
-  std::string model_type;           // qwen3 | llama | olmo2 | qwen3_moe
+  std::string model_type;           // a family's (models/family.h)
   int64_t vocab_size = 0;           // V
   int64_t hidden_size = 0;          // D
   int64_t intermediate_size = 0;    // F
@@ -45,13 +57,16 @@ struct Config {
   std::vector<int64_t> mlp_only_layers;
 
   nlohmann::json raw;  // the file as read, so a saved checkpoint keeps fields purelm ignores
+  const ConfigRules* rules = nullptr;  // its family's (set by parse_config), which outlive it
 
-  bool is_sparse_layer(int64_t l) const;  // qwen3_moe: does layer l use the experts?
+  bool is_sparse_layer(int64_t l) const;  // does layer l use the experts?
 };
 
-// Parses and validates; `origin` (a path) is named in every error.
-Config parse_config(const nlohmann::json& j, const std::string& origin);
-Config load_config(const std::string& path);
+// Parses and validates a config.json whose model_type is one of `families`; `origin` (a path) is
+// named in every error. (models/family.h has these with every family purelm supports.)
+Config parse_config(const nlohmann::json& j, const std::string& origin,
+                    std::span<const ConfigRules* const> families);
+Config load_config(const std::string& path, std::span<const ConfigRules* const> families);
 nlohmann::json config_to_json(const Config& c);  // raw updated with the parsed fields
 
 }  // namespace purelm

@@ -3,9 +3,7 @@
 #include "purelm/models/model.h"
 #include "purelm/ops/ops.h"
 
-namespace purelm {
-
-namespace {
+namespace purelm::llama {
 
 std::vector<WeightInfo> weights(const Config& c) {
   int64_t V = c.vocab_size, D = c.hidden_size, F = c.intermediate_size, N = c.num_attention_heads,
@@ -57,8 +55,4 @@ Tensor forward(const Model& m, const Tensor& ids, KVCache* kv) {
   return rmsnorm(x, m.w("model.norm.weight"), eps);
 }
 
-}  // namespace
-
-extern const Family kLlama{"llama", weights, forward};
-
-}  // namespace purelm
+}  // namespace purelm::llama

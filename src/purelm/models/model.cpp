@@ -12,14 +12,6 @@
 
 namespace purelm {
 
-extern const Family kQwen3, kLlama, kOlmo2, kQwen3Moe;
-
-const Family& family_for(const std::string& model_type) {
-  for (const Family* f : {&kQwen3, &kLlama, &kOlmo2, &kQwen3Moe})
-    if (model_type == f->model_type) return *f;
-  fail("unsupported model_type '", model_type, "' (supported: qwen3, llama, olmo2, qwen3_moe)");
-}
-
 const Tensor& Model::w(const std::string& name) const {
   if (on_use) on_use(name);
   auto it = weights.find(name);
@@ -32,9 +24,11 @@ const Tensor& Model::layer(int64_t l, const char* name) const {
 }
 
 const Tensor& Model::output_weight() const {
-  // A tied model has an "lm_head.weight" only when quantized (models/quantize.h).
-  bool tied = config.tie_word_embeddings && !weights.contains("lm_head.weight");
-  return w(tied ? "model.embed_tokens.weight" : "lm_head.weight");
+  return w(weights.contains("lm_head.weight") ? "lm_head.weight" : "model.embed_tokens.weight");
+}
+
+Tensor Model::hidden(const Tensor& ids, KVCache* kv) const {
+  return family->forward(*this, ids, kv);
 }
 
 Tensor Model::logits(const Tensor& ids, KVCache* kv) const {
@@ -46,7 +40,7 @@ Tensor Model::block(const Tensor& x, std::function<Tensor(Tensor)> body) const {
 }
 
 Model make_model(const Config& c, std::unordered_map<std::string, Tensor> weights, DType act) {
-  return make_model(c, std::move(weights), act, family_for(c.model_type).weights(c));
+  return make_model(c, std::move(weights), act, weight_table(c));
 }
 
 Model make_model(const Config& c, std::unordered_map<std::string, Tensor> weights, DType act,
@@ -77,10 +71,6 @@ Model make_model(const Config& c, std::unordered_map<std::string, Tensor> weight
   return m;
 }
 
-WeightInfo lm_head_info(const Config& c) {
-  return {"lm_head.weight", {c.vocab_size, c.hidden_size}, {"vocab", "embed"}};
-}
-
 WeightSource checkpoint_weights(const std::string& dir) {
   return [store = TensorStore::open_dir(dir),
           c = load_config(dir + "/config.json")](const WeightInfo& w) {
@@ -101,12 +91,9 @@ Model load_model(const std::string& spec, DType act) {
     return t.dtype() == DType::U8 ? stored_quantized(t, info, c) : t;
   };
   std::unordered_map<std::string, Tensor> weights;
-  for (const WeightInfo& info : family_for(c.model_type).weights(c))
+  for (const WeightInfo& info : weight_table(c))
     if (store.contains(info.name)) weights[info.name] = get(info);
   Model m = make_model(c, std::move(weights), act);
-  // A tied model's quantized output projection (models/quantize.h).
-  if (c.quant && c.tie_word_embeddings && store.contains("lm_head.weight"))
-    m.weights["lm_head.weight"] = get(lm_head_info(c));
   m.dir = dir;
   return m;
 }

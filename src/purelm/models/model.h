@@ -1,5 +1,6 @@
 // The model contract. A family is a weights table and a forward function (one short file each,
-// e.g. qwen3.cpp); a Model is a config, the weights the table names, and the family.
+// e.g. qwen3.cpp) and an entry in family.h's table; a Model is a config, the weights the table
+// names, and the family.
 //
 //   Model m = load_model("Qwen/Qwen3-0.6B");
 //   KVCache kv = init_kv(m.config, B, S);
@@ -12,19 +13,9 @@
 #include <vector>
 
 #include "purelm/core/tensor.h"
-#include "purelm/io/config.h"
+#include "purelm/models/family.h"
 
 namespace purelm {
-
-enum class Init { Normal, Ones, Zeros };
-
-// One parameter: its HuggingFace name, shape, logical axes (what a mesh may split) and initializer.
-struct WeightInfo {
-  std::string name;
-  Shape shape;
-  std::vector<std::string> axes;
-  Init init = Init::Normal;
-};
 
 // The key/value cache: per layer [R, S, K, H]; len[r] positions of row r are filled. Stored in F32,
 // or in BF16 (half the memory and the bytes each decode step reads; keys and values are rounded).
@@ -46,16 +37,6 @@ struct KVCache {
 };
 KVCache init_kv(const Config& c, int64_t B, int64_t S, DType dtype = DType::F32);
 
-struct Model;
-
-struct Family {
-  const char* model_type;
-  std::vector<WeightInfo> (*weights)(const Config& c);
-  // ids I32 [B, T] -> final hidden states [B, T, D], after the final norm. Appends to kv if given.
-  Tensor (*forward)(const Model& m, const Tensor& ids, KVCache* kv);
-};
-const Family& family_for(const std::string& model_type);  // throws listing the supported ones
-
 struct Model {
   Config config;
   std::unordered_map<std::string, Tensor> weights;
@@ -70,11 +51,9 @@ struct Model {
 
   const Tensor& w(const std::string& name) const;
   const Tensor& layer(int64_t l, const char* name) const;  // "model.layers.{l}." + name
-  // lm_head, or the embedding when tied (unless quantized: models/quantize.h)
+  // lm_head when the model holds one (weight_table), else the tied embedding
   const Tensor& output_weight() const;
-  Tensor hidden(const Tensor& ids, KVCache* kv = nullptr) const {
-    return family->forward(*this, ids, kv);
-  }
+  Tensor hidden(const Tensor& ids, KVCache* kv = nullptr) const;  // the family's forward
   Tensor logits(const Tensor& ids, KVCache* kv = nullptr) const;
   // One decoder layer, x -> body(x). With `recompute` it is a checkpoint (ops/autograd.h), re-run
   // in the backward, so body captures by value (all but the model and its config).
@@ -82,19 +61,16 @@ struct Model {
 };
 
 // Reads config.json and the safetensors weights (memory-mapped, not copied) of a folder or a repo
-// id from the HuggingFace cache; checks every tensor of the family's table against its shape.
+// id from the HuggingFace cache; checks every tensor of its weight_table against its shape.
 Model load_model(const std::string& spec, DType act = DType::F32);
 // One weight of a table, whole: a view of a checkpoint's memory map, or a random init
 // (train/init.h), taken one at a time by whoever keeps only part of each (a mesh,
 // dist/mesh_model.h).
 using WeightSource = std::function<Tensor(const WeightInfo&)>;
-// The output projection's entry, as an untied family's table lists it; a tied model's quantized
-// head (models/quantize.h) is stored under it too.
-WeightInfo lm_head_info(const Config& c);
 // The weights of a checkpoint folder (a quantized one's U8 rows read as Q8 or Q4: models/
 // quantize.h), each checked against the table's shape.
 WeightSource checkpoint_weights(const std::string& dir);
-// Builds a model around given weights (e.g. a random init), checking them against the table.
+// Builds a model around given weights (e.g. a random init), checking them against weight_table.
 Model make_model(const Config& c, std::unordered_map<std::string, Tensor> weights,
                  DType act = DType::F32);
 // The same against a given table of shapes (a tensor-parallel rank's slices: dist/sharding.h).

@@ -22,11 +22,17 @@ void quantize_model(Model& m, DType format) {
           " already; ", dtype_name(format), " needs the float checkpoint it came from");
     return;
   }
-  const std::string head = "lm_head.weight";
+  // The table of the quantized model names what changes: each projection, and the output
+  // projection (a tied model's gains its own entry, a copy of the embedding).
+  Config q = m.config;
+  q.quant = format;
   std::vector<std::pair<std::string, DType>> jobs;
-  for (const auto& [name, t] : m.weights)
-    if (ends_with(name, "_proj.weight") && !is_quantized(t.dtype())) jobs.push_back({name, format});
-  if (!is_quantized(m.output_weight().dtype())) jobs.push_back({head, DType::Q8});
+  for (const WeightInfo& w : weight_table(q)) {
+    if (w.name == "lm_head.weight")
+      jobs.push_back({w.name, DType::Q8});
+    else if (ends_with(w.name, "_proj.weight"))
+      jobs.push_back({w.name, format});
+  }
   const Tensor& embed = m.weights.at("model.embed_tokens.weight");
   std::vector<Tensor> done(jobs.size());
   parallel_for(int64_t(jobs.size()), 1, [&](int64_t i0, int64_t i1) {

@@ -3,9 +3,7 @@
 #include "purelm/models/model.h"
 #include "purelm/ops/ops.h"
 
-namespace purelm {
-
-namespace {
+namespace purelm::qwen3 {
 
 std::vector<WeightInfo> weights(const Config& c) {
   int64_t V = c.vocab_size, D = c.hidden_size, F = c.intermediate_size, N = c.num_attention_heads,
@@ -59,8 +57,4 @@ Tensor forward(const Model& m, const Tensor& ids, KVCache* kv) {
   return rmsnorm(x, m.w("model.norm.weight"), eps);
 }
 
-}  // namespace
-
-extern const Family kQwen3{"qwen3", weights, forward};
-
-}  // namespace purelm
+}  // namespace purelm::qwen3

@@ -4,9 +4,7 @@
 #include "purelm/models/model.h"
 #include "purelm/ops/ops.h"
 
-namespace purelm {
-
-namespace {
+namespace purelm::qwen3_moe {
 
 std::vector<WeightInfo> weights(const Config& c) {
   int64_t V = c.vocab_size, D = c.hidden_size, N = c.num_attention_heads, K = c.num_key_value_heads,
@@ -40,6 +38,8 @@ std::vector<WeightInfo> weights(const Config& c) {
   return t;
 }
 
+namespace {
+
 Tensor swiglu_mlp(const Model& m, const std::string& p, const Tensor& x) {
   Tensor gate = linear(x, m.w(p + "gate_proj.weight")), up = linear(x, m.w(p + "up_proj.weight"));
   return linear(swiglu(gate, up), m.w(p + "down_proj.weight"));
@@ -64,6 +64,8 @@ Tensor sparse_mlp(const Model& m, int64_t l, const Tensor& h) {
   }
   return reshape(combine_rows(parts, rows, M, h.dtype()), h.shape());
 }
+
+}  // namespace
 
 Tensor forward(const Model& m, const Tensor& ids, KVCache* kv) {
   const Config& c = m.config;
@@ -94,8 +96,4 @@ Tensor forward(const Model& m, const Tensor& ids, KVCache* kv) {
   return rmsnorm(x, m.w("model.norm.weight"), eps);
 }
 
-}  // namespace
-
-extern const Family kQwen3Moe{"qwen3_moe", weights, forward};
-
-}  // namespace purelm
+}  // namespace purelm::qwen3_moe

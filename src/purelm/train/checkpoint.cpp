@@ -36,7 +36,7 @@ void save_checkpoint(const std::string& dir, const CheckpointData& ck) {
   const Config& c = *ck.config;
   replace_folder(dir, [&](const std::string& tmp) {
     write_file(tmp + "/config.json", config_to_json(c).dump(2) + "\n");
-    write_weights(tmp, family_for(c.model_type).weights(c), c.torch_dtype,
+    write_weights(tmp, weight_table(c), c.torch_dtype,
                   [&](const WeightInfo& w) { return find_param(*ck.params, w.name); });
     for (const auto& [name, contents] : ck.files) write_file(tmp + "/" + name, contents);
     if (!ck.files.count("generation_config.json"))

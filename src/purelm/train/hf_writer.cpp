@@ -187,9 +187,7 @@ void write_weights(const std::string& dir, const std::vector<WeightInfo>& table,
 void write_model(const std::string& dir, const Model& m, const FileSet& files,
                  const std::function<void(int64_t, int64_t)>& progress) {
   const Config& c = m.config;
-  std::vector<WeightInfo> table = family_for(c.model_type).weights(c);
-  if (c.tie_word_embeddings && m.weights.contains("lm_head.weight"))
-    table.push_back(lm_head_info(c));
+  std::vector<WeightInfo> table = weight_table(c);
   std::map<std::string, DType> quantized;
   for (const WeightInfo& w : table)
     if (DType t = m.weights.at(w.name).dtype(); is_quantized(t)) quantized[w.name] = t;

@@ -33,8 +33,8 @@ void write_weights(const std::string& dir, const std::vector<WeightInfo>& table,
                    const std::map<std::string, DType>& quantized = {});
 
 // Writes a loaded model into the folder `dir` (one replace_folder is building): config.json, the
-// float weights in the config's torch_dtype, the quantized ones as U8 rows (a tied model's
-// quantized output projection as lm_head.weight), and `files`.
+// float weights of its weight_table in the config's torch_dtype, the quantized ones as U8 rows, and
+// `files`.
 void write_model(const std::string& dir, const Model& m, const FileSet& files,
                  const std::function<void(int64_t, int64_t)>& progress = {});
 

@@ -50,7 +50,7 @@ WeightSource random_weights(const Config& c, uint64_t seed) {
 Model random_model(const Config& c, uint64_t seed, DType act) {
   const WeightSource draw = random_weights(c, seed);
   std::unordered_map<std::string, Tensor> weights;
-  for (const WeightInfo& w : family_for(c.model_type).weights(c)) weights[w.name] = draw(w);
+  for (const WeightInfo& w : weight_table(c)) weights[w.name] = draw(w);
   return make_model(c, std::move(weights), act);
 }
 
@@ -65,7 +65,7 @@ std::string generation_config_json(const Config& c) {
 void write_random_checkpoint(const Config& c, uint64_t seed, const std::string& dir,
                              const FileSet& tokenizer_files,
                              const std::function<void(int64_t, int64_t)>& progress) {
-  std::vector<WeightInfo> table = family_for(c.model_type).weights(c);
+  std::vector<WeightInfo> table = weight_table(c);
   double std = init_std(c);
   replace_folder(dir, [&](const std::string& tmp) {
     write_file(tmp + "/config.json", config_to_json(c).dump(2) + "\n");

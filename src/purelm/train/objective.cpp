@@ -6,7 +6,7 @@ namespace purelm {
 
 std::vector<Param> make_trainable(Model& m) {
   std::vector<Param> params;
-  for (const WeightInfo& info : m.family->weights(m.config)) {
+  for (const WeightInfo& info : weight_table(m.config)) {
     Tensor& w = m.weights.at(info.name);
     check(!is_quantized(w.dtype()), "weight '", info.name, "' is quantized (",
           dtype_name(w.dtype()), "): quantized models are for inference only");

@@ -1,5 +1,6 @@
-// Named model shapes for a random initialisation: toy sizes ("tiny" for tests, "small" for quick
-// training runs) of every architecture, and the real Qwen3 shapes from the published configs.
+// Named model shapes for a random initialisation (each family's presets, models/family.h): toy
+// sizes ("tiny" for tests, "small" for quick training runs) of every architecture, and the real
+// Qwen3 shapes from the published configs.
 #pragma once
 
 #include <optional>

@@ -205,7 +205,7 @@ TrainSummary train(const TrainOptions& o, const std::atomic<bool>* stop, DataPar
   std::vector<Param> params = dp ? dp->make_trainable() : make_trainable(m);
   std::vector<int> ranks;  // as the model uses them: mesh shards are flat
   int64_t parameters = 0;  // of the whole model
-  for (const WeightInfo& w : m.family->weights(s.config)) {
+  for (const WeightInfo& w : weight_table(s.config)) {
     ranks.push_back(int(w.shape.size()));
     parameters += numel(w.shape);
   }
