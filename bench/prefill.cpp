@@ -4,7 +4,7 @@
 #include "bench/harness.h"
 #include "bench/workloads.h"
 #include "purelm/ops/autograd.h"
-#include "purelm/sample/generate.h"
+#include "purelm/sample/last_logits.h"
 
 namespace purelm::bench {
 

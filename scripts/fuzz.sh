@@ -35,7 +35,7 @@ cmake --build build-fuzz -j "$(nproc)" --target $(printf '%s_fuzz ' "${targets[@
 dict_of() {
   case "$1" in
     chat_template|jinja_expr) echo fuzz/jinja.dict ;;
-    safetensors|safetensors_index|config|tokenizer_json|chat_data) echo fuzz/json.dict ;;
+    safetensors|safetensors_index|config|tokenizer_json|chat_data|server_request) echo fuzz/json.dict ;;
   esac
 }
 

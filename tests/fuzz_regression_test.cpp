@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -139,6 +140,21 @@ TEST(FuzzRegression, RequestBodyDepthIsBounded) {
         << e.what();
   }
   EXPECT_EQ(server::parse_body(R"({"messages": [{"content": [{"type": "text"}]}]})").size(), 1u);
+}
+
+// Found while writing server_request_fuzz: a repetition_penalty beyond a float's range (1e300) was
+// converted to float, undefined behaviour; it is a 400 now, and the largest float still passes.
+TEST(FuzzRegression, RepetitionPenaltyFitsAFloat) {
+  try {
+    server::parse_completion(server::parse_body(R"({"prompt": "a", "repetition_penalty": 1e300})"));
+    ADD_FAILURE() << "repetition_penalty 1e300 was accepted";
+  } catch (const server::ApiError& e) {
+    EXPECT_EQ(e.status, 400);
+    EXPECT_EQ(e.param, "repetition_penalty");
+  }
+  const server::CompletionRequest r = server::parse_completion(
+      server::parse_body(R"({"prompt": "a", "repetition_penalty": 3.4028234663852886e38})"));
+  EXPECT_EQ(*r.sampling.repetition_penalty, std::numeric_limits<float>::max());
 }
 
 // tokenizer_json_fuzz: a token id that is a float or out of int32 range was converted by

@@ -470,6 +470,55 @@ TEST_F(Hub, ARevisionOtherThanMain) {
             fs::path("../../blobs") / weights_sha_);
 }
 
+// --model ORG/NAME@REV: a branch or tag (through refs/REV) or a commit (its snapshot), downloaded
+// first when missing, then read from the cache without asking the Hub; `download` takes it too.
+TEST_F(Hub, ModelAtARevision) {
+  const std::vector<std::string> gen = {"--prompt-ids",  "1,403,407", "--max-tokens", "8",
+                                        "--temperature", "0",         "--print-ids"};
+  auto generate = [&](const std::string& model) {
+    std::vector<std::string> args = {"generate", "--model", model};
+    args.insert(args.end(), gen.begin(), gen.end());
+    return testing::run_cli(args);
+  };
+  const testing::RunResult want =
+      generate((io_testing::kShared / "models" / "stories260K").string());
+  const testing::RunResult tag = generate("Org/Stories@v1");  // downloads v1 first
+  ASSERT_EQ(tag.status, 0) << tag.err;
+  EXPECT_EQ(tag.out, want.out);
+  EXPECT_NE(tag.err.find("Org/Stories@v1 is not in the HuggingFace cache"), std::string::npos)
+      << tag.err;
+  const fs::path v1 = repo_dir() / "snapshots" / kV1;
+  EXPECT_EQ(slurp(repo_dir() / "refs" / "v1"), kV1);
+  EXPECT_FALSE(fs::exists(repo_dir() / "refs" / "main"));  // only what was asked for
+  EXPECT_EQ(resolve_model_dir("Org/Stories@v1"), v1.string());
+  EXPECT_EQ(resolve_model_dir("Org/Stories@" + kV1), v1.string());
+  EXPECT_EQ(slurp(v1 / "config.json").back(), '\n');  // v1's own config
+  const int infos = hub_.info_requests;
+  ASSERT_EQ(generate("Org/Stories@v1").status, 0);
+  EXPECT_EQ(hub_.info_requests, infos);  // cached: no network
+
+  const testing::RunResult commit = generate("Org/Stories@" + kMain);
+  ASSERT_EQ(commit.status, 0) << commit.err;
+  EXPECT_EQ(commit.out, want.out);
+  EXPECT_TRUE(fs::is_directory(repo_dir() / "snapshots" / kMain));
+  EXPECT_FALSE(
+      fs::exists(repo_dir() / "refs" / kMain));  // a commit is no ref, as in huggingface_hub
+  EXPECT_EQ(resolve_model_dir("Org/Stories@" + kMain), (repo_dir() / "snapshots" / kMain).string());
+
+  const testing::RunResult again = testing::run_cli({"download", "Org/Stories@v1"});
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_EQ(again.out, v1.string() + "\n");
+  EXPECT_NE(again.err.find("0 downloaded"), std::string::npos) << again.err;
+  const testing::RunResult both =
+      testing::run_cli({"download", "Org/Stories@v1", "--revision", "v2"});
+  EXPECT_NE(both.status, 0);
+  EXPECT_NE(both.err.find("give one"), std::string::npos) << both.err;
+  EXPECT_NE(error_of([] { resolve_model_dir("Org/Stories@nope"); }).find("refs/nope"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { resolve_model_dir("Org/Stories@"); }).find("ORG/NAME@REV"),
+            std::string::npos);
+}
+
 TEST_F(Hub, LocalDir) {
   hub::DownloadOptions o = quick();
   o.local_dir = home_.path() / "local";

@@ -8,8 +8,8 @@
 #include <map>
 #include <mutex>
 
-#include "purelm/sample/generate.h"
 #include "purelm/serve/engine.h"
+#include "purelm/serve/generate.h"
 #include "testing.h"
 
 namespace purelm {
@@ -173,6 +173,36 @@ TEST_F(Stories, GreedyAloneMatchesLlama2c) {
 
 TEST_F(Stories, SixteenConcurrentGreedyRequestsEqualGenerateAlone) {
   expect_concurrent_equals_alone(*model, *tok, story_prompts(16), eos);
+}
+
+// generate() runs its prompts as requests of one engine on the calling thread: a batch gives each
+// prompt what it gives alone, greedy, and sampled too (prompt i seeded with seed + i); a callback
+// that returns false stops its row after that token.
+TEST_F(Stories, GenerateBatchEqualsEachPromptAlone) {
+  const std::vector<std::vector<int32_t>> prompts = story_prompts(6);
+  for (float temperature : {0.0f, 0.8f}) {
+    GenerateOptions opt;
+    opt.max_tokens = 24;
+    opt.sampler.temperature = temperature;
+    opt.sampler.seed = 11;
+    opt.eos_ids = eos;
+    GenerateStats st;
+    std::vector<std::vector<int32_t>> batch = generate(*model, prompts, opt, {}, &st);
+    int64_t generated = 0;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      GenerateOptions one = opt;
+      one.sampler.seed = opt.sampler.seed + i;
+      EXPECT_EQ(batch[i], generate(*model, {prompts[i]}, one)[0]) << i << " " << temperature;
+      generated += int64_t(batch[i].size());
+    }
+    EXPECT_EQ(st.generated_tokens, generated);
+  }
+  GenerateOptions opt;
+  opt.max_tokens = 24;
+  opt.sampler.temperature = 0;
+  std::vector<int> seen(prompts.size());
+  auto first_three = [&](size_t row, int32_t) { return ++seen[row] < 3; };
+  for (const auto& ids : generate(*model, prompts, opt, first_three)) EXPECT_EQ(ids.size(), 3u);
 }
 
 TEST(Qwen3, SixteenConcurrentGreedyRequestsEqualGenerateAlone) {

@@ -9,7 +9,7 @@
 #include "purelm/mesh_options.h"
 #include "purelm/models/model.h"
 #include "purelm/options.h"
-#include "purelm/sample/generate.h"
+#include "purelm/serve/generate.h"
 #include "purelm/sample/generation_config.h"
 #include "purelm/sample/text_stream.h"
 #include "purelm/tokenizer/tokenizer.h"

@@ -9,6 +9,7 @@
 #include <exception>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "purelm/core/error.h"
@@ -256,7 +257,8 @@ DownloadResult download_repo(const std::string& repo_id, const DownloadOptions& 
 
 void ensure_model(const std::string& spec) {
   std::error_code ec;
-  if (!is_repo_id(spec) || fs::exists(spec, ec) || offline_from_env()) return;
+  const std::optional<RepoSpec> rs = parse_repo_spec(spec);
+  if (!rs || fs::exists(spec, ec) || offline_from_env()) return;
   try {
     const fs::path dir = resolve_model_dir(spec);
     const bool weights = fs::exists(dir / "model.safetensors", ec) ||
@@ -268,8 +270,10 @@ void ensure_model(const std::string& spec) {
   const Settings settings = settings_from_env();
   std::fprintf(stderr, "%s is not in the HuggingFace cache: downloading it from %s\n", spec.c_str(),
                settings.endpoint.c_str());
+  DownloadOptions o;
+  if (!rs->revision.empty()) o.revision = rs->revision;
   try {
-    download_repo(spec, DownloadOptions{});
+    download_repo(rs->repo, o);
   } catch (const Error& e) {
     fail("model '", spec, "' is not a folder, and as a repo id: ", e.what());
   }

@@ -32,9 +32,10 @@ struct DownloadResult {
 
 DownloadResult download_repo(const std::string& repo_id, const DownloadOptions& options);
 
-// What --model does first: a repo id missing from the cache (or whose snapshot has no config.json
-// or no weights) is downloaded with the default patterns, unless HF_HUB_OFFLINE=1. Folders,
-// ARCH:PRESET specs and cached repos are left alone, without any network access.
+// What --model does first: a repo id (ORG/NAME, or ORG/NAME@REV for a branch, tag or commit)
+// missing from the cache (or whose snapshot has no config.json or no weights) is downloaded with
+// the default patterns, unless HF_HUB_OFFLINE=1. Folders, ARCH:PRESET specs and cached repos are
+// left alone, without any network access.
 void ensure_model(const std::string& spec);
 
 }  // namespace purelm::hub

@@ -56,25 +56,45 @@ bool is_repo_id(const std::string& s) {
   return slash > 0 && slash + 1 < s.size() && s[0] != '.';
 }
 
+std::optional<RepoSpec> parse_repo_spec(const std::string& spec) {
+  const size_t at = spec.find('@');
+  RepoSpec r{spec.substr(0, at), at == std::string::npos ? "" : spec.substr(at + 1)};
+  if (!is_repo_id(r.repo) || (at != std::string::npos && r.revision.empty())) return std::nullopt;
+  return r;
+}
+
+bool is_commit(const std::string& revision) {
+  return revision.size() == 40 &&
+         revision.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
 std::string resolve_model_dir(const std::string& spec) {
   std::error_code ec;
   if (fs::is_directory(spec, ec)) return spec;
-  if (!is_repo_id(spec)) {
+  const std::optional<RepoSpec> rs = parse_repo_spec(spec);
+  if (!rs) {
     if (fs::exists(spec, ec)) fail("model '", spec, "' is a file, not a checkpoint folder");
-    fail("model '", spec, "' not found: no such folder, and not a HuggingFace repo id (ORG/NAME)");
+    fail("model '", spec,
+         "' not found: no such folder, and not a HuggingFace repo id (ORG/NAME or ORG/NAME@REV)");
   }
-  const fs::path repo = repo_cache_dir(spec);
+  const fs::path repo = repo_cache_dir(rs->repo);
   const fs::path snapshots = repo / "snapshots";
 
   std::string tried;  // what the error reports
-  std::ifstream ref(repo / "refs" / "main");
+  const std::string revision = rs->revision.empty() ? "main" : rs->revision;
+  std::ifstream ref(repo / "refs" / revision);
   std::string rev;
-  if (ref && std::getline(ref, rev) && !trim(rev).empty()) {
+  if (is_commit(revision)) {
+    const fs::path snap = snapshots / revision;
+    if (fs::is_directory(snap, ec)) return snap.string();
+    tried = snap.string();
+  } else if (ref && std::getline(ref, rev) && !trim(rev).empty()) {
     const fs::path snap = snapshots / trim(rev);
     if (fs::is_directory(snap, ec)) return snap.string();
     tried = snap.string();
-  } else {
-    // Without refs/main (e.g. a cache filled by copying), a single snapshot is unambiguous.
+  } else if (!rs->revision.empty()) {
+    tried = (repo / "refs" / revision).string();
+  } else {  // Without refs/main (e.g. a cache filled by copying), a single snapshot is unambiguous.
     std::vector<fs::path> found;
     for (fs::directory_iterator it(snapshots, ec), end; !ec && it != end; it.increment(ec)) {
       if (it->is_directory(ec)) found.push_back(it->path());

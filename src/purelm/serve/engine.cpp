@@ -8,7 +8,7 @@
 
 #include "purelm/ops/autograd.h"
 #include "purelm/ops/matmul.h"
-#include "purelm/sample/generate.h"
+#include "purelm/sample/last_logits.h"
 #include "purelm/sample/sampler.h"
 #include "purelm/sample/text_stream.h"
 
@@ -70,7 +70,7 @@ struct Engine::Job {
   uint64_t id = 0;
   EngineRequest req;
   Sampler sampler;
-  TextStream text;
+  std::optional<TextStream> text;  // with a tokenizer
   Clock::time_point submitted, last_token;
   double ttft = 0;
   std::vector<int32_t> history;  // prompt and generated tokens: the repetition penalty's, the KV's
@@ -79,14 +79,15 @@ struct Engine::Job {
   int64_t prefilled = 0;  // prompt positions in the cache
   int32_t pending = -1;   // the token chosen last, not yet in the cache: decoding when >= 0
 
-  Job(uint64_t i, EngineRequest r, const Tokenizer& tok, uint64_t seed)
+  Job(uint64_t i, EngineRequest r, const Tokenizer* tok, uint64_t seed)
       : id(i),
         req(std::move(r)),
         sampler(SamplerConfig{req.sampling.temperature, req.sampling.top_k, req.sampling.top_p,
                               req.sampling.min_p, req.sampling.repetition_penalty, seed}),
-        text(tok, req.stop),
         submitted(Clock::now()),
-        history(req.prompt) {}
+        history(req.prompt) {
+    if (tok) text.emplace(*tok, req.stop);
+  }
 };
 
 struct Engine::Slot {
@@ -113,7 +114,12 @@ void Histogram::observe(double x) {
 }
 
 Engine::Engine(const Model& m, const Tokenizer& tok, EngineOptions opt)
-    : model_(m), tok_(tok), opt_(std::move(opt)), st_(std::make_unique<State>()) {
+    : Engine(m, std::move(opt)) {
+  tok_ = &tok;
+}
+
+Engine::Engine(const Model& m, EngineOptions opt)
+    : model_(m), tok_(nullptr), opt_(std::move(opt)), st_(std::make_unique<State>()) {
   check(opt_.parallel > 0, "serve: --parallel must be at least 1");
   check(opt_.ctx_size > 1, "serve: --ctx-size must be at least 2");
   check(opt_.prefill_chunk > 0, "serve: the prefill chunk must be at least 1 token");
@@ -146,6 +152,8 @@ uint64_t Engine::submit(EngineRequest r) {
   if (r.max_tokens <= 0) throw SubmitError(K::Invalid, "max_tokens must be at least 1");
   if (r.sampling.top_logprobs < 0 || r.sampling.top_logprobs > 20)
     throw SubmitError(K::Invalid, "top_logprobs must be between 0 and 20");
+  if (!tok_ && !r.stop.empty())
+    throw SubmitError(K::Invalid, "stop strings need the model's tokenizer");
   if (n >= opt_.ctx_size)
     throw SubmitError(K::PromptTooLong,
                       "the prompt has " + std::to_string(n) + " tokens, the context holds " +
@@ -200,50 +208,74 @@ void Engine::stop() {
   }
 }
 
+bool Engine::busy() const {
+  return std::any_of(st_->slots.begin(), st_->slots.end(),
+                     [](const Slot& s) { return bool(s.job); });
+}
+
 void Engine::loop() {
   NoGrad no_grad;
-  State& st = *st_;
-  auto busy = [&] {
-    return std::any_of(st.slots.begin(), st.slots.end(), [](const Slot& s) { return bool(s.job); });
-  };
   for (;;) {
-    std::vector<uint64_t> cancelled;
     {
       std::unique_lock lock(mu_);
       wake_.wait(lock,
                  [&] { return stopping_ || !queue_.empty() || !cancelled_.empty() || busy(); });
       if (stopping_) break;
-      cancelled.swap(cancelled_);
     }
-    for (uint64_t id : cancelled)
-      for (Slot& s : st.slots)
-        if (s.job && s.job->id == id) drop(s);
-    std::vector<std::shared_ptr<Job>> jobs;
-    {
-      std::lock_guard lock(mu_);
-      while (int64_t(jobs.size()) < free_slots_ && !queue_.empty()) {
-        jobs.push_back(queue_.front());
-        queue_.pop_front();
-      }
-      stats_.queue_length = int64_t(queue_.size());
-    }
-    try {
-      admit(jobs);
-      step();
-    } catch (const std::exception& e) {  // e.g. out of memory: end what runs, keep serving
-      for (Slot& s : st.slots)
-        if (s.job) finish(s, "error", e.what());
-    }
+    tick();
   }
   std::deque<std::shared_ptr<Job>> left;
   {
     std::lock_guard lock(mu_);
     left.swap(queue_);
   }
-  for (Slot& s : st.slots)
+  for (Slot& s : st_->slots)
     if (s.job) finish(s, "error", "server shutting down");
   for (auto& j : left) {
     tell(j->req, ending(j->id, "error", "server shutting down"));
+  }
+}
+
+void Engine::run() {
+  {
+    std::lock_guard lock(mu_);
+    check(!running_ && !stopping_, "serve: run() on an engine that was started or stopped");
+  }
+  NoGrad no_grad;
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      if (queue_.empty() && !busy()) return;
+    }
+    tick();
+  }
+}
+
+void Engine::tick() {
+  State& st = *st_;
+  std::vector<uint64_t> cancelled;
+  {
+    std::lock_guard lock(mu_);
+    cancelled.swap(cancelled_);
+  }
+  for (uint64_t id : cancelled)
+    for (Slot& s : st.slots)
+      if (s.job && s.job->id == id) drop(s);
+  std::vector<std::shared_ptr<Job>> jobs;
+  {
+    std::lock_guard lock(mu_);
+    while (int64_t(jobs.size()) < free_slots_ && !queue_.empty()) {
+      jobs.push_back(queue_.front());
+      queue_.pop_front();
+    }
+    stats_.queue_length = int64_t(queue_.size());
+  }
+  try {
+    admit(jobs);
+    step();
+  } catch (const std::exception& e) {  // e.g. out of memory: end what runs, keep serving
+    for (Slot& s : st.slots)
+      if (s.job) finish(s, "error", e.what());
   }
 }
 
@@ -346,12 +378,12 @@ void Engine::choose(Slot& s, float* logits) {
   count([](EngineStats& st) { ++st.generated_tokens; });
   EngineEvent e;
   e.request = j.id;
-  e.text = j.text.push(t);
+  if (j.text) e.text = j.text->push(t);
   e.tokens.resize(1);
   e.tokens[0].id = t;
   if (sp.logprobs) log_probs(raw.data(), V, sp.top_logprobs, e.tokens[0]);
   if (!tell(j.req, e)) return drop(s);
-  if (j.text.stopped()) return finish(s, "stop");
+  if (j.text && j.text->stopped()) return finish(s, "stop");
   // The token goes into the cache at the next step: that needs a free position.
   if (j.generated >= j.req.max_tokens || st_->kv.len[s.row] >= opt_.ctx_size)
     return finish(s, "length");
@@ -361,7 +393,7 @@ void Engine::choose(Slot& s, float* logits) {
 void Engine::finish(Slot& s, const std::string& reason, const std::string& error) {
   Job& j = *s.job;
   EngineEvent e = ending(j.id, reason, error);
-  if (reason != "error") e.text = j.text.finish();
+  if (reason != "error" && j.text) e.text = j.text->finish();
   e.usage = {int64_t(j.req.prompt.size()), j.cached, j.generated};
   e.time_to_first_token = j.ttft;
   std::shared_ptr<Job> keep = s.job;  // the callback may outlive the slot's hold on it

@@ -13,6 +13,9 @@
 //
 // Each request samples with its own RNG (from its seed), so what it generates does not depend on
 // what else runs beside it.
+//
+// Without start(), run() serves the submitted requests to their end on the calling thread: that is
+// how `generate` (serve/generate.h) uses it.
 #pragma once
 
 #include <condition_variable>
@@ -149,6 +152,8 @@ class Engine {
  public:
   // The model and tokenizer must outlive the engine.
   Engine(const Model& m, const Tokenizer& tok, EngineOptions opt);
+  // Token ids only: events carry no text, and requests with stop strings are refused.
+  Engine(const Model& m, EngineOptions opt);
   ~Engine();  // stop()
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -157,10 +162,12 @@ class Engine {
   // Ends every running and queued request with an "error" event ("server shutting down") and joins
   // the thread; returns after at most the step in progress. submit() throws Stopped afterwards.
   void stop();
+  // Instead of start(): serves every submitted request to its end on this thread, then returns.
+  void run();
 
   // Queues a request and returns its id (never 0). Throws SubmitError: Invalid (empty prompt,
-  // max_tokens <= 0, top_logprobs outside 0 .. 20), PromptTooLong (the prompt leaves no room in a
-  // slot's context), QueueFull, Stopped.
+  // max_tokens <= 0, top_logprobs outside 0 .. 20, stop strings without a tokenizer), PromptTooLong
+  // (the prompt leaves no room in a slot's context), QueueFull, Stopped.
   uint64_t submit(EngineRequest r);
   // Ends a queued or running request without further events; its slot is free for the next step.
   // Unknown or finished ids are ignored.
@@ -175,6 +182,8 @@ class Engine {
   struct Slot;
   struct State;  // the KV cache and the slots, the engine thread's alone
   void loop();
+  void tick();  // cancellations, admissions, then one step
+  bool busy() const;
   void admit(std::vector<std::shared_ptr<Job>>& jobs);
   void step();
   void choose(Slot& s, float* logits);
@@ -183,7 +192,7 @@ class Engine {
   void count(const std::function<void(EngineStats&)>& f);
 
   const Model& model_;
-  const Tokenizer& tok_;
+  const Tokenizer* tok_;  // null: token ids only
   EngineOptions opt_;
   mutable std::mutex mu_;
   std::condition_variable wake_;

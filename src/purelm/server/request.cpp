@@ -82,8 +82,9 @@ void parse_generation(const json& body, GenerationRequest& r) {
   s.temperature = to_float(number(body, "temperature", 0, 2));
   s.top_p = to_float(number(body, "top_p", 0, 1));
   s.min_p = to_float(number(body, "min_p", 0, 1));
+  // A float holds it: a larger double would not convert (undefined behaviour).
   s.repetition_penalty =
-      to_float(number(body, "repetition_penalty", 0, std::numeric_limits<double>::max()));
+      to_float(number(body, "repetition_penalty", 0, std::numeric_limits<float>::max()));
   if (s.repetition_penalty && *s.repetition_penalty <= 0)
     throw invalid("repetition_penalty", "'repetition_penalty' must be positive");
   s.top_k = integer(body, "top_k", 0, INT64_MAX);

@@ -1,6 +1,8 @@
 #include "purelm/server/server.h"
 
 #include <httplib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -8,10 +10,12 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include "purelm/server/api_error.h"
 #include "purelm/server/chat_page.h"
+#include "purelm/server/connection.h"
 #include "purelm/server/metrics.h"
 #include "purelm/server/request.h"
 #include "purelm/server/response.h"
@@ -46,26 +50,41 @@ const std::map<std::string, std::set<std::string>> kRoutes = {
 };
 
 // The HTTP side of one generation request: the engine's thread pushes its events here, the
-// connection's thread takes them. `gone` tells the engine the client has left.
+// connection's thread takes them, and notices meanwhile when its client closes the connection.
+// `gone` tells the engine the client has left.
 struct Channel {
   std::mutex mu;
-  std::condition_variable cv;
   std::deque<EngineEvent> events;
   bool gone = false;
+  int wake = eventfd(0, EFD_CLOEXEC);
+
+  Channel() { check(wake >= 0, "serve: cannot create an eventfd (too many open files?)"); }
+  ~Channel() { ::close(wake); }
+  Channel(const Channel&) = delete;
+  Channel& operator=(const Channel&) = delete;
 
   bool push(const EngineEvent& e) {
-    std::lock_guard<std::mutex> lock(mu);
-    if (gone) return false;
-    events.push_back(e);
-    cv.notify_one();
-    return true;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (gone) return false;
+      events.push_back(e);
+    }
+    const uint64_t one = 1;
+    return write(wake, &one, sizeof one) == sizeof one;
   }
-  EngineEvent pop() {
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return !events.empty(); });
-    EngineEvent e = std::move(events.front());
-    events.pop_front();
-    return e;
+  // The next event, or none once the client on socket `sock` (-1: unknown) has gone.
+  std::optional<EngineEvent> pop(int sock) {
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!events.empty()) {
+          EngineEvent e = std::move(events.front());
+          events.pop_front();
+          return e;
+        }
+      }
+      if (!wait_for_event(wake, sock)) return std::nullopt;
+    }
   }
   void leave() {
     std::lock_guard<std::mutex> lock(mu);
@@ -81,6 +100,7 @@ struct Generation {
   ResponseHead head;
   bool stream = false, include_usage = false, logprobs = false;
   uint64_t engine_id = 0;
+  int sock = -1;  // the client's connection
   std::shared_ptr<Channel> channel = std::make_shared<Channel>();
   Clock::time_point start = Clock::now();
   std::string text;
@@ -244,7 +264,7 @@ struct Server::Impl {
     http.Post("/v1/chat/completions",
               guarded([this](const httplib::Request& req, httplib::Response& res) {
                 ChatRequest r = parse_chat(parse_body(req.body));
-                generate(Kind::Chat, r, tok.encode(render(r), /*add_special=*/false), res);
+                generate(Kind::Chat, r, tok.encode(render(r), /*add_special=*/false), req, res);
               }));
     http.Post(
         "/v1/completions", guarded([this](const httplib::Request& req, httplib::Response& res) {
@@ -260,7 +280,7 @@ struct Server::Impl {
           } else {
             ids = tok.encode(r.prompt, /*add_special=*/true);  // as `purelm generate --prompt`
           }
-          generate(Kind::Completion, r, std::move(ids), res);
+          generate(Kind::Completion, r, std::move(ids), req, res);
         }));
   }
 
@@ -299,7 +319,7 @@ struct Server::Impl {
   }
 
   void generate(Kind kind, const GenerationRequest& r, std::vector<int32_t> prompt,
-                httplib::Response& res) {
+                const httplib::Request& req, httplib::Response& res) {
     auto g = std::make_shared<Generation>();
     g->kind = kind;
     g->head = {(kind == Kind::Chat ? "chatcmpl-" : "cmpl-") + std::to_string(next_id++), unix_now(),
@@ -307,6 +327,7 @@ struct Server::Impl {
     g->stream = r.stream;
     g->include_usage = r.include_usage;
     g->logprobs = r.logprobs;
+    g->sock = find_connection(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
     EngineRequest er;
     if (!prompt.empty()) g->prev = prompt.back();
     er.prompt = std::move(prompt);
@@ -401,7 +422,13 @@ struct Server::Impl {
   // Waits for the whole answer of a request that does not stream.
   void answer(Generation& g, httplib::Response& res) {
     for (;;) {
-      EngineEvent e = g.channel->pop();
+      std::optional<EngineEvent> next = g.channel->pop(g.sock);
+      if (!next) {
+        client_left(g);
+        throw ApiError(499, "client_closed_request", "the client closed the connection");
+      }
+      EngineEvent& e = *next;
+      g.generated += int64_t(e.tokens.size());
       g.text += e.text;
       g.tokens.insert(g.tokens.end(), e.tokens.begin(), e.tokens.end());
       if (!e.done) continue;
@@ -427,7 +454,9 @@ struct Server::Impl {
                                 g.include_usage))))
         return false;
     }
-    EngineEvent e = g.channel->pop();
+    std::optional<EngineEvent> next = g.channel->pop(g.sock);
+    if (!next) return false;  // the done callback cancels the request
+    EngineEvent& e = *next;
     g.generated += int64_t(e.tokens.size());
     if (!e.text.empty() || (g.logprobs && !e.tokens.empty())) {
       json lp = event_logprobs(g, e.tokens, int64_t(g.text.size()));

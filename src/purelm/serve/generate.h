@@ -1,5 +1,6 @@
-// The generation loop: prefill each prompt into its row of one KV cache, then decode all rows
-// together, one token per step, each row at its own position, until every row has stopped.
+// `purelm generate`'s loop, as a client of the serving engine: each prompt is a request in its own
+// slot of one Engine, which prefills it whole and decodes every running prompt as one batch, on
+// the calling thread (a model on a mesh runs its collectives on the thread that set MPI up).
 #pragma once
 
 #include <functional>
@@ -12,19 +13,16 @@ namespace purelm {
 
 struct GenerateOptions {
   int64_t max_tokens = 128;
-  SamplerConfig sampler;
+  SamplerConfig sampler;         // prompt i samples with its own generator, seeded sampler.seed + i
   std::vector<int64_t> eos_ids;  // stop a row at any of these (the EOS token is not emitted)
   DType kv_dtype = DType::F32;   // of the KV cache (init_kv)
 };
 
 struct GenerateStats {
   int64_t prompt_tokens = 0, generated_tokens = 0;
+  // Until the last prompt's first token, then the rest.
   double prefill_seconds = 0, decode_seconds = 0;
 };
-
-// Logits of the last position of each row of hidden states h [B, T, D] (Model::hidden): [B, V] as
-// float32, all that sampling needs of a prompt or of a decode step.
-std::vector<float> last_logits(const Model& m, const Tensor& h);
 
 // on_token(row, id) is called as each token is chosen; returning false stops that row.
 std::vector<std::vector<int32_t>> generate(
