@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds purelm and runs the whole test suite twice: an optimised build, then a build under
-# AddressSanitizer + UndefinedBehaviorSanitizer; then the fuzz targets' smoke run (30 s each,
+# AddressSanitizer + UndefinedBehaviorSanitizer; then the aarch64 cross-build's kernel, golden and
+# generation tests under qemu (scripts/test-arm.sh); then the fuzz targets' smoke run (30 s each,
 # scripts/fuzz.sh). Needs ../shared beside the repository.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,4 +18,5 @@ OMPI_MCA_mca_base_component_disable_dlclose=1 PMIX_MCA_mca_base_component_disabl
   ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0 \
   LSAN_OPTIONS=suppressions=$PWD/scripts/lsan_openmpi.supp UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j "$jobs"
+scripts/test-arm.sh
 scripts/fuzz.sh --seconds 30

@@ -6,7 +6,6 @@
 #include <nlohmann/json.hpp>
 
 #include "purelm/commands.h"
-#include "purelm/dist/mesh_model.h"
 #include "purelm/mesh_options.h"
 #include "purelm/models/model.h"
 #include "purelm/options.h"
@@ -149,17 +148,17 @@ void add_generate(CLI::App& app) {
     int given = !a->prompt.empty() + !a->prompt_ids.empty() + !a->prompt_file.empty();
     check(given == 1, "give exactly one of --prompt, --prompt-ids or --prompt-file");
     DType act = parse_compute_dtype(a->dtype);
-    if (on_mesh(a->mesh)) {  // every process runs the same loop; greedy or seeded, they agree
-      run_on_mesh(a->mesh, true, [&](const dist::Mesh& mesh) {
+#if PURELM_MESH
+    if (on_mesh(a->mesh))  // every process runs the same loop; greedy or seeded, they agree
+      return run_on_mesh(a->mesh, true, [&](const dist::Mesh& mesh) {
         dist::MeshModel mm(mesh, a->model, act);
         apply_quant(mm, a->quant);
         run(*a, mm.model());
       });
-    } else {
-      Model m = load_model(a->model, act);
-      apply_quant(m, a->quant);
-      run(*a, m);
-    }
+#endif
+    Model m = load_model(a->model, act);
+    apply_quant(m, a->quant);
+    run(*a, m);
   });
 }
 

@@ -6,14 +6,17 @@
 #include <vector>
 
 #include "purelm/core/error.h"
+#if defined(__x86_64__)
 #include "purelm/ops/kernels/avx2_util.h"
 #include "purelm/ops/kernels/avx512_util.h"
+#endif
 #include "purelm/ops/kernels/isa.h"
 
 namespace purelm::kernels {
 
 namespace {
 
+#if defined(__x86_64__)
 using namespace avx2;
 using namespace avx512;
 
@@ -195,6 +198,8 @@ PURELM_AVX2 void transpose_avx2(const float* src, int64_t rows, int64_t cols, in
     for (int64_t c = 0; c < cols; ++c) dst[c * ldd + r] = src[r * lds + c];
 }
 
+#endif
+
 inline float value(float x) { return x; }
 inline float value(bf16 x) { return to_f32(x); }
 
@@ -216,22 +221,24 @@ void tile_portable(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars,
 template <class BT>
 void tile(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars, int64_t acs, const BT* b,
           int64_t ldb, float* c, int64_t ldc, bool accumulate) {
-  if (has(kAvx512))
-    tile_avx512(M, N, K, a, ars, acs, b, ldb, c, ldc, accumulate);
-  else if (has(kAvx2))
-    tile_avx2(M, N, K, a, ars, acs, b, ldb, c, ldc, accumulate);
-  else
-    tile_portable(M, N, K, a, ars, acs, b, ldb, c, ldc, accumulate);
+#if defined(__x86_64__)
+  if (has(kAvx512)) return tile_avx512(M, N, K, a, ars, acs, b, ldb, c, ldc, accumulate);
+  if (has(kAvx2)) return tile_avx2(M, N, K, a, ars, acs, b, ldb, c, ldc, accumulate);
+#endif
+  tile_portable(M, N, K, a, ars, acs, b, ldb, c, ldc, accumulate);
 }
 
 }  // namespace
 
 void transpose(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst, int64_t ldd) {
+#if defined(__x86_64__)
   if (has(kAvx2)) return transpose_avx2(src, rows, cols, lds, dst, ldd);
+#endif
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < cols; ++c) dst[c * ldd + r] = src[r * lds + c];
 }
 
+#if defined(__x86_64__)
 void tile_gemm_pairs(int64_t M, int64_t N, int64_t K2, const void* a, int64_t ars, int64_t acs,
                      const void* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
   check(has(kAvx512Bf16), "tile_gemm_pairs needs AVX512-BF16");
@@ -239,6 +246,12 @@ void tile_gemm_pairs(int64_t M, int64_t N, int64_t K2, const void* a, int64_t ar
   for (; i + 4 <= M; i += 4) rows_pairs<4>(i, N, K2, a, ars, acs, b, ldb, c, ldc, accumulate);
   for (; i < M; ++i) rows_pairs<1>(i, N, K2, a, ars, acs, b, ldb, c, ldc, accumulate);
 }
+#else
+void tile_gemm_pairs(int64_t, int64_t, int64_t, const void*, int64_t, int64_t, const void*, int64_t,
+                     float*, int64_t, bool) {
+  fail("tile_gemm_pairs needs AVX512-BF16");
+}
+#endif
 
 void tile_gemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars, int64_t acs,
                const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
