@@ -1,6 +1,10 @@
 #include "bench/machine.h"
 
+#if defined(__x86_64__)
 #include <immintrin.h>
+#elif defined(__aarch64__)
+#include <arm_neon.h>
+#endif
 
 #include <fstream>
 #include <string>
@@ -70,6 +74,7 @@ double matmul_gflops(T (*convert)(float), double budget) {
 constexpr int kChains = 24;
 constexpr int64_t kPeakIterations = int64_t(1) << 22;
 
+#if defined(__x86_64__)
 __attribute__((target("avx512f,avx512bf16"))) void chains_bf16_avx512() {
   __m512 acc[kChains];
   for (__m512& a : acc) a = _mm512_setzero_ps();
@@ -118,9 +123,28 @@ void chains_f32_sse() {
   for (__m128& a : acc) __asm__ volatile("" : : "x"(a));
 }
 
+#elif defined(__aarch64__)
+void chains_f32_neon() {
+  float32x4_t acc[kChains];
+  for (float32x4_t& a : acc) a = vdupq_n_f32(0);
+  float32x4_t x = vdupq_n_f32(1.0f);
+  for (int64_t i = 0; i < kPeakIterations; ++i) {
+#pragma GCC unroll 24
+    for (float32x4_t& a : acc) a = vfmaq_f32(a, x, x);
+    __asm__ volatile("" : "+w"(x));
+  }
+  for (float32x4_t& a : acc) __asm__ volatile("" : : "w"(a));
+}
+#endif
+
 // GFLOP/s of the instruction set the kernels use, on every thread at once. bf16 without
 // AVX512-BF16 is the float32 figure: the kernels widen bf16 to float32 there.
 double peak_gflops(bool bf16, double budget) {
+#if defined(__aarch64__)
+  (void)bf16;  // the kernels widen bf16 to float32 on aarch64
+  void (*chains)() = chains_f32_neon;
+  double flops_per_chain_step = 8;  // a NEON FMA: 4 lanes, 2 FLOPs
+#else
   void (*chains)() = chains_f32_sse;
   double flops_per_chain_step = 8;  // an SSE multiply and add: 4 lanes, 2 FLOPs
   if (kernels::has(kernels::kAvx512Bf16) && bf16) {
@@ -133,6 +157,7 @@ double peak_gflops(bool bf16, double budget) {
     chains = chains_f32_avx2;
     flops_per_chain_step = 16;
   }
+#endif
   const int threads = num_threads();
   double s = best_seconds(budget, [&] {
     parallel_for(threads, 1, [&](int64_t t0, int64_t t1) {

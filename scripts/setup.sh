@@ -3,6 +3,7 @@
 set -euo pipefail
 #   scripts/setup.sh           what building purelm needs (scripts/demo.sh)
 #   scripts/setup.sh --tests   and what the test suite and the fuzz targets need (scripts/test.sh)
+#   scripts/setup.sh --arm     and the aarch64 cross-build and emulator (scripts/test-arm.sh)
 packages=(g++ cmake ninja-build pkg-config libgtest-dev nlohmann-json3-dev libcli11-dev libpcre2-dev
           libutf8proc-dev openmpi-bin libopenmpi-dev libcpp-httplib-dev libcurl4-openssl-dev libssl-dev)
 if [ "${1:-}" = "--tests" ]; then
@@ -12,14 +13,27 @@ if [ "${1:-}" = "--tests" ]; then
   # NodeSource's, npm included) counts too, so Debian's is installed only when there is none.
   command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 fi
+case "${1:-}" in --arm) arm=1 ;; *) arm="" ;; esac
+if [ -n "$arm" ]; then
+  # Debian's aarch64 cross compiler, qemu-user to run what it builds, and the libraries the build
+  # links for arm64 (multiarch; the header-only ones above serve both architectures). Not Open
+  # MPI: its arm64 packages replace the amd64 ones (openmpi-bin, libevent-dev, gfortran), so the
+  # cross-build goes without the mesh.
+  packages+=(g++-aarch64-linux-gnu qemu-user libgtest-dev:arm64 libpcre2-dev:arm64
+             libutf8proc-dev:arm64 libcpp-httplib-dev:arm64
+             libcurl4-openssl-dev:arm64 libssl-dev:arm64)
+fi
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+if [ -n "$arm" ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  $sudo dpkg --add-architecture arm64  # the arm64 packages are then missing: apt-get update runs
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "purelm: installing ${missing[*]}"
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

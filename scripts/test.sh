@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds purelm and runs the whole test suite twice: an optimised build, then a build under
 # AddressSanitizer + UndefinedBehaviorSanitizer; then the fuzz targets' smoke run (30 s each,
-# scripts/fuzz.sh). Needs ../shared beside the repository.
+# scripts/fuzz.sh). Needs ../shared beside the repository. The aarch64 build under qemu is
+# scripts/test-arm.sh, not part of this run until it fits CI's time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --tests

@@ -143,6 +143,7 @@ TEST(Train, RecomputeGivesTheSameRun) {
 
 // Under FSDP the replay reads each layer again, which gathers it again.
 TEST(Train, RecomputeOnAnFsdpMeshGivesTheSameRun) {
+  if (!PURELM_MESH) GTEST_SKIP() << "built without MPI";
   TempDir tmp;
   const std::string data = write_corpus(tmp);
   std::vector<std::string> kept = train_args(data, tmp.path("kept")),

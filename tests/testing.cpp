@@ -72,7 +72,8 @@ std::vector<std::string> golden_forward_args(const std::string& dir, const std::
 }
 
 RunResult run_cli(const std::vector<std::string>& args) {
-  return run_command(quote(PURELM_CLI), args);
+  const std::string launcher = PURELM_CLI_LAUNCHER;
+  return run_command((launcher.empty() ? "" : launcher + " ") + quote(PURELM_CLI), args);
 }
 
 RunResult run_mpi(int np, const std::vector<std::string>& args, const std::string& wrap) {

@@ -47,6 +47,7 @@ void run(BenchArgs a, bool text_given) {
   a.opt.train = !a.no_train;
   a.opt.kv_dtype = parse_compute_dtype(a.kv_cache);
   a.opt.quant = parse_quant(a.quant);
+#if PURELM_MESH
   if (on_mesh(a.mesh)) {  // all processes on the TP axis unless told otherwise, as generate
     run_on_mesh(a.mesh, true, [&](const dist::Mesh& mesh) {
       if (a.threads) set_num_threads(a.threads);  // else run_on_mesh's share of the cores
@@ -54,6 +55,7 @@ void run(BenchArgs a, bool text_given) {
     });
     return;
   }
+#endif
   set_num_threads(a.threads);
   if (!text_given)
     for (const char* text : kDefaultTexts)

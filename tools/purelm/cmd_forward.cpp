@@ -5,8 +5,9 @@
 #include <memory>
 
 #include "purelm/commands.h"
+#if PURELM_MESH
 #include "purelm/dist/batch.h"
-#include "purelm/dist/mesh_model.h"
+#endif
 #include "purelm/io/safetensors.h"
 #include "purelm/mesh_options.h"
 #include "purelm/models/model.h"
@@ -70,6 +71,7 @@ void run(const ForwardArgs& a) {
   save_safetensors(a.output, out);
 }
 
+#if PURELM_MESH
 // The same on a mesh: each FSDP rank takes its share of the batch rows, and the leader writes
 // the whole results, as one process would.
 void run_on(const dist::Mesh& mesh, const ForwardArgs& a) {
@@ -127,6 +129,7 @@ void run_on(const dist::Mesh& mesh, const ForwardArgs& a) {
   }
   if (mesh.leader()) save_safetensors(a.output, out);
 }
+#endif
 
 }  // namespace
 
@@ -157,10 +160,11 @@ void add_forward(CLI::App& app) {
   cmd->callback([a] {
     check(!parse_quant(a->quant) || (!a->grad && a->adamw_steps == 0),
           "--quant is for inference: it cannot be combined with --grad or --adamw-steps");
+#if PURELM_MESH
     if (on_mesh(a->mesh))
-      run_on_mesh(a->mesh, true, [&](const dist::Mesh& mesh) { run_on(mesh, *a); });
-    else
-      run(*a);
+      return run_on_mesh(a->mesh, true, [&](const dist::Mesh& mesh) { run_on(mesh, *a); });
+#endif
+    run(*a);
   });
 }
 

@@ -12,7 +12,9 @@
 #include <memory>
 
 #include "purelm/commands.h"
+#if PURELM_MESH
 #include "purelm/dist/train_mesh.h"
+#endif
 #include "purelm/mesh_options.h"
 #include "purelm/options.h"
 #include "purelm/train/trainer.h"
@@ -39,6 +41,7 @@ void run(const TrainOptions& o, const MeshArgs& mesh) {
   sigaction(SIGUSR1, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   TrainSummary s;
+#if PURELM_MESH
   if (on_mesh(mesh)) {  // all processes on the FSDP axis unless --tp says otherwise
     run_on_mesh(mesh, false, [&](const dist::Mesh& m) {
       dist::TrainMesh dp(m);
@@ -47,6 +50,10 @@ void run(const TrainOptions& o, const MeshArgs& mesh) {
   } else {
     s = train(o, &g_stop);
   }
+#else
+  (void)mesh;
+  s = train(o, &g_stop);
+#endif
   std::printf("%s\n", summary_line(s).c_str());
   if (s.interrupted) throw CLI::RuntimeError(130);
 }

@@ -12,6 +12,8 @@
 
 namespace purelm::cli {
 
+#if PURELM_MESH
+
 namespace {
 
 void print_stats(const dist::Mesh& mesh, FILE* to) {
@@ -81,5 +83,15 @@ void apply_quant(dist::MeshModel& mm, const std::string& quant) {
   mm.quantize(*q);  // nothing to do for a checkpoint quantized to this format
   std::fprintf(stderr, "[weights quantized to %s, on each tensor-parallel rank]\n", quant.c_str());
 }
+
+#else
+void add_mesh_options(CLI::App*, MeshArgs*) {}
+
+void with_inference_model(const MeshArgs&, const std::string& spec, DType act,
+                          const std::string& quant, const std::function<void(Model&)>& body) {
+  Model model = load_inference_model(spec, act, quant);
+  body(model);
+}
+#endif
 
 }  // namespace purelm::cli

@@ -4,8 +4,10 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 
+#if PURELM_MESH
 #include "purelm/dist/mesh.h"
 #include "purelm/dist/mesh_model.h"
+#endif
 
 namespace purelm::cli {
 
@@ -14,7 +16,9 @@ struct MeshArgs {
   bool stats = false;
 };
 
+// Built without MPI (PURELM_MESH 0) a command has no mesh options and runs as one process.
 void add_mesh_options(CLI::App* cmd, MeshArgs* m);
+#if PURELM_MESH
 bool on_mesh(const MeshArgs& m);  // under mpirun, or asked for more than one process
 // Runs `body` on a mesh (tp and fsdp unset: all processes on the `default_tp` axis or else FSDP).
 // Only the leader's stdout and stderr are shown, except errors: an error on any process is
@@ -24,6 +28,7 @@ void run_on_mesh(const MeshArgs& m, bool default_tp,
 
 // --quant on a mesh: each tensor-parallel rank quantizes its slices (dist::MeshModel::quantize).
 void apply_quant(dist::MeshModel& mm, const std::string& quant);
+#endif
 
 // Runs `body` with the model an inference command asks for, either way: on a mesh when there is
 // one (on_mesh; all processes on the TP axis unless told otherwise), this process's part of it,

@@ -9,6 +9,13 @@
 
 namespace purelm::quant {
 
+// GCC function multi-versioning on x86; elsewhere one version (NEON is baseline on aarch64).
+#if defined(__x86_64__)
+#define PURELM_CLONES(...) __attribute__((target_clones(__VA_ARGS__)))
+#else
+#define PURELM_CLONES(...)
+#endif
+
 namespace {
 
 // The smallest fp16 at or above a (a >= 0, finite), so that |x| / scale never exceeds the
@@ -68,8 +75,8 @@ void quantize_row(DType t, const float* x, int64_t n, void* dst) {
 // Compiled for AVX-512, AVX2 and baseline x86-64 and chosen at run time (GCC function
 // multi-versioning): it runs before every quantized product of a decode step. The variants do the
 // same operations, so they give the same codes.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void quantize_activations(
-    const float* x, int64_t n, int8_t* q, float* d) {
+PURELM_CLONES("avx512f", "avx2", "default")
+void quantize_activations(const float* x, int64_t n, int8_t* q, float* d) {
   // Adding and taking away 1.5 * 2^23 rounds |v| <= 127 to the nearest integer (ties to even, like
   // nearbyint) without a call. The largest magnitude is the largest of the bit patterns without
   // their sign (ordered like the values, infinities and NaNs above all finite ones): an integer
@@ -97,8 +104,8 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void quantize_activ
 
 // Multi-versioned like quantize_activations: prefill decodes every weight it multiplies. Whole
 // blocks are written in place, in loops without branches that vectorise.
-__attribute__((target_clones("avx2", "default"))) void dequantize_row(DType t, const void* src,
-                                                                      int64_t n, float* y) {
+PURELM_CLONES("avx2", "default")
+void dequantize_row(DType t, const void* src, int64_t n, float* y) {
   const uint8_t* in = static_cast<const uint8_t*>(src);
   float part[kBlock];
   for (int64_t k0 = 0; k0 < n; k0 += kBlock, in += block_bytes(t)) {

@@ -1,6 +1,5 @@
 #include "purelm/core/thread_pool.h"
 
-#include <immintrin.h>
 #include <sched.h>
 
 #include <algorithm>
@@ -23,6 +22,15 @@ thread_local bool t_in_task = false;
 // each time; loops that follow each other within this window cost neither.
 constexpr auto kSpin = std::chrono::microseconds(200);
 
+// Tells the core it is in a spin loop: it yields to the other hardware thread and saves power.
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
 // Polls `ready` for up to kSpin; whether it became true.
 template <class Ready>
 bool spin_until(Ready ready) {
@@ -30,7 +38,7 @@ bool spin_until(Ready ready) {
   for (;;) {
     for (int i = 0; i < 64; ++i) {
       if (ready()) return true;
-      _mm_pause();
+      cpu_relax();
     }
     if (std::chrono::steady_clock::now() > end) return false;
   }

@@ -50,6 +50,7 @@ const Backend& portable_backend();
 const Backend& avx2_backend();
 const Backend& avx512_backend();
 const Backend& avx512_bf16_backend();  // products of bf16 pairs (any strides; rounds f32)
+const Backend& neon_backend();
 
 // Scalar packing of single elements (kstep 1) for any strides; the vector backends fall back to it.
 void pack_portable(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int width, float* dst);

@@ -39,9 +39,30 @@ class Scratch {
 };
 
 const Backend& backend() {
+#if defined(__x86_64__)
   if (has(kAvx512)) return avx512_backend();
   if (has(kAvx2)) return avx2_backend();
+#elif defined(__aarch64__)
+  if (has(kNeon)) return neon_backend();
+#endif
   return portable_backend();
+}
+
+// Whether products of bf16 pairs (vdpbf16ps) run instead of float32 ones.
+bool bf16_pairs() {
+#if defined(__x86_64__)
+  return has(kAvx512Bf16);
+#else
+  return false;
+#endif
+}
+
+const Backend& pairs_backend() {
+#if defined(__x86_64__)
+  return avx512_bf16_backend();
+#else
+  return portable_backend();
+#endif
 }
 
 // Panels [p0, p1) of an operand block: rows from i0 (n of them in all) over k in [k0, k0 + kc),
@@ -143,12 +164,14 @@ struct Split {
 // A few rows of A: stream B once instead of packing it (memory-bound decode).
 void few_rows(const Backend& be, int64_t M, int64_t N, int64_t K, const Mat& a, const Mat& b,
               float* c, int64_t ldc, bool accumulate) {
+#if defined(__x86_64__)
   if (a.bf16 && b.bf16 && has(kAvx512Bf16)) {
     const bf16* ap = static_cast<const bf16*>(a.data);
     return stream_rows(M, N, K, K * 2, [&](int64_t i, int m, int64_t n0, int64_t n1) {
       gemv_pairs_avx512(m, n0, n1, K, ap + i * a.rs, a.rs, b, c + i * ldc, ldc, accumulate);
     });
   }
+#endif
   std::vector<float> widened;
   const float* ap = static_cast<const float*>(a.data);
   int64_t lda = a.rs;
@@ -205,8 +228,8 @@ void gemm(int64_t M, int64_t N, int64_t K, Mat a, Mat b, float* c, int64_t ldc, 
   const Backend& be = backend();
   if (M <= kStreamRows && a.cs == 1 && b.cs == 1)
     return few_rows(be, M, N, K, a, b, c, ldc, accumulate);
-  bool pairs = has(kAvx512Bf16) && (bf16_products || (a.bf16 && b.bf16));
-  const Backend& bk = pairs ? avx512_bf16_backend() : be;
+  bool pairs = bf16_pairs() && (bf16_products || (a.bf16 && b.bf16));
+  const Backend& bk = pairs ? pairs_backend() : be;
   const Split split{bk, M, N, K, a, b, c, ldc, accumulate, M * N * K < kSerialWork ? M * N : 1};
   if (ceil_div(N, bk.nr) >= ceil_div(M, bk.mr))
     split.columns();

@@ -6,10 +6,17 @@
 
 #include "purelm/core/error.h"
 
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#elif defined(__aarch64__) && defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
+
 namespace purelm::kernels {
 
 namespace {
 
+#if defined(__x86_64__)
 constexpr std::array<Level, 6> kLevels{{
     {"portable", 0},
     {"avx2", kAvx2},
@@ -33,6 +40,40 @@ Features detect() {
   if ((f & kAvx512) && __builtin_cpu_supports("avx512bf16")) f |= kAvx512Bf16;
   return f;
 }
+#elif defined(__aarch64__)
+// Every Armv8.6 CPU with BF16 also has the dot product (Armv8.4 made it mandatory).
+constexpr std::array<Level, 4> kLevels{{
+    {"portable", 0},
+    {"neon", kNeon},
+    {"neon-dotprod", kNeon | kDotProd},
+    {"neon-bf16", kNeon | kDotProd | kBf16},
+}};
+
+#if defined(__APPLE__)
+bool sysctl_flag(const char* name) {
+  int value = 0;
+  size_t size = sizeof(value);
+  return sysctlbyname(name, &value, &size, nullptr, 0) == 0 && value != 0;
+}
+#endif
+
+Features detect() {
+  Features f = kNeon;
+#if defined(__linux__)
+  const unsigned long hwcap = getauxval(AT_HWCAP), hwcap2 = getauxval(AT_HWCAP2);
+  if (hwcap & HWCAP_ASIMDDP) f |= kDotProd;
+  if ((f & kDotProd) && (hwcap2 & HWCAP2_BF16)) f |= kBf16;
+#elif defined(__APPLE__)
+  if (sysctl_flag("hw.optional.arm.FEAT_DotProd")) f |= kDotProd;
+  if ((f & kDotProd) && sysctl_flag("hw.optional.arm.FEAT_BF16")) f |= kBf16;
+#endif
+  return f;
+}
+#else
+constexpr std::array<Level, 1> kLevels{{{"portable", 0}}};
+
+Features detect() { return 0; }
+#endif
 
 // The CPU's features under the cap of PURELM_ISA, if set.
 Features initial() {
@@ -85,12 +126,15 @@ const char* level_name(Features f) {
 }
 
 std::string feature_list(Features f) {
-  static constexpr std::array<std::pair<Feature, const char*>, 5> kNames{{
+  static constexpr std::array<std::pair<Feature, const char*>, 8> kNames{{
       {kAvx2, "avx2+fma"},
       {kAvxVnni, "avx-vnni"},
       {kAvx512, "avx512"},
       {kAvx512Vnni, "avx512-vnni"},
       {kAvx512Bf16, "avx512-bf16"},
+      {kNeon, "neon"},
+      {kDotProd, "dotprod"},
+      {kBf16, "bf16"},
   }};
   std::string out;
   for (const auto& [bit, name] : kNames)

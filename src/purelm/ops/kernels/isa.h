@@ -16,6 +16,9 @@ enum Feature : uint32_t {
   kAvx512 = 1u << 2,      // AVX-512 F, BW and VL
   kAvx512Vnni = 1u << 3,  // vpdpbusd on zmm
   kAvx512Bf16 = 1u << 4,  // vdpbf16ps
+  kNeon = 1u << 5,        // aarch64's Advanced SIMD (every aarch64 CPU)
+  kDotProd = 1u << 6,     // sdot/udot (Armv8.2 dot product: Apple M1, Neoverse N1 and later)
+  kBf16 = 1u << 7,        // bfdot/bfmmla (Armv8.6 BF16: Apple M2, Neoverse V1 and later)
 };
 using Features = uint32_t;
 
@@ -24,7 +27,8 @@ struct Level {
   const char* name;
   Features features;
 };
-// portable, avx2, avx2-vnni, avx512, avx512-vnni, avx512-bf16: each the features of a kind of CPU.
+// Those of this architecture, each the features of a kind of CPU: on x86-64 portable, avx2,
+// avx2-vnni, avx512, avx512-vnni, avx512-bf16; on aarch64 portable, neon, neon-dotprod, neon-bf16.
 std::span<const Level> levels();
 const Level* find_level(std::string_view name);  // null when there is none of that name
 

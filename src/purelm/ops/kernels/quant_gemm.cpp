@@ -30,7 +30,16 @@ constexpr int64_t kPanelValues = int64_t(1) << 20;
 
 // Whether few_rows multiplies integer codes: with AVX512-VNNI, and with AVX2 unless AVX-512
 // without VNNI decodes W to float32 instead (qgemv_avx512).
-bool integer_products() { return has(kAvx512Vnni) || (has(kAvx2) && !has(kAvx512)); }
+// On aarch64 always (sdot, or vmull and vpadal without it).
+bool integer_products() {
+#if defined(__x86_64__)
+  return has(kAvx512Vnni) || (has(kAvx2) && !has(kAvx512));
+#elif defined(__aarch64__)
+  return has(kNeon);
+#else
+  return false;
+#endif
+}
 
 const uint8_t* row(const QMat& w, int64_t j) {
   return static_cast<const uint8_t*>(w.data) + j * w.row_bytes;
@@ -88,6 +97,7 @@ struct Rounded {
 void few_rows(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, const QMat& w, float* c,
               int64_t ldc) {
   const Rounded r(M, K, a, lda);
+#if defined(__x86_64__)
   if (has(kAvx512Vnni)) {
     const QActs acts(w.type, 16, M, K, r.q.data(), r.d.data());
     return stream_rows(M, N, K, w.row_bytes, [&](int64_t i, int m, int64_t n0, int64_t n1) {
@@ -101,11 +111,23 @@ void few_rows(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, cons
       kernel(m, n0, n1, acts, i, w, c + i * ldc, ldc);
     });
   }
+  const QGemv decode = has(kAvx512) ? qgemv_avx512 : qgemv_portable;
+#elif defined(__aarch64__)
+  if (has(kNeon)) {
+    const auto kernel = has(kDotProd) ? qgemv_dotprod : qgemv_neon;
+    return stream_rows(M, N, K, w.row_bytes, [&](int64_t i, int m, int64_t n0, int64_t n1) {
+      kernel(m, n0, n1, r.nb, r.q.data() + i * r.nb * quant::kBlock, r.d.data() + i * r.nb, w,
+             c + i * ldc, ldc);
+    });
+  }
+  const QGemv decode = qgemv_portable;
+#else
+  const QGemv decode = qgemv_portable;
+#endif
   const std::vector<float> ap = r.values();
   const int64_t padded = r.nb * quant::kBlock;
-  QGemv kernel = has(kAvx512) ? qgemv_avx512 : qgemv_portable;
   stream_rows(M, N, K, w.row_bytes, [&](int64_t i, int m, int64_t n0, int64_t n1) {
-    kernel(m, n0, n1, K, ap.data() + i * padded, padded, w, c + i * ldc, ldc);
+    decode(m, n0, n1, K, ap.data() + i * padded, padded, w, c + i * ldc, ldc);
   });
 }
 

@@ -79,4 +79,13 @@ void qgemv_avx2(int M, int64_t n0, int64_t n1, const QActs& a, int64_t i0, const
 void qgemv_avxvnni(int M, int64_t n0, int64_t n1, const QActs& a, int64_t i0, const QMat& w,
                    float* c, int64_t ldc);
 
+// The decode kernel on aarch64: C[0:M, n0:n1] from A's codes q (M rows of nb blocks of 32, in
+// order) and scales d (M rows of nb), as quant::quantize_activations writes them. Each block's
+// integer sum goes through sdot (the dot-product extension) or, in qgemv_neon, vmull and vpadal;
+// Q4's codes become c - 8 before the product.
+void qgemv_dotprod(int M, int64_t n0, int64_t n1, int64_t nb, const int8_t* q, const float* d,
+                   const QMat& w, float* c, int64_t ldc);
+void qgemv_neon(int M, int64_t n0, int64_t n1, int64_t nb, const int8_t* q, const float* d,
+                const QMat& w, float* c, int64_t ldc);
+
 }  // namespace purelm::kernels

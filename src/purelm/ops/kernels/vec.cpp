@@ -5,7 +5,12 @@
 
 namespace purelm::kernels {
 
+// On aarch64 NEON is the baseline, which -O3 vectorises these loops for: one version.
+#if defined(__x86_64__)
 #define PURELM_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define PURELM_MULTIVERSION
+#endif
 
 inline float value(float x) { return x; }
 inline float value(bf16 x) { return std::bit_cast<float>(uint32_t(x.bits) << 16); }
