@@ -46,6 +46,13 @@ RunResult run_command(std::string cmd, const std::vector<std::string>& args) {
   int rc = std::system(cmd.c_str());
   return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, slurp(tmp.path("out")), slurp(tmp.path("err"))};
 }
+
+// Only the tests with `cli` on their line in tests/CMakeLists.txt have the binary built first.
+void expect_cli_built() {
+  EXPECT_TRUE(std::filesystem::exists(PURELM_CLI))
+      << PURELM_CLI << " is missing: build the purelm_cli target, and add `cli` to this test's "
+      << "line in tests/CMakeLists.txt";
+}
 }  // namespace
 
 std::vector<std::string> golden_forward_args(const std::string& dir, const std::string& out) {
@@ -72,11 +79,13 @@ std::vector<std::string> golden_forward_args(const std::string& dir, const std::
 }
 
 RunResult run_cli(const std::vector<std::string>& args) {
+  expect_cli_built();
   const std::string launcher = PURELM_CLI_LAUNCHER;
   return run_command((launcher.empty() ? "" : launcher + " ") + quote(PURELM_CLI), args);
 }
 
 RunResult run_mpi(int np, const std::vector<std::string>& args, const std::string& wrap) {
+  expect_cli_built();
   std::string cmd = "mpirun --allow-run-as-root --oversubscribe -np " + std::to_string(np) + " ";
   if (!wrap.empty()) cmd += "sh -c " + quote(wrap) + " sh ";
   return run_command(cmd + quote(PURELM_CLI), args);
