@@ -16,6 +16,13 @@ namespace purelm::server {
 
 namespace {
 
+// The peer's shutdown of its side: POLLRDHUP on Linux; elsewhere (macOS) only a full hang-up shows.
+#ifdef POLLRDHUP
+constexpr short kPeerClosed = POLLRDHUP;
+#else
+constexpr short kPeerClosed = POLLHUP;
+#endif
+
 struct Endpoint {
   std::string host;
   int port = -1;
@@ -65,7 +72,7 @@ int find_connection(const std::string& local_addr, int local_port, const std::st
 bool wait_for_event(int wake, int sock) {
   // POLLRDHUP: the peer shut down its side. POLLIN is not asked for on the socket: a pipelined
   // next request is no reason to wake.
-  pollfd fds[2] = {{wake, POLLIN, 0}, {sock, POLLRDHUP, 0}};
+  pollfd fds[2] = {{wake, POLLIN, 0}, {sock, kPeerClosed, 0}};
   uint64_t n;
   for (;;) {
     if (poll(fds, sock >= 0 ? 2 : 1, -1) < 0) {
@@ -74,7 +81,7 @@ bool wait_for_event(int wake, int sock) {
       return true;
     }
     if ((fds[0].revents & POLLIN) && read(wake, &n, sizeof n) < 0) n = 0;
-    if (sock >= 0 && (fds[1].revents & (POLLRDHUP | POLLHUP | POLLERR))) return false;
+    if (sock >= 0 && (fds[1].revents & (kPeerClosed | POLLHUP | POLLERR))) return false;
     if (fds[0].revents & POLLIN) return true;
   }
 }
