@@ -1,6 +1,8 @@
 #include "purelm/core/thread_pool.h"
 
+#ifdef __linux__
 #include <sched.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -139,8 +141,10 @@ std::unique_ptr<Pool>& pool() {
 // Under mpirun with a core per process, each is bound to its own, and a pool wider than that
 // would only take turns on it.
 int available_cores() {
+#ifdef __linux__
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+#endif
   return int(std::max(1u, std::thread::hardware_concurrency()));
 }
 
