@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <type_traits>
 
 #include "purelm/ops/kernels/gemm.h"
 
@@ -11,6 +12,23 @@ namespace purelm::kernels {
 // Products with at most kStreamRows rows of A stream B without packing it (decode, small batches),
 // kGemvRows rows at a time.
 constexpr int kGemvRows = 4, kStreamRows = 16;
+
+// f(std::integral_constant<int, m>{}) for m = M rows of A, 1 to kGemvRows (the most a caller
+// passes): each decode kernel takes its row count as a template parameter.
+template <class F>
+void with_rows(int M, const F& f) {
+  static_assert(kGemvRows == 4);
+  switch (M) {
+    case 1:
+      return f(std::integral_constant<int, 1>{});
+    case 2:
+      return f(std::integral_constant<int, 2>{});
+    case 3:
+      return f(std::integral_constant<int, 3>{});
+    default:
+      return f(std::integral_constant<int, 4>{});
+  }
+}
 
 struct Backend {
   int mr, nr;          // register tile of C

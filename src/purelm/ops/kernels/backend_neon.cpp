@@ -219,17 +219,7 @@ void span(int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda, const 
 
 void gemv(int M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda, const Mat& b,
           float* c, int64_t ldc, bool accumulate) {
-  static_assert(kGemvRows == 4);
-  switch (M) {
-    case 1:
-      return span<1>(n0, n1, K, a, lda, b, c, ldc, accumulate);
-    case 2:
-      return span<2>(n0, n1, K, a, lda, b, c, ldc, accumulate);
-    case 3:
-      return span<3>(n0, n1, K, a, lda, b, c, ldc, accumulate);
-    default:
-      return span<4>(n0, n1, K, a, lda, b, c, ldc, accumulate);
-  }
+  with_rows(M, [&](auto m) { span<m()>(n0, n1, K, a, lda, b, c, ldc, accumulate); });
 }
 
 }  // namespace

@@ -123,22 +123,6 @@ void span(int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda, const 
   for (; j < n1; ++j) rows_bf16<M, 1>(j, K, even, odd, half, b, c, ldc, accumulate);
 }
 
-// f(std::integral_constant<int, M>{}) for M rows of A, 1 to kGemvRows (the most a caller passes).
-template <class F>
-void with_rows(int M, const F& f) {
-  static_assert(kGemvRows == 4);
-  switch (M) {
-    case 1:
-      return f(std::integral_constant<int, 1>{});
-    case 2:
-      return f(std::integral_constant<int, 2>{});
-    case 3:
-      return f(std::integral_constant<int, 3>{});
-    default:
-      return f(std::integral_constant<int, 4>{});
-  }
-}
-
 }  // namespace
 
 void gemv_pairs_avx512(int M, int64_t n0, int64_t n1, int64_t K, const bf16* a, int64_t lda,

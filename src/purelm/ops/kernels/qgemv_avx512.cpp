@@ -5,6 +5,7 @@
 // the hardware prefetcher to run ahead of each group of R rows on its own).
 #include "purelm/core/quant.h"
 #include "purelm/ops/kernels/avx512_util.h"
+#include "purelm/ops/kernels/backend.h"
 #include "purelm/ops/kernels/quant_gemm.h"
 
 namespace purelm::kernels {
@@ -78,16 +79,7 @@ void span(int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda, const 
 template <DType T>
 void dispatch(int M, int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda, const QMat& w,
               float* c, int64_t ldc) {
-  switch (M) {
-    case 1:
-      return span<T, 1>(n0, n1, K, a, lda, w, c, ldc);
-    case 2:
-      return span<T, 2>(n0, n1, K, a, lda, w, c, ldc);
-    case 3:
-      return span<T, 3>(n0, n1, K, a, lda, w, c, ldc);
-    default:
-      return span<T, 4>(n0, n1, K, a, lda, w, c, ldc);
-  }
+  with_rows(M, [&](auto m) { span<T, m()>(n0, n1, K, a, lda, w, c, ldc); });
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <arm_neon.h>
 
 #include "purelm/core/quant.h"
+#include "purelm/ops/kernels/backend.h"
 #include "purelm/ops/kernels/quant_gemm.h"
 
 #ifdef PURELM_QGEMV_DOTPROD
@@ -98,16 +99,7 @@ void span(int64_t n0, int64_t n1, int64_t nb, const int8_t* q, const float* d, c
 template <DType T>
 void dispatch(int M, int64_t n0, int64_t n1, int64_t nb, const int8_t* q, const float* d,
               const QMat& w, float* c, int64_t ldc) {
-  switch (M) {
-    case 1:
-      return span<T, 1>(n0, n1, nb, q, d, w, c, ldc);
-    case 2:
-      return span<T, 2>(n0, n1, nb, q, d, w, c, ldc);
-    case 3:
-      return span<T, 3>(n0, n1, nb, q, d, w, c, ldc);
-    default:
-      return span<T, 4>(n0, n1, nb, q, d, w, c, ldc);
-  }
+  with_rows(M, [&](auto m) { span<T, m()>(n0, n1, nb, q, d, w, c, ldc); });
 }
 
 }  // namespace

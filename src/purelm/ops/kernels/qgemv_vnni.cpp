@@ -13,6 +13,7 @@
 // permutation.
 #include "purelm/core/quant.h"
 #include "purelm/ops/kernels/avx512_util.h"
+#include "purelm/ops/kernels/backend.h"
 #include "purelm/ops/kernels/quant_gemm.h"
 
 #define PURELM_AVX512_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,fma")))
@@ -164,16 +165,7 @@ void span(int64_t n0, int64_t n1, const QActs& a, int64_t i0, const QMat& w, flo
 template <DType T>
 void dispatch(int M, int64_t n0, int64_t n1, const QActs& a, int64_t i0, const QMat& w, float* c,
               int64_t ldc) {
-  switch (M) {
-    case 1:
-      return span<T, 1>(n0, n1, a, i0, w, c, ldc);
-    case 2:
-      return span<T, 2>(n0, n1, a, i0, w, c, ldc);
-    case 3:
-      return span<T, 3>(n0, n1, a, i0, w, c, ldc);
-    default:
-      return span<T, 4>(n0, n1, a, i0, w, c, ldc);
-  }
+  with_rows(M, [&](auto m) { span<T, m()>(n0, n1, a, i0, w, c, ldc); });
 }
 
 }  // namespace
