@@ -23,6 +23,7 @@ struct Sample {
   bool ok = false;
   int64_t output_tokens = 0;
   int64_t usage_tokens = -1;  // the final chunk's usage.completion_tokens, when sent
+  std::string error;          // why it failed, if it did
   double ttft = 0, tpot = 0;
   std::vector<double> gaps;  // between two chunks carrying tokens
 };
@@ -75,7 +76,14 @@ Sample one(httplib::Client& c, const ServeLoadOptions& o, const std::vector<int3
         continue;
       }
       json j = json::parse(event.substr(6), nullptr, false);
-      if (!j.is_object() || j.contains("error")) return false;
+      if (!j.is_object()) {
+        s.error = "an event that is not JSON: " + event.substr(0, 120);
+        return false;
+      }
+      if (j.contains("error")) {
+        s.error = "the server's error: " + j["error"].dump();
+        return false;
+      }
       if (j.contains("usage") && j["usage"].is_object())
         s.usage_tokens = j["usage"].value("completion_tokens", int64_t(-1));
       if (!j["choices"].is_array() || j["choices"].empty()) continue;
@@ -99,7 +107,18 @@ Sample one(httplib::Client& c, const ServeLoadOptions& o, const std::vector<int3
   };
   httplib::Response res;
   httplib::Error err;
-  s.ok = c.send(req, res, err) && res.status == 200 && done && s.output_tokens > 0;
+  const bool sent = c.send(req, res, err);
+  if (s.error.empty()) {
+    if (!sent)
+      s.error = "the request failed: " + httplib::to_string(err);
+    else if (res.status != 200)
+      s.error = "HTTP " + std::to_string(res.status) + ": " + res.body.substr(0, 200);
+    else if (!done)
+      s.error = "the stream ended without data: [DONE]";
+    else if (s.output_tokens == 0)
+      s.error = "no tokens";
+  }
+  s.ok = s.error.empty();
   if (s.output_tokens > 1) s.tpot = seconds(first, last) / double(s.output_tokens - 1);
   if (s.usage_tokens > 0) s.output_tokens = s.usage_tokens;
   return s;
@@ -153,8 +172,13 @@ json serve_load(const ServeLoadOptions& o) {
 
   int64_t ok = 0, tokens = 0;
   std::vector<double> ttft, tpot, itl;
+  json errors = json::array();  // the first few distinct reasons
   for (const Sample& s : samples) {
-    if (!s.ok) continue;
+    if (!s.ok) {
+      if (errors.size() < 3 && std::find(errors.begin(), errors.end(), s.error) == errors.end())
+        errors.push_back(s.error);
+      continue;
+    }
     ++ok;
     tokens += s.output_tokens;
     ttft.push_back(s.ttft);
@@ -165,6 +189,7 @@ json serve_load(const ServeLoadOptions& o) {
           {"clients", o.clients},
           {"completed", ok},
           {"failed", int64_t(samples.size()) - ok},
+          {"errors", errors},
           {"seconds", wall},
           {"requests_per_s", double(ok) / wall},
           {"output_tokens", tokens},
@@ -198,6 +223,7 @@ std::string serve_load_table(const json& r) {
                   p["p99"].get<double>());
     out += buf;
   }
+  for (const json& e : r["errors"]) out += "failed: " + e.get<std::string>() + "\n";
   return out;
 }
 
