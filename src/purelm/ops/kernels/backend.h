@@ -2,6 +2,7 @@
 // panels of A and B into contiguous buffers, then run a register-blocked microkernel over them).
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <type_traits>
 
@@ -72,6 +73,30 @@ const Backend& neon_backend();
 
 // Scalar packing of single elements (kstep 1) for any strides; the vector backends fall back to it.
 void pack_portable(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int width, float* dst);
+
+// A vector backend's pack (kstep 1) by the operand's layout: each panel of rows contiguous along k
+// (cs == 1) goes to `transposed`, rows contiguous along the panels (rs == 1) go to `straight`
+// whole, any other layout to pack_portable. Both take (std::bool_constant<m.bf16>, first row,
+// rows, destination).
+template <class Transposed, class Straight>
+void pack_by_layout(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int width, float* dst,
+                    const Transposed& transposed, const Straight& straight) {
+  const auto by_dtype = [&](const auto& f, int64_t i, int rows, float* d) {
+    if (m.bf16)
+      f(std::true_type{}, i, rows, d);
+    else
+      f(std::false_type{}, i, rows, d);
+  };
+  if (m.cs == 1) {
+    for (int p = 0; p * width < n; ++p)
+      by_dtype(transposed, i0 + p * width, std::min(width, n - p * width),
+               dst + int64_t(p) * kc * width);
+  } else if (m.rs == 1) {
+    by_dtype(straight, i0, n, dst);
+  } else {
+    pack_portable(m, i0, n, k0, kc, width, dst);
+  }
+}
 // The same for pairs of bf16 (kstep 2), rounding float32 elements to nearest even.
 void pack_pairs_portable(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int width,
                          float* dst);

@@ -152,21 +152,14 @@ inline void each_panel(int64_t i0, int n, int width, int64_t floats, float* dst,
 }
 
 void pack(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int width, float* dst) {
-  if (m.cs == 1) {
-    each_panel(i0, n, width, kc * width, dst, [&](int64_t i, int rows, float* d) {
-      if (m.bf16)
-        pack_transposed<true>(m, i, rows, k0, kc, width, d);
-      else
-        pack_transposed<false>(m, i, rows, k0, kc, width, d);
-    });
-  } else if (m.rs == 1) {
-    if (m.bf16)
-      pack_straight<true>(m, i0, n, k0, kc, width, dst);
-    else
-      pack_straight<false>(m, i0, n, k0, kc, width, dst);
-  } else {
-    pack_portable(m, i0, n, k0, kc, width, dst);
-  }
+  pack_by_layout(
+      m, i0, n, k0, kc, width, dst,
+      [&](auto bf16, int64_t i, int rows, float* d) {
+        pack_transposed<bf16()>(m, i, rows, k0, kc, width, d);
+      },
+      [&](auto bf16, int64_t i, int rows, float* d) {
+        pack_straight<bf16()>(m, i, rows, k0, kc, width, d);
+      });
 }
 
 // Pairs of bf16 along k in 32-bit lanes: (k, k + 1) of one row or column, k even, the lower half

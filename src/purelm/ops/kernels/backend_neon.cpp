@@ -122,23 +122,14 @@ void pack_straight(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int 
 }
 
 void pack(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int width, float* dst) {
-  if (m.cs == 1) {
-    for (int p = 0; p * width < n; ++p) {
-      const int rows = std::min(width, n - p * width);
-      float* d = dst + int64_t(p) * kc * width;
-      if (m.bf16)
-        pack_transposed<true>(m, i0 + p * width, rows, k0, kc, width, d);
-      else
-        pack_transposed<false>(m, i0 + p * width, rows, k0, kc, width, d);
-    }
-  } else if (m.rs == 1) {
-    if (m.bf16)
-      pack_straight<true>(m, i0, n, k0, kc, width, dst);
-    else
-      pack_straight<false>(m, i0, n, k0, kc, width, dst);
-  } else {
-    pack_portable(m, i0, n, k0, kc, width, dst);
-  }
+  pack_by_layout(
+      m, i0, n, k0, kc, width, dst,
+      [&](auto bf16, int64_t i, int rows, float* d) {
+        pack_transposed<bf16()>(m, i, rows, k0, kc, width, d);
+      },
+      [&](auto bf16, int64_t i, int rows, float* d) {
+        pack_straight<bf16()>(m, i, rows, k0, kc, width, d);
+      });
 }
 
 // Eight values of B's row at p as two float32 vectors.
