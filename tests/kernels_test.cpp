@@ -236,8 +236,9 @@ TEST_P(EachIsa, TransposeMovesEveryElement) {
 // The block products of attention by the kernel of each level against the portable kernel's:
 // forward and backward, keys and values in float32 and in bf16 memory, operands rounded (bf16
 // activations) or not, odd and even heads, tiles and blocks with tails (the decode path of few
-// queries included), and queries that see all, part or none of a block. Only the order of the sums
-// may differ: each result within 1e-6 K^2 of the portable one for K terms of at most 1.
+// queries included), queries that see all, part or none of a block, and one or three query heads
+// a position (grouped-query tiles). Only the order of the sums may differ: each result within
+// 1e-6 K^2 of the portable one for K terms of at most 1.
 TEST_P(EachIsa, AttentionBlocksMatchPortable) {
   const kernels::AttentionKernel& kernel = kernels::attention_kernel();
   const kernels::AttentionKernel& portable = kernels::attention_kernels().back();
@@ -256,7 +257,7 @@ TEST_P(EachIsa, AttentionBlocksMatchPortable) {
       for (bool kv_bf16 : {false, true})
         for (int64_t tq : {1, 3, 8, 13, 64})
           for (int64_t n : {1, 7, 17, 64}) {
-            const int64_t ld = 2 * H + 2, ldq = H + 3, visible0 = n / 2 - 1;
+            const int64_t ld = 2 * H + 2, ldq = H + 3, visible0 = n / 2 - 1, group = tq % 3 ? 1 : 3;
             const std::vector<float> q = random(tq * ldq), dO = random(tq * ldq),
                                      kf = random(n * ld), vf = random(n * ld), p = random(tq * n),
                                      ds = random(tq * n), o0 = random(tq * H),
@@ -268,8 +269,11 @@ TEST_P(EachIsa, AttentionBlocksMatchPortable) {
             }
             const kernels::KvBlock b{
                 kv_bf16 ? kernels::KvRows{kh.data(), true} : kernels::KvRows{kf.data(), false},
-                kv_bf16 ? kernels::KvRows{vh.data(), true} : kernels::KvRows{vf.data(), false}, ld,
-                n, visible0};
+                kv_bf16 ? kernels::KvRows{vh.data(), true} : kernels::KvRows{vf.data(), false},
+                ld,
+                n,
+                visible0,
+                group};
             auto run = [&](const kernels::AttentionKernel& k) {
               Out r{std::vector<float>(size_t(tq * n)), o0,  dkv0,
                     std::vector<float>(size_t(tq * n)), dq0, dkv0};
@@ -286,7 +290,8 @@ TEST_P(EachIsa, AttentionBlocksMatchPortable) {
             const Out got = run(kernel), want = run(portable);
             const std::string at = "H " + std::to_string(H) + " round " + std::to_string(round) +
                                    " kv_bf16 " + std::to_string(kv_bf16) + " tq " +
-                                   std::to_string(tq) + " n " + std::to_string(n);
+                                   std::to_string(tq) + " n " + std::to_string(n) + " group " +
+                                   std::to_string(group);
             auto expect = [&](const std::vector<float>& g, const std::vector<float>& w, double K,
                               const char* what) {
               for (size_t i = 0; i < g.size(); ++i)

@@ -57,29 +57,49 @@ kernels::KvRows kv_memory(const Tensor& t, std::optional<F32View>& view) {
   return {view.emplace(t).data(), false};
 }
 
-// The tile of queries [t0, t0 + tq) of row b: query t sees keys [0, pos0 + t].
+// The tile of queries [t0, t0 + tq) of row b and query heads [n0, n0 + heads), which share one kv
+// head: a tile of grouped-query attention reads each key once for all the heads it serves. Its
+// row r is position t0 + r / heads of head n0 + r % heads; query t sees keys [0, pos0 + t].
 struct Tile {
-  int64_t b, n, t0, tq, pos0;
+  int64_t b, n0, heads, t0, tq, pos0;
   int64_t kb;  // the row of k and v that row b reads
-  int64_t keys(int64_t r) const { return pos0 + t0 + r + 1; }  // visible to query r of the tile
-  int64_t all_keys() const { return keys(tq - 1); }
+  int64_t rows() const { return tq * heads; }
+  int64_t t(int64_t r) const { return t0 + r / heads; }
+  int64_t n(int64_t r) const { return n0 + r % heads; }
+  int64_t keys(int64_t r) const { return pos0 + t(r) + 1; }  // visible to row r of the tile
+  int64_t all_keys() const { return keys(rows() - 1); }
   // Keys and values [j0, j0 + kKeyBlock) of the tile's kv head, as far as any query sees.
   kernels::KvBlock block(const Dims& d, const kernels::KvRows& k, const kernels::KvRows& v,
                          int64_t j0) const {
-    const int64_t at = d.kv_at(kb, j0, n / d.G());
-    return {k.at(at), v.at(at), d.kv_stride(), std::min(kKeyBlock, all_keys() - j0), keys(0) - j0};
+    const int64_t at = d.kv_at(kb, j0, n0 / d.G());
+    return {k.at(at),     v.at(at), d.kv_stride(), std::min(kKeyBlock, all_keys() - j0),
+            keys(0) - j0, heads};
   }
 };
 
 // The tile's scaled scores against a block: s = q k^T / sqrt(H), -inf past each query's last key.
-void scores(kernels::AttentionTile& kt, const kernels::KvBlock& b, int64_t tq, float scale,
+void scores(kernels::AttentionTile& kt, const kernels::KvBlock& b, int64_t rows, float scale,
             float* s) {
   kt.scores(b, s);
-  for (int64_t r = 0; r < tq; ++r) {
+  for (int64_t r = 0; r < rows; ++r) {
     float* sr = s + r * b.n;
     for (int64_t j = 0; j < b.visible(r); ++j) sr[j] *= scale;
     std::fill(sr + b.visible(r), sr + b.n, kNegInf);
   }
+}
+
+// The tile's queries as rows of H: in place when they are evenly spaced (one head per tile, or one
+// position), else gathered into `buf`.
+const float* tile_queries(const Dims& d, const Tile& tl, const float* q, std::vector<float>& buf,
+                          int64_t& ld) {
+  ld = tl.heads == 1 ? d.q_stride() : d.H;
+  if (tl.heads == 1 || tl.tq == 1) return q + d.q_at(tl.b, tl.t0, tl.n0);
+  buf.resize(size_t(tl.rows() * d.H));
+  for (int64_t r = 0; r < tl.rows(); ++r) {
+    const float* src = q + d.q_at(tl.b, tl.t(r), tl.n(r));
+    std::copy(src, src + d.H, &buf[r * d.H]);
+  }
+  return buf.data();
 }
 
 // Online softmax over key blocks: out rows of the tile and the log-sum-exp of each query (of the
@@ -88,17 +108,19 @@ void forward_tile(const Dims& d, const Tile& tl, const float* q, const kernels::
                   const kernels::KvRows& v, float scale, const Dropout& drop,
                   const kernels::AttentionKernel& kernel, float* out, float* lse) {
   float s[kQTile * kKeyBlock], m[kQTile], l[kQTile];
-  const int64_t H = d.H;
-  thread_local std::vector<float> o;
-  o.assign(size_t(tl.tq * H), 0.0f);
+  const int64_t H = d.H, rows = tl.rows();
+  thread_local std::vector<float> o, gathered;
+  o.assign(size_t(rows * H), 0.0f);
   kernels::AttentionTile& kt = kernel.tile(H, d.bf16);
-  kt.queries(q + d.q_at(tl.b, tl.t0, tl.n), d.q_stride(), tl.tq);
-  std::fill(m, m + tl.tq, kNegInf);
-  std::fill(l, l + tl.tq, 0.0f);
+  int64_t ldq = 0;
+  const float* qt = tile_queries(d, tl, q, gathered, ldq);
+  kt.queries(qt, ldq, rows);
+  std::fill(m, m + rows, kNegInf);
+  std::fill(l, l + rows, 0.0f);
   for (int64_t j0 = 0; j0 < tl.all_keys(); j0 += kKeyBlock) {
     const kernels::KvBlock b = tl.block(d, k, v, j0);
-    scores(kt, b, tl.tq, scale, s);
-    for (int64_t r = 0; r < tl.tq; ++r) {
+    scores(kt, b, rows, scale, s);
+    for (int64_t r = 0; r < rows; ++r) {
       float* sr = s + r * b.n;
       if (tl.keys(r) <= j0) {  // nothing visible in this block: weights 0, state unchanged
         std::fill(sr, sr + b.n, 0.0f);
@@ -109,14 +131,14 @@ void forward_tile(const Dims& d, const Tile& tl, const float* q, const kernels::
       l[r] = l[r] * correction + kernels::exp_shifted(sr, b.n, bm);
       for (int64_t h = 0; h < H; ++h) o[r * H + h] *= correction;
       m[r] = bm;
-      if (drop.on()) drop.apply(tl.b, tl.n, tl.pos0 + tl.t0 + r, j0, sr, b.n);
+      if (drop.on()) drop.apply(tl.b, tl.n(r), tl.pos0 + tl.t(r), j0, sr, b.n);
     }
     kt.add_values(s, b, o.data());
   }
-  for (int64_t r = 0; r < tl.tq; ++r) {
-    float* dst = out + d.q_at(tl.b, tl.t0 + r, tl.n);
+  for (int64_t r = 0; r < rows; ++r) {
+    float* dst = out + d.q_at(tl.b, tl.t(r), tl.n(r));
     for (int64_t h = 0; h < H; ++h) dst[h] = o[r * H + h] / l[r];
-    lse[(tl.b * d.T + tl.t0 + r) * d.N + tl.n] = m[r] + std::log(l[r]);
+    lse[(tl.b * d.T + tl.t(r)) * d.N + tl.n(r)] = m[r] + std::log(l[r]);
   }
 }
 
@@ -127,32 +149,32 @@ void backward_tile(const Dims& d, const Tile& tl, const float* q, const kernels:
                    float scale, const Dropout& drop, const kernels::AttentionKernel& kernel,
                    float* dq, float* dk, float* dv) {
   float p[kQTile * kKeyBlock], dp[kQTile * kKeyBlock], pd[kQTile * kKeyBlock], delta[kQTile];
-  const int64_t H = d.H, tq = tl.tq, q0 = d.q_at(tl.b, tl.t0, tl.n);
+  const int64_t H = d.H, tq = tl.tq, q0 = d.q_at(tl.b, tl.t0, tl.n0);
   for (int64_t r = 0; r < tq; ++r) {  // delta = rowsum(dO * O)
-    int64_t at = d.q_at(tl.b, tl.t0 + r, tl.n);
+    int64_t at = d.q_at(tl.b, tl.t0 + r, tl.n0);
     delta[r] = kernels::dot(dO + at, out + at, H);
   }
   kernels::AttentionTile& kt = kernel.tile(H, d.bf16);
   kt.queries_and_grads(q + q0, dO + q0, d.q_stride(), tq);
   for (int64_t j0 = 0; j0 < tl.all_keys(); j0 += kKeyBlock) {
     const kernels::KvBlock b = tl.block(d, k, v, j0);
-    const int64_t nb = b.n, k0 = d.kv_at(tl.kb, j0, tl.n / d.G());
+    const int64_t nb = b.n, k0 = d.kv_at(tl.kb, j0, tl.n0 / d.G());
     scores(kt, b, tq, scale, p);
     for (int64_t r = 0; r < tq; ++r)  // P = exp(S - lse): the forward's weights, recomputed
-      kernels::exp_shifted(p + r * nb, nb, lse[(tl.b * d.T + tl.t0 + r) * d.N + tl.n]);
+      kernels::exp_shifted(p + r * nb, nb, lse[(tl.b * d.T + tl.t0 + r) * d.N + tl.n0]);
     // With dropout mask M: dV += (P M)^T dO and dP = (dO V^T) M, where delta = rowsum(dO * O) is
     // still rowsum(P * dP). Then dS = P (dP - delta) scale;  dQ += dS K;  dK += dS^T Q.
     const float* pv = p;
     if (drop.on()) {
       std::copy(p, p + tq * nb, pd);
       for (int64_t r = 0; r < tq; ++r)
-        drop.apply(tl.b, tl.n, tl.pos0 + tl.t0 + r, j0, pd + r * nb, nb);
+        drop.apply(tl.b, tl.n0, tl.pos0 + tl.t0 + r, j0, pd + r * nb, nb);
       pv = pd;
     }
     kt.value_grads(pv, b, dv + k0, dp);
     if (drop.on())
       for (int64_t r = 0; r < tq; ++r)
-        drop.apply(tl.b, tl.n, tl.pos0 + tl.t0 + r, j0, dp + r * nb, nb);
+        drop.apply(tl.b, tl.n0, tl.pos0 + tl.t0 + r, j0, dp + r * nb, nb);
     for (int64_t r = 0; r < tq; ++r)
       for (int64_t j = 0; j < nb; ++j)
         dp[r * nb + j] = p[r * nb + j] * (dp[r * nb + j] - delta[r]) * scale;
@@ -198,12 +220,20 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
   // Every element is written by its tile; the backward reads it for delta = rowsum(dO * O).
   std::shared_ptr<float[]> out = std::make_shared_for_overwrite<float[]>(size_t(q.numel()));
   auto lse = std::make_shared<std::vector<float>>(static_cast<size_t>(d.B * d.T * d.N));
-  parallel_for(d.B * d.N * tiles, 1, [&](int64_t i0, int64_t i1) {
+  // The forward's tiles take the G query heads of a kv head together; its positions per tile
+  // shrink to keep the rows within kQTile.
+  const int64_t heads = d.G() <= kQTile ? d.G() : 1, tq = kQTile / heads,
+                ftiles = (d.T + tq - 1) / tq, groups = d.N / heads;
+  parallel_for(d.B * groups * ftiles, 1, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
-      int64_t b = i / (d.N * tiles), n = (i / tiles) % d.N, t = i % tiles;
-      Tile tl{b,          n,
-              t * kQTile, std::min(kQTile, d.T - t * kQTile),
-              pos0[b],    kv_rows.empty() ? b : kv_rows[b]};
+      int64_t b = i / (groups * ftiles), g = (i / ftiles) % groups, t = i % ftiles;
+      Tile tl{b,
+              g * heads,
+              heads,
+              t * tq,
+              std::min(tq, d.T - t * tq),
+              pos0[b],
+              kv_rows.empty() ? b : kv_rows[b]};
       forward_tile(d, tl, qf.data(), km, vm, scale, drop, kernel, out.get(), lse->data());
     }
   });
@@ -226,9 +256,13 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
               int64_t b = i / d.K, kh = i % d.K;
               for (int64_t n = kh * d.G(); n < (kh + 1) * d.G(); ++n) {
                 for (int64_t t = 0; t < tiles; ++t) {
-                  Tile tl{b,          n,
-                          t * kQTile, std::min(kQTile, d.T - t * kQTile),
-                          pos0[b],    kv_rows.empty() ? b : kv_rows[b]};
+                  Tile tl{b,
+                          n,
+                          1,
+                          t * kQTile,
+                          std::min(kQTile, d.T - t * kQTile),
+                          pos0[b],
+                          kv_rows.empty() ? b : kv_rows[b]};
                   backward_tile(d, tl, qf.data(), km, vm, out.get(), dO, lse->data(), scale, drop,
                                 kernel, dq.data(), dk.data(), dv.data());
                 }

@@ -122,10 +122,67 @@ PURELM_AVX2 void transpose_avx2(const float* src, int64_t rows, int64_t cols, in
     for (int64_t c = 0; c < cols; ++c) dst[c * ldd + r] = src[r * lds + c];
 }
 
+// The sums of the lanes of a[0..3], in that order: ((0 + 1) + (2 + 3)) + ((4 + 5) + (6 + 7)).
+PURELM_AVX2 __m128 hsum4(const __m256 a[4]) {
+  const __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+  return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+}
+
+// Rows r < R of s (lds apart) at four keys: s[r][c] = q_r . key c. Each key's eight elements are
+// widened once for all the rows; 4R sums stay in registers (13 of 16 at R = 2).
+template <int R>
+PURELM_AVX2 void quad_dots(const float* q, int64_t ldq, const uint16_t* const key[4], int64_t H,
+                           float* s, int64_t lds, int keys) {
+  __m256 acc[R][4];
+#pragma GCC unroll 8
+  for (int i = 0; i < R * 4; ++i) acc[i / 4][i % 4] = _mm256_setzero_ps();
+  for (int64_t h = 0; h < H; h += 8) {
+    const int n = int(std::min<int64_t>(8, H - h));
+    __m256 kv[4];
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c) kv[c] = load8<true>(key[c], h, n);
+#pragma GCC unroll 2
+    for (int r = 0; r < R; ++r) {
+      const __m256 qv = load8<false>(q + r * ldq, h, n);
+#pragma GCC unroll 4
+      for (int c = 0; c < 4; ++c) acc[r][c] = _mm256_fmadd_ps(qv, kv[c], acc[r][c]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    alignas(16) float t[4];
+    _mm_store_ps(t, hsum4(acc[r]));
+    std::copy(t, t + keys, s + r * lds);
+  }
+}
+
+// s[r * n + j] = q_r . k_j for r < rows, j < n, keys bf16 in place (a bf16 KV cache), four keys
+// at a time for every pair of queries; a last group of fewer keys is padded with a zero key, so
+// every score is summed in one order. Keys eight ahead are fetched meanwhile: a decode step reads
+// the cache from memory, each key a few lines.
+PURELM_AVX2 void key_dots_avx2(const float* q, int64_t ldq, int64_t rows, const bf16* k,
+                               int64_t ldk, int64_t n, int64_t H, float* s) {
+  thread_local std::vector<uint16_t> zero;
+  if (int64_t(zero.size()) < H) zero.assign(size_t(H), 0);
+  const uint16_t* kb = reinterpret_cast<const uint16_t*>(k);
+  for (int64_t j = 0; j < n; j += 4) {
+    const int keys = int(std::min<int64_t>(4, n - j));
+    const uint16_t* key[4];
+    for (int c = 0; c < 4; ++c) {
+      key[c] = c < keys ? kb + (j + c) * ldk : zero.data();
+      if (j + 8 + c < n)
+        for (int64_t at = 0; at < H * 2; at += 64)
+          _mm_prefetch(reinterpret_cast<const char*>(kb + (j + 8 + c) * ldk) + at, _MM_HINT_T0);
+    }
+    int64_t r = 0;
+    for (; r + 2 <= rows; r += 2) quad_dots<2>(q + r * ldq, ldq, key, H, s + r * n + j, n, keys);
+    if (r < rows) quad_dots<1>(q + r * ldq, ldq, key, H, s + r * n + j, n, keys);
+  }
+}
+
 }  // namespace
 
 const TileProducts& avx2_tiles() {
-  static const TileProducts t{tile_avx2<float>, tile_avx2<bf16>, transpose_avx2};
+  static const TileProducts t{tile_avx2<float>, tile_avx2<bf16>, transpose_avx2, key_dots_avx2};
   return t;
 }
 

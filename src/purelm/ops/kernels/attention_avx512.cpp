@@ -50,7 +50,8 @@ void tile_avx512(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars, i
 }  // namespace
 
 const TileProducts& avx512_tiles() {
-  static const TileProducts t{tile_avx512<float>, tile_avx512<bf16>, avx2_tiles().transpose};
+  static const TileProducts t{tile_avx512<float>, tile_avx512<bf16>, avx2_tiles().transpose,
+                              avx2_tiles().key_dots};
   return t;
 }
 

@@ -31,11 +31,15 @@ struct KvRows {
 };
 
 // A block of keys of one kv head and their values: n rows of H elements, ld elements apart.
-// Query r of the tile sees the block's keys j < visible0 + r (none when that is <= 0).
+// The tile's rows are `group` query heads at each position: row r sees the block's keys
+// j < visible0 + r / group (none when that is <= 0).
 struct KvBlock {
   KvRows k, v;
-  int64_t ld, n, visible0;
-  int64_t visible(int64_t r) const { return visible0 + r < 0 ? 0 : std::min(visible0 + r, n); }
+  int64_t ld, n, visible0, group = 1;
+  int64_t visible(int64_t r) const {
+    const int64_t e = visible0 + r / group;
+    return e < 0 ? 0 : std::min(e, n);
+  }
 };
 
 // The products of one thread's tile of tq <= kTileQueries queries of one head (rows of H) against

@@ -1,6 +1,7 @@
 // Attention's products in plain C++ for CPUs without AVX2; the compiler vectorises them with the
 // baseline ISA.
 #include "purelm/ops/kernels/tile.h"
+#include "purelm/ops/kernels/vec.h"
 
 namespace purelm::kernels {
 
@@ -29,10 +30,15 @@ void transpose(const float* src, int64_t rows, int64_t cols, int64_t lds, float*
     for (int64_t c = 0; c < cols; ++c) dst[c * ldd + r] = src[r * lds + c];
 }
 
+void key_dots(const float* q, int64_t ldq, int64_t rows, const bf16* k, int64_t ldk, int64_t n,
+              int64_t H, float* s) {
+  for (int64_t r = 0; r < rows; ++r) dots(q + r * ldq, k, ldk, n, H, s + r * n);
+}
+
 }  // namespace
 
 const TileProducts& portable_tiles() {
-  static const TileProducts t{gemm<float>, gemm<bf16>, transpose};
+  static const TileProducts t{gemm<float>, gemm<bf16>, transpose, key_dots};
   return t;
 }
 

@@ -65,12 +65,10 @@ class RowsTile final : public AttentionTile {
         return;
       }
     }
-    for (int64_t r = 0; r < tq_; ++r) {
-      if (b.k.is_bf16)  // a few queries against a bf16 KV cache read its keys in place
-        dots(qa_.p + r * qa_.ld, b.k.half(), b.ld, b.visible(r), H_, s + r * b.n);
-      else
-        dots(qa_.p + r * qa_.ld, kb.p, kb.ld, b.visible(r), H_, s + r * b.n);
-    }
+    if (b.k.is_bf16)  // a few queries against a bf16 KV cache read its keys in place
+      return p_->key_dots(qa_.p, qa_.ld, tq_, b.k.half(), b.ld, b.n, H_, s);
+    for (int64_t r = 0; r < tq_; ++r)
+      dots(qa_.p + r * qa_.ld, kb.p, kb.ld, b.visible(r), H_, s + r * b.n);
   }
 
   void add_values(const float* p, const KvBlock& b, float* o) override {

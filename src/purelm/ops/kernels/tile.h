@@ -29,6 +29,11 @@ struct TileProducts {
   // dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols (no overlap).
   void (*transpose)(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst,
                     int64_t ldd);
+  // A few queries' scores against keys in bf16 memory (a bf16 KV cache): s[r * n + j] = q_r . k_j
+  // for r < rows, j < n, q rows ldq apart and keys ldk apart, each summed in one order whatever
+  // rows and n are.
+  void (*key_dots)(const float* q, int64_t ldq, int64_t rows, const bf16* k, int64_t ldk, int64_t n,
+                   int64_t H, float* s);
 };
 
 const TileProducts& portable_tiles();
