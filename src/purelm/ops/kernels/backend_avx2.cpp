@@ -2,6 +2,7 @@
 // broadcasts of A feed 12 FMAs), packing by 8 x 8 in-register transposes that widen bf16 as they
 // load, and the few-rows product that streams B (decode).
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <type_traits>
 
@@ -167,7 +168,10 @@ PURELM_AVX2 void rows_f32(int64_t j, int64_t K, const float* a, int64_t lda, con
 // The same for bf16 B, 16 elements (32 bytes) per load: the low halves of its 32-bit lanes are
 // the even elements and the high halves the odd ones, so a shift and a mask make two float32
 // vectors, multiplied by A split the same way beforehand (`even`, `odd`: [M, half] each,
-// zero-padded to whole steps of 16).
+// zero-padded to whole steps of 16). The R pairs of B stay in registers while each row of A is
+// loaded once for all of them: ten loads for sixteen FMAs at M = 4, R = 2, where reading A again
+// for each row of B took eighteen and left the FMA units waiting on the load ports (batched
+// decode, where B comes from L2 once per group of rows).
 template <int M, int R>
 PURELM_AVX2 void rows_bf16(int64_t j, int64_t K, const float* even, const float* odd, int64_t half,
                            const Mat& b, float* c, int64_t ldc, bool accumulate) {
@@ -177,15 +181,19 @@ PURELM_AVX2 void rows_bf16(int64_t j, int64_t K, const float* even, const float*
 #pragma GCC unroll 32
   for (int q = 0; q < M * R; ++q) s[q / R][q % R] = _mm256_setzero_ps();
   auto step = [&](int64_t k, const __m256i(&v)[R]) PURELM_AVX2 {
+    __m256 we[R], wo[R];
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      const __m256 we = _mm256_castsi256_ps(_mm256_slli_epi32(v[r], 16)),
-                   wo = _mm256_castsi256_ps(_mm256_and_si256(v[r], high));
-#pragma GCC unroll 4
-      for (int i = 0; i < M; ++i)
-        s[i][r] =
-            _mm256_fmadd_ps(_mm256_loadu_ps(odd + i * half + k / 2), wo,
-                            _mm256_fmadd_ps(_mm256_loadu_ps(even + i * half + k / 2), we, s[i][r]));
+      we[r] = _mm256_castsi256_ps(_mm256_slli_epi32(v[r], 16));
+      wo[r] = _mm256_castsi256_ps(_mm256_and_si256(v[r], high));
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < M; ++i) {
+      const __m256 e = _mm256_loadu_ps(even + i * half + k / 2),
+                   o = _mm256_loadu_ps(odd + i * half + k / 2);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r)
+        s[i][r] = _mm256_fmadd_ps(o, wo[r], _mm256_fmadd_ps(e, we[r], s[i][r]));
     }
   };
   const int64_t whole = K / 16 * 16;
@@ -214,9 +222,11 @@ PURELM_AVX2 void rows_bf16(int64_t j, int64_t K, const float* even, const float*
     store(c + (q / R) * ldc + j + q % R, hsum(s[q / R][q % R]), accumulate);
 }
 
-// Rows of B per call: M * R accumulators within the 16 registers.
-template <int M>
+// Rows of B per call: M * R accumulators, and for bf16 the 2R halves of B's rows and a row of A's
+// two halves, within the 16 registers. One row of A is memory-bound: B's rows are only read.
+template <int M, bool Bf16>
 constexpr int kRowsOfB = M == 1   ? 8
+                         : Bf16   ? (M == 2 ? 3 : 2)
                          : M == 2 ? 4
                          : M == 3 ? 3
                                   : 2;
@@ -224,9 +234,9 @@ constexpr int kRowsOfB = M == 1   ? 8
 template <int M>
 void span(int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda, const Mat& b, float* c,
           int64_t ldc, bool accumulate) {
-  constexpr int R = kRowsOfB<M>;
   int64_t j = n0;
   if (!b.bf16) {
+    constexpr int R = kRowsOfB<M, false>;
     for (; j + R <= n1; j += R) rows_f32<M, R>(j, K, a, lda, b, c, ldc, accumulate);
     for (; j < n1; ++j) rows_f32<M, 1>(j, K, a, lda, b, c, ldc, accumulate);
     return;
@@ -234,6 +244,7 @@ void span(int64_t n0, int64_t n1, int64_t K, const float* a, int64_t lda, const 
   const int64_t half = (K + 15) / 16 * 8;
   const float* even = split_even_odd(M, K, a, lda, half);
   const float* odd = even + M * half;
+  constexpr int R = kRowsOfB<M, true>;
   for (; j + R <= n1; j += R) rows_bf16<M, R>(j, K, even, odd, half, b, c, ldc, accumulate);
   for (; j < n1; ++j) rows_bf16<M, 1>(j, K, even, odd, half, b, c, ldc, accumulate);
 }
