@@ -10,6 +10,7 @@
 #include <random>
 #include <thread>
 
+#include "bench/sse.h"
 #include "purelm/core/error.h"
 
 namespace purelm::bench {
@@ -62,48 +63,46 @@ Sample one(httplib::Client& c, const ServeLoadOptions& o, const std::vector<int3
   req.set_header("Content-Type", "application/json");
   req.body = body.dump();
   Sample s;
-  std::string buf;
   const Clock::time_point start = Clock::now();
   Clock::time_point last = start, first = start;
   bool done = false;
-  req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
-    buf.append(data, n);
-    for (size_t end; (end = buf.find("\n\n")) != std::string::npos;) {
-      std::string event = buf.substr(0, end);
-      buf.erase(0, end + 2);
-      if (event == "data: [DONE]") {
-        done = true;
-        continue;
-      }
-      json j = json::parse(event.substr(6), nullptr, false);
-      if (!j.is_object()) {
-        s.error = "an event that is not JSON: " + event.substr(0, 120);
-        return false;
-      }
-      if (j.contains("error")) {
-        s.error = "the server's error: " + j["error"].dump();
-        return false;
-      }
-      if (j.contains("usage") && j["usage"].is_object())
-        s.usage_tokens = j["usage"].value("completion_tokens", int64_t(-1));
-      if (!j["choices"].is_array() || j["choices"].empty()) continue;
-      const json& choice = j["choices"][0];
-      // Servers that leave logprobs out (llama-server with logprobs 0) stream a token per chunk.
-      const size_t k = choice["logprobs"].is_object()     ? choice["logprobs"]["tokens"].size()
-                       : choice.value("text", "").empty() ? 0
-                                                          : 1;
-      if (k == 0) continue;
-      const Clock::time_point now = Clock::now();
-      if (s.output_tokens == 0) {
-        first = now;
-        s.ttft = seconds(start, now);
-      } else {
-        s.gaps.push_back(seconds(last, now) / double(k));
-      }
-      last = now;
-      s.output_tokens += int64_t(k);
+  SseReader events;
+  auto on_event = [&](const std::string& data) {
+    if (data == "[DONE]") {
+      done = true;
+      return true;
     }
+    json j = json::parse(data, nullptr, false);
+    if (!j.is_object()) {
+      s.error = "an event that is not JSON: " + data.substr(0, 120);
+      return false;
+    }
+    if (j.contains("error")) {
+      s.error = "the server's error: " + j["error"].dump();
+      return false;
+    }
+    if (j.contains("usage") && j["usage"].is_object())
+      s.usage_tokens = j["usage"].value("completion_tokens", int64_t(-1));
+    if (!j["choices"].is_array() || j["choices"].empty()) return true;
+    const json& choice = j["choices"][0];
+    // Servers that leave logprobs out (llama-server with logprobs 0) stream a token per chunk.
+    const size_t k = choice["logprobs"].is_object()     ? choice["logprobs"]["tokens"].size()
+                     : choice.value("text", "").empty() ? 0
+                                                        : 1;
+    if (k == 0) return true;
+    const Clock::time_point now = Clock::now();
+    if (s.output_tokens == 0) {
+      first = now;
+      s.ttft = seconds(start, now);
+    } else {
+      s.gaps.push_back(seconds(last, now) / double(k));
+    }
+    last = now;
+    s.output_tokens += int64_t(k);
     return true;
+  };
+  req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+    return events.feed({data, n}, on_event);
   };
   httplib::Response res;
   httplib::Error err;
