@@ -173,6 +173,7 @@ TEST(ServeMesh, Qwen3AnswersEqualGenerate) {
     RunResult r = run_cli({"generate", "--model", model, "--prompt-ids", list, "--max-tokens", "12",
                            "--temperature", "0"});
     ASSERT_EQ(r.status, 0) << r.err;
+    ASSERT_GT(r.out.size(), 1u) << "no text to compare with";
     for (bool stream : {false, true}) {
       want.push_back(r.out.substr(0, r.out.size() - 1));  // the text and a newline
       asks.push_back(
