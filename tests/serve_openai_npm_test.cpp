@@ -1,20 +1,12 @@
 // `purelm serve` as a real client sees it: the CLI runs as a subprocess (with --api-key and a chat
 // template from a file) and the official openai npm package, installed from the registry into the
 // build folder, drives it (tests/serve_openai_client.mjs). SIGTERM then stops the server cleanly.
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 
-#include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
-#include <thread>
 
 #include "testing.h"
-
-extern char** environ;
 
 namespace purelm {
 namespace {
@@ -55,52 +47,6 @@ std::string openai_package(std::string* why) {
   return dir;
 }
 
-// `purelm serve ...` in the background, its stderr in a file.
-class ServeProcess {
- public:
-  ServeProcess(std::vector<std::string> args, const std::string& log) : log_(log) {
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    args.insert(args.begin(), {PURELM_CLI, "serve"});
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    if (posix_spawn(&pid_, PURELM_CLI, &fa, nullptr, argv.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&fa);
-  }
-  ~ServeProcess() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  // The port from the line "... on http://HOST:PORT ...", once the server listens; 0 if it died.
-  int port() const {
-    for (int i = 0; i < 1200; ++i) {  // up to two minutes on a loaded host
-      std::string log = read_all(log_);
-      size_t at = log.find("http://127.0.0.1:");
-      if (at != std::string::npos) return std::atoi(log.c_str() + at + 17);
-      if (waitpid(pid_, nullptr, WNOHANG) == pid_) return 0;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return 0;
-  }
-  // SIGTERM, then the exit status.
-  int terminate() {
-    kill(pid_, SIGTERM);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-  std::string log() const { return read_all(log_); }
-
- private:
-  std::string log_;
-  pid_t pid_ = -1;
-};
-
 TEST(ServeOpenAINpm, ChatAndCompletionsStreamingAndNot) {
   std::string why;
   const std::string npm_dir = openai_package(&why);
@@ -109,10 +55,10 @@ TEST(ServeOpenAINpm, ChatAndCompletionsStreamingAndNot) {
   // stories260K has no chat template: a story told in turns.
   std::ofstream(tmp.path("story.jinja"))
       << "{{ bos_token }}{% for m in messages %}{{ m['content'] }}{% endfor %}";
-  ServeProcess srv(
-      {"--model", testing::shared("models/stories260K"), "--port", "0", "--parallel", "2",
-       "--ctx-size", "256", "--api-key", "sesame", "--chat-template", tmp.path("story.jinja")},
-      tmp.path("serve.log"));
+  testing::ServeProcess srv({PURELM_CLI, "serve", "--model", testing::shared("models/stories260K"),
+                             "--port", "0", "--parallel", "2", "--ctx-size", "256", "--api-key",
+                             "sesame", "--chat-template", tmp.path("story.jinja")},
+                            tmp.path("serve.log"));
   const int port = srv.port();
   ASSERT_GT(port, 0) << srv.log();
   const std::string cmd = "cd " + quote(npm_dir) +

@@ -1,14 +1,22 @@
 #include "testing.h"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "purelm/io/safetensors.h"
+
+extern char** environ;
 
 namespace purelm::testing {
 
@@ -89,6 +97,57 @@ RunResult run_mpi(int np, const std::vector<std::string>& args, const std::strin
   std::string cmd = "mpirun --allow-run-as-root --oversubscribe -np " + std::to_string(np) + " ";
   if (!wrap.empty()) cmd += "sh -c " + quote(wrap) + " sh ";
   return run_command(cmd + quote(PURELM_CLI), args);
+}
+
+ServeProcess::ServeProcess(std::vector<std::string> args, const std::string& log) : log_(log) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  if (posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ) == 0) pid_ = pid;
+  posix_spawn_file_actions_destroy(&fa);
+}
+
+ServeProcess::~ServeProcess() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+}
+
+int ServeProcess::port() const {
+  for (int i = 0; i < 1200; ++i) {  // up to two minutes on a loaded host
+    const std::string text = log();
+    const size_t at = text.find("http://127.0.0.1:");
+    if (at != std::string::npos) return std::atoi(text.c_str() + at + 17);
+    if (pid_ <= 0) return 0;
+    if (waitpid(pid_, nullptr, WNOHANG) == pid_) {  // died, and reaped
+      pid_ = -1;
+      return 0;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return 0;
+}
+
+int ServeProcess::terminate(int pid) {
+  if (pid_ <= 0) return -1;
+  kill(pid > 0 ? pid : pid_, SIGTERM);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string ServeProcess::log() const {
+  std::ifstream f(log_);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
 }
 
 void expect_forward_matches_golden(const std::string& out_path, const std::string& dir) {

@@ -39,6 +39,27 @@ RunResult run_cli(const std::vector<std::string>& args);
 // the purelm command line as its arguments ("$@"), e.g. to signal one of them later.
 RunResult run_mpi(int np, const std::vector<std::string>& args, const std::string& wrap = "");
 
+// A server in the background (argv[0] found on PATH, e.g. the CLI or mpirun), its stdin empty and
+// its stderr in `log`; killed when the object dies.
+class ServeProcess {
+ public:
+  ServeProcess(std::vector<std::string> argv, const std::string& log);
+  ~ServeProcess();
+  ServeProcess(const ServeProcess&) = delete;
+  ServeProcess& operator=(const ServeProcess&) = delete;
+  // The port from the line "... on http://127.0.0.1:PORT ...", once the server listens; 0 if it
+  // died first.
+  int port() const;
+  // SIGTERM to `pid` (0: the process started here, else e.g. one of its children), then the
+  // started process's exit status.
+  int terminate(int pid = 0);
+  std::string log() const;
+
+ private:
+  std::string log_;
+  mutable int pid_ = -1;  // -1 once reaped
+};
+
 // `purelm forward --grad --adamw-steps 3` on a fixture's golden inputs with the AdamW settings
 // its goldens were made with (fixtures README), writing `out`.
 std::vector<std::string> golden_forward_args(const std::string& fixture_dir,

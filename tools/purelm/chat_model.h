@@ -9,12 +9,19 @@
 
 namespace purelm::cli {
 
-struct ChatModel {
-  Model model;
+// What a conversation needs beside the model.
+struct ChatKit {
   Tokenizer tok;
   std::string chat_template;    // --chat-template's file, else the tokenizer's; "" when it has none
   GenerationDefaults defaults;  // generation_config.json, with the tokenizer's EOS
 };
+
+struct ChatModel : ChatKit {
+  Model model;
+};
+
+// The tokenizer, chat template and generation defaults of a loaded model (e.g. a mesh's).
+ChatKit load_chat_kit(const Model& m, const std::string& template_file);
 
 // The model for inference (activations in `dtype`, quantized as --quant says), its tokenizer, its
 // chat template and its generation defaults.

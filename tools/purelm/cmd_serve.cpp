@@ -1,20 +1,30 @@
-// purelm serve: an OpenAI-compatible HTTP server (continuous batching over --parallel slots).
+// purelm serve: an OpenAI-compatible HTTP server (continuous batching over --parallel slots), on
+// one process or on a mesh (mpirun -np 2 purelm serve --tp 2: rank 0 serves HTTP and runs the
+// engine, the others make each of its forwards on their share of the model and KV cache).
 // SIGINT or SIGTERM stops it: running streams end with an error chunk, then it exits.
 #include <semaphore.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <thread>
 
 #include "purelm/chat_model.h"
 #include "purelm/commands.h"
+#include "purelm/mesh_options.h"
+#include "purelm/ops/autograd.h"
 #include "purelm/options.h"
 #include "purelm/serve/engine.h"
+#include "purelm/serve/slot_cache.h"
 #include "purelm/server/server.h"
 #include "purelm/tokenizer/chat_template.h"
 #include "purelm/tokenizer/tokenizer.h"
+#if PURELM_MESH
+#include "purelm/dist/relay.h"
+#endif
 
 namespace purelm::cli {
 
@@ -29,15 +39,17 @@ struct ServeArgs {
   int port = 8080;
   int64_t parallel = 4, ctx_size = 4096, queue = 64;
   bool batch_invariant = false;
+  MeshArgs mesh;
 };
 
-void run(const ServeArgs& a) {
-  ChatModel cm = load_chat_model(a.model, a.dtype, a.quant, a.chat_template);
-  const Model& m = cm.model;
-  const Tokenizer& tok = cm.tok;
-  const GenerationDefaults& d = cm.defaults;
+// Serves until SIGINT or SIGTERM. `announce` tells a mesh's other processes each call the engine
+// makes on the KV cache, on the engine's thread, before it makes it.
+void run(const ServeArgs& a, const Model& m, const ChatKit& kit,
+         std::function<void(const SlotCall&)> announce = {}) {
+  const Tokenizer& tok = kit.tok;
+  const GenerationDefaults& d = kit.defaults;
   std::optional<ChatTemplate> tpl;
-  if (!cm.chat_template.empty()) tpl.emplace(cm.chat_template);
+  if (!kit.chat_template.empty()) tpl.emplace(kit.chat_template);
 
   EngineOptions eo;
   eo.parallel = a.parallel;
@@ -46,6 +58,7 @@ void run(const ServeArgs& a) {
   eo.kv_dtype = parse_compute_dtype(a.kv_cache);
   eo.eos_ids = d.eos_ids;
   eo.batch_invariant = a.batch_invariant;
+  eo.announce = std::move(announce);
   Engine engine(m, tok, eo);
   server::ServerOptions so;
   so.host = a.host;
@@ -71,9 +84,37 @@ void run(const ServeArgs& a) {
   while (sem_wait(&g_stop) != 0) {
   }
   std::fprintf(stderr, "purelm serve: stopping\n");
-  srv.stop();
+  srv.stop();  // and the engine: its thread has made its last call when this returns
   http.join();
 }
+
+#if PURELM_MESH
+// On a mesh: rank 0 runs the server and its engine, and relays each call on the KV cache to the
+// others, which make it on their share of the model and cache, until the Stop that ends the job.
+// They ignore SIGINT and SIGTERM (mpirun sends them to every process): rank 0 stops them.
+void serve_on_mesh(const ServeArgs& a, const dist::Mesh& mesh) {
+  dist::MeshModel mm(mesh, a.model, parse_compute_dtype(a.dtype));
+  apply_quant(mm, a.quant);
+  const Model& m = mm.model();
+  if (mesh.leader()) {
+    run(a, m, load_chat_kit(m, a.chat_template),
+        [&](const SlotCall& c) { dist::relay(mesh, c.encode()); });
+    dist::relay(mesh, SlotCall{}.encode());  // Stop
+    return;
+  }
+  std::signal(SIGINT, SIG_IGN);
+  std::signal(SIGTERM, SIG_IGN);
+  NoGrad no_grad;
+  // The engine's cache: as many slots of as many positions (capped at the model's context).
+  SlotCache cache(m, a.parallel, std::min(a.ctx_size, m.config.max_position_embeddings),
+                  parse_compute_dtype(a.kv_cache));
+  for (;;) {
+    const SlotCall c = SlotCall::decode(dist::relay(mesh));
+    if (c.kind == SlotCall::Kind::Stop) return;
+    cache.run(c);
+  }
+}
+#endif
 
 }  // namespace
 
@@ -84,7 +125,9 @@ void add_serve(CLI::App& app) {
           ->footer(
               "Endpoints: POST /v1/chat/completions, /v1/completions, /apply-template, /tokenize,\n"
               "/detokenize; GET /v1/models, /health, /metrics, and / (a chat page).\n"
-              "Sampling fields a request leaves out take the checkpoint's generation_config.json.");
+              "Sampling fields a request leaves out take the checkpoint's generation_config.json.\n"
+              "On a mesh (mpirun -np 2 purelm serve --tp 2 ...) rank 0 serves HTTP and the model\n"
+              "is split over the processes.");
   cmd->add_option("--model", a->model, "Checkpoint folder or HuggingFace repo id")->required();
   cmd->add_option("--host", a->host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", a->port, "Port to listen on (0: any free port)")
@@ -111,7 +154,15 @@ void add_serve(CLI::App& app) {
   add_dtype_option(cmd, &a->dtype);
   add_kv_cache_option(cmd, &a->kv_cache);
   add_quant_option(cmd, &a->quant);
-  cmd->callback([a] { run(*a); });
+  add_mesh_options(cmd, &a->mesh);
+  cmd->callback([a] {
+#if PURELM_MESH
+    if (on_mesh(a->mesh))
+      return run_on_mesh(a->mesh, true, [&](const dist::Mesh& mesh) { serve_on_mesh(*a, mesh); });
+#endif
+    ChatModel cm = load_chat_model(a->model, a->dtype, a->quant, a->chat_template);
+    run(*a, cm.model, cm);
+  });
 }
 
 }  // namespace purelm::cli

@@ -93,8 +93,12 @@ Mesh::Mesh(int tp, int fsdp, bool fallback_is_tp) {
   int initialised = 0;
   MPI_Initialized(&initialised);
   if (!initialised) {
-    int provided = 0;  // only the main thread calls MPI; the thread pool never does
-    ok(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "Init_thread");
+    // One thread calls MPI at a time, not always the main one (`purelm serve` makes its
+    // collectives on the engine's thread); the thread pool never does.
+    int provided = 0;
+    ok(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided), "Init_thread");
+    check(provided >= MPI_THREAD_SERIALIZED,
+          "this MPI library cannot be called from more than one thread (MPI_THREAD_SERIALIZED)");
   }
   world_ = Group(MPI_COMM_WORLD, "world");
   const int P = world_.size();

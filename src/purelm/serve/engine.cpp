@@ -98,7 +98,7 @@ struct Engine::Slot {
 };
 
 struct Engine::State {
-  KVCache kv;
+  std::optional<SlotCache> cache;
   std::vector<Slot> slots;
   uint64_t clock = 0;  // admissions so far: a free slot's age, for evicting the oldest cache
 };
@@ -124,7 +124,7 @@ Engine::Engine(const Model& m, EngineOptions opt)
   check(opt_.ctx_size > 1, "serve: --ctx-size must be at least 2");
   check(opt_.prefill_chunk > 0, "serve: the prefill chunk must be at least 1 token");
   opt_.ctx_size = std::min(opt_.ctx_size, m.config.max_position_embeddings);
-  st_->kv = init_kv(m.config, opt_.parallel, opt_.ctx_size, opt_.kv_dtype);
+  st_->cache.emplace(m, opt_.parallel, opt_.ctx_size, opt_.kv_dtype);
   st_->slots.resize(size_t(opt_.parallel));
   for (int64_t r = 0; r < opt_.parallel; ++r) st_->slots[r].row = r;
   free_slots_ = opt_.parallel;
@@ -236,6 +236,11 @@ void Engine::loop() {
   }
 }
 
+std::vector<float> Engine::call(const SlotCall& c) {
+  if (opt_.announce) opt_.announce(c);
+  return st_->cache->run(c);
+}
+
 void Engine::run() {
   {
     std::lock_guard lock(mu_);
@@ -296,7 +301,11 @@ void Engine::admit(std::vector<std::shared_ptr<Job>>& jobs) {
       }
     }
     check(best != nullptr, "serve: no free slot for an admitted request");
-    st.kv.truncate(best->row, int64_t(best_n));
+    SlotCall truncate;
+    truncate.kind = SlotCall::Kind::Truncate;
+    truncate.rows = {best->row};
+    truncate.n = int64_t(best_n);
+    call(truncate);
     best->cached.resize(best_n);
     best->job = j;
     best->last_used = ++st.clock;
@@ -317,7 +326,6 @@ void Engine::admit(std::vector<std::shared_ptr<Job>>& jobs) {
 // bits of its sums, and a request's logits should not depend on its neighbours.
 void Engine::step() {
   State& st = *st_;
-  KVCache& kv = st.kv;
   int64_t budget = opt_.prefill_chunk;
   for (Slot& s : st.slots) {
     if (!s.job || s.job->pending >= 0 || budget <= 0) continue;
@@ -325,11 +333,15 @@ void Engine::step() {
     const int64_t n = std::min(opt_.prefill_chunk, int64_t(j.req.prompt.size()) - j.prefilled);
     std::vector<int32_t> chunk(j.req.prompt.begin() + j.prefilled,
                                j.req.prompt.begin() + j.prefilled + n);
-    kv.use_rows({s.row});
-    Tensor h = model_.hidden(Tensor::from_i32(chunk, {1, n}), &kv);
     j.prefilled += n;
     budget -= n;
-    if (j.prefilled == int64_t(j.req.prompt.size())) choose(s, last_logits(model_, h).data());
+    const bool last = j.prefilled == int64_t(j.req.prompt.size());
+    std::vector<float> logits = call({.kind = SlotCall::Kind::Forward,
+                                      .rows = {s.row},
+                                      .ids = std::move(chunk),
+                                      .n = n,
+                                      .logits = last});
+    if (last) choose(s, logits.data());
   }
   std::vector<int64_t> rows;
   std::vector<int32_t> ids;
@@ -344,10 +356,11 @@ void Engine::step() {
   const int64_t group = opt_.batch_invariant ? kRowInvariantRows : std::max<int64_t>(n, 1);
   for (int64_t b0 = 0; b0 < n; b0 += group) {
     const int64_t m = std::min(group, n - b0);
-    kv.use_rows({rows.begin() + b0, rows.begin() + b0 + m});
-    std::vector<int32_t> next(ids.begin() + b0, ids.begin() + b0 + m);
-    std::vector<float> logits =
-        last_logits(model_, model_.hidden(Tensor::from_i32(next, {m, 1}), &kv));
+    std::vector<float> logits = call({.kind = SlotCall::Kind::Forward,
+                                      .rows = {rows.begin() + b0, rows.begin() + b0 + m},
+                                      .ids = {ids.begin() + b0, ids.begin() + b0 + m},
+                                      .n = 1,
+                                      .logits = true});
     for (int64_t b = 0; b < m; ++b) choose(*who[b0 + b], &logits[b * V]);
   }
 }
@@ -385,7 +398,7 @@ void Engine::choose(Slot& s, float* logits) {
   if (!tell(j.req, e)) return drop(s);
   if (j.text && j.text->stopped()) return finish(s, "stop");
   // The token goes into the cache at the next step: that needs a free position.
-  if (j.generated >= j.req.max_tokens || st_->kv.len[s.row] >= opt_.ctx_size)
+  if (j.generated >= j.req.max_tokens || st_->cache->len(s.row) >= opt_.ctx_size)
     return finish(s, "length");
   j.pending = t;
 }
@@ -402,7 +415,7 @@ void Engine::finish(Slot& s, const std::string& reason, const std::string& error
 }
 
 void Engine::drop(Slot& s) {
-  const int64_t n = st_->kv.len[s.row];
+  const int64_t n = st_->cache->len(s.row);
   s.cached.assign(s.job->history.begin(), s.job->history.begin() + n);
   s.job.reset();
   count([&](EngineStats& st) {

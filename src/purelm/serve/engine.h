@@ -31,6 +31,7 @@
 
 #include "purelm/core/error.h"
 #include "purelm/models/model.h"
+#include "purelm/serve/slot_cache.h"
 #include "purelm/tokenizer/tokenizer.h"
 
 namespace purelm {
@@ -111,6 +112,9 @@ struct EngineOptions {
   // bit-identical whatever else runs, also with more slots (which then read the weights once per
   // 16 rows instead of once per step). Up to 16 slots they are anyway.
   bool batch_invariant = false;
+  // Told each call on the KV cache, on the engine's thread, before it is made (on a mesh: the
+  // leader sends it to the other processes, which make the same calls on their share of the cache).
+  std::function<void(const SlotCall&)> announce = {};
 };
 
 // Why submit() refused a request. The front answers 400 for PromptTooLong and Invalid, 503 for
@@ -187,6 +191,7 @@ class Engine {
   void admit(std::vector<std::shared_ptr<Job>>& jobs);
   void step();
   void choose(Slot& s, float* logits);
+  std::vector<float> call(const SlotCall& c);
   void finish(Slot& s, const std::string& reason, const std::string& error = "");
   void drop(Slot& s);  // frees a slot whose request ends without an event
   void count(const std::function<void(EngineStats&)>& f);
