@@ -1,7 +1,7 @@
-// The chat page in a real headless browser (serve_http_test.cpp runs it): Debian's chromium driven
-// over the DevTools protocol with Node's WebSocket (node --experimental-websocket). Opens URL,
-// sets the page's max tokens, types a question, waits for the streamed answer, saves a screenshot
-// to SHOT and prints what it saw as one JSON line.
+// The chat page in a real headless browser (serve_http_endpoints_test.cpp runs it): Debian's
+// chromium driven over the DevTools protocol with Node's WebSocket (node --experimental-websocket).
+// Opens URL, sets the page's max tokens, types a question, waits for the streamed answer, saves a
+// screenshot to SHOT and prints what it saw as one JSON line.
 //   node --experimental-websocket serve_chat_page.mjs URL QUESTION MAX_TOKENS SHOT
 import {spawn} from "node:child_process";
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from "node:fs";

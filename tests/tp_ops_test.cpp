@@ -4,7 +4,6 @@
 // projection) must give each thread one process's output and input gradient, and its slice of
 // every weight gradient.
 #include <barrier>
-#include <mutex>
 #include <random>
 #include <thread>
 
@@ -47,7 +46,7 @@ void gather_threads(void* group, const float* in, float* out, int64_t n) {
 }
 
 // Runs body(t) on kRanks threads that play the processes of a TP group, with the pool serving one
-// caller (both run their loops inline), then forgets the marks.
+// caller (both run their loops inline).
 template <class Body>
 void run_ranks(const Body& body) {
   const int threads = num_threads();
@@ -60,7 +59,6 @@ void run_ranks(const Body& body) {
     });
   for (std::thread& th : ranks) th.join();
   set_num_threads(threads);
-  clear_split_marks();
 }
 
 std::vector<float> randn(size_t n, std::mt19937& rng) {
@@ -91,7 +89,8 @@ std::vector<float> columns(const std::vector<float>& m, int64_t cols, int64_t c0
 }
 
 struct Block {
-  Tensor x, a, n, b;
+  Tensor x;
+  Weight a, n, b;
 };
 
 // x [M, D], A [F, D], n [F], B [D, F] as parameters.
@@ -130,13 +129,13 @@ TEST(TensorParallelOps, SplitNormBlockMatchesOneProcess) {
 
   ThreadGroup group;
   const GroupSum over{sum_threads, &group};
+  const SplitMark out{Split::Out, over}, in{Split::In, over};
   Block blocks[kRanks];
-  for (int t = 0; t < kRanks; ++t) {  // marked here: the marks are not written concurrently
+  for (int t = 0; t < kRanks; ++t) {
     blocks[t] = make_block(x, row_block(a, D, t * f, f), columns(n, F, t * f, f),
                            columns(b, F, t * f, f), M, D, f);
-    mark_split(blocks[t].a, {Split::Out, over});
-    mark_split(blocks[t].n, {Split::Out, over});
-    mark_split(blocks[t].b, {Split::In, over});
+    blocks[t].a.split = blocks[t].n.split = &out;
+    blocks[t].b.split = &in;
   }
   Result part[kRanks];
   run_ranks([&](int t) { part[t] = run(blocks[t], r); });
@@ -165,21 +164,18 @@ TEST(TensorParallelOps, VocabularySplitMatchesOneProcess) {
     std::vector<float> de, da, logits, dle, dla;
   };
   ThreadGroup group;
-  std::mutex marking;  // the marks are one map
-  // With rank t >= 0, E is that process's rows, marked as split over the group.
+  // With rank t >= 0, E is that process's rows, split over the group.
   auto run_head = [&](int t) {
     Out o;
     Tensor E = t < 0 ? param(e, {V, D})
                      : param(std::vector<float>(e.begin() + t * v * D, e.begin() + (t + 1) * v * D),
                              {v, D}),
            A = param(a, {D, D});
-    if (t >= 0) {
-      std::lock_guard lock(marking);
-      mark_split(E, {Split::Out, {sum_threads, &group}, {gather_threads, &group}, t, kRanks});
-    }
+    const SplitMark rows{Split::Out, {sum_threads, &group}, {gather_threads, &group}, t, kRanks};
+    const Weight Ew(E, t >= 0 ? &rows : nullptr);
     {
       Tape tape;
-      Tensor loss = cross_entropy_head(linear(embedding(E, ids, DType::F32), A), E, targets, 3);
+      Tensor loss = cross_entropy_head(linear(embedding(Ew, ids, DType::F32), A), Ew, targets, 3);
       tape.backward(loss);
       o.loss = loss.item();
       o.de = E.grad().to_vector();
@@ -188,7 +184,7 @@ TEST(TensorParallelOps, VocabularySplitMatchesOneProcess) {
     E.zero_grad();
     A.zero_grad();
     Tape tape;
-    Tensor z = linear_whole(linear(embedding(E, ids, DType::F32), A), E);
+    Tensor z = linear_whole(linear(embedding(Ew, ids, DType::F32), A), Ew);
     tape.backward(z, Tensor::from_f32(r, z.shape()));
     o.logits = z.to_vector();
     o.dle = E.grad().to_vector();
@@ -237,13 +233,14 @@ TEST(TensorParallelOps, ProjectionsOfOneInputSumTheirGradientOnce) {
       const int64_t w = over ? f : F, j0 = over ? t * f : 0;
       Tensor X = param(x, {M, D}), Nw = param(nw, {D}), G = param(row_block(g, D, j0, w), {w, D}),
              U = param(row_block(u, D, j0, w), {w, D}), Dn = param(columns(dn, F, j0, w), {D, w});
-      if (over)
-        for (const Tensor* m : {&G, &U}) mark_split(*m, {Split::Out, *over});
-      if (over) mark_split(Dn, {Split::In, *over});
+      const SplitMark out{Split::Out, over ? *over : GroupSum{}},
+          in{Split::In, over ? *over : GroupSum{}};
       t_sums = 0;
       Tape tape;
       Tensor h = normed ? rmsnorm(X, Nw, 1e-6f) : X;
-      Tensor y = add(X, linear(swiglu(linear(h, G), linear(h, U)), Dn));
+      Tensor y = add(X, linear(swiglu(linear(h, {G, over ? &out : nullptr}),
+                                      linear(h, {U, over ? &out : nullptr})),
+                               {Dn, over ? &in : nullptr}));
       tape.backward(y, Tensor::from_f32(r, y.shape()));
       return Out{y.to_vector(), X.grad().to_vector(), G.grad().to_vector(), Dn.grad().to_vector(),
                  t_sums};

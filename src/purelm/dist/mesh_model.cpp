@@ -45,33 +45,24 @@ MeshModel::MeshModel(const Mesh& mesh, const Config& full, const WeightSource& s
     weights[table_[i].name] = fsdp_ ? fsdp_->full_tensor(i) : slice(table_[i]);
   model_ = make_model(local, std::move(weights), act, slices);
   if (fsdp_) fsdp_->attach(model_);
-  mark_tp();
-  set_shard_place({mesh.fsdp().rank(), mesh.tp().rank(), mesh.tp().size()});
-}
-
-MeshModel::~MeshModel() {
-  clear_split_marks();
-  set_shard_place({});
+  model_.place = {mesh.fsdp().rank(), mesh.tp().rank(), mesh.tp().size()};
+  plan_splits();
 }
 
 void MeshModel::quantize(DType format) {
   refuse_fsdp(mesh_);
   quantize_model(model_, format);
-  mark_tp();  // the quantized weights are new tensors
+  plan_splits();  // the table changed: a tied model's quantized head is a weight of its own
 }
 
-void MeshModel::mark_tp() {
-  clear_split_marks();
-  marked_.clear();
+void MeshModel::plan_splits() {
+  model_.splits.clear();
   if (mesh_.tp().size() == 1) return;
-  for (const WeightInfo& w : weight_table(model_.config)) {  // the local one: its axes, not shapes
-    std::optional<Split> s = tp_split(w);
-    if (!s) continue;
-    const Tensor& t = model_.weights.at(w.name);
-    void* tp = const_cast<Group*>(&mesh_.tp());
-    mark_split(t, {*s, {sum_over, tp}, {gather_over, tp}, mesh_.tp().rank(), mesh_.tp().size()});
-    marked_.push_back(t);
-  }
+  void* tp = const_cast<Group*>(&mesh_.tp());
+  for (const WeightInfo& w : weight_table(model_.config))  // the local one: its axes, not shapes
+    if (std::optional<Split> s = tp_split(w))
+      model_.splits[w.name] = {
+          *s, {sum_over, tp}, {gather_over, tp}, mesh_.tp().rank(), mesh_.tp().size()};
 }
 
 Named MeshModel::make_trainable() {
@@ -79,7 +70,6 @@ Named MeshModel::make_trainable() {
   if (fsdp_) {
     fsdp_->set_trainable();
     fsdp_->attach(model_);
-    mark_tp();
     trainable_ = fsdp_->shards();
     return trainable_;
   }
@@ -90,7 +80,6 @@ Named MeshModel::make_trainable() {
     t.set_requires_grad(true);
     trainable_.push_back({w.name, t});
   }
-  mark_tp();  // the float32 copies are new tensors
   return trainable_;
 }
 

@@ -1,7 +1,8 @@
 // A model spread over a mesh. Each process reads from the memory-mapped checkpoint only its
 // tensor-parallel slice of every weight, and with fsdp > 1 keeps only its flat shard of that slice
-// (fsdp.h). The Model it exposes runs the family's forward unchanged on the local Config; `linear`
-// sums the split projections over the TP group (ops/parallel.h).
+// (fsdp.h). The Model it exposes runs the family's forward unchanged on the local Config, and holds
+// the plan of its split weights (Model::splits) through which `linear` sums the split projections
+// over the TP group (ops/parallel.h).
 #pragma once
 
 #include <functional>
@@ -22,7 +23,6 @@ class MeshModel {
  public:
   MeshModel(const Mesh& mesh, const std::string& spec, DType act);  // a checkpoint folder or repo
   MeshModel(const Mesh& mesh, const Config& full, const WeightSource& source, DType act);
-  ~MeshModel();
   MeshModel(const MeshModel&) = delete;
   MeshModel& operator=(const MeshModel&) = delete;
 
@@ -58,9 +58,8 @@ class MeshModel {
   Model model_;
   std::unique_ptr<Fsdp> fsdp_;
   Named trainable_;
-  std::vector<Tensor> marked_;  // keeps the tensors ops/parallel.h keys its marks by alive
 
-  void mark_tp();
+  void plan_splits();  // Model::splits from the weights table: which weights TP splits, and how
 };
 
 }  // namespace purelm::dist

@@ -12,18 +12,19 @@
 
 namespace purelm {
 
-const Tensor& Model::w(const std::string& name) const {
+Weight Model::w(const std::string& name) const {
   if (on_use) on_use(name);
   auto it = weights.find(name);
   check(it != weights.end(), "model has no weight '", name, "'");
-  return it->second;
+  auto split = splits.find(name);
+  return {it->second, split == splits.end() ? nullptr : &split->second};
 }
 
-const Tensor& Model::layer(int64_t l, const char* name) const {
+Weight Model::layer(int64_t l, const char* name) const {
   return w("model.layers." + std::to_string(l) + "." + name);
 }
 
-const Tensor& Model::output_weight() const {
+Weight Model::output_weight() const {
   return w(weights.contains("lm_head.weight") ? "lm_head.weight" : "model.embed_tokens.weight");
 }
 

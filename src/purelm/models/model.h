@@ -14,6 +14,7 @@
 
 #include "purelm/core/tensor.h"
 #include "purelm/models/family.h"
+#include "purelm/ops/parallel.h"
 
 namespace purelm {
 
@@ -48,11 +49,16 @@ struct Model {
   // Called with a weight's name before each read of it; a mesh that shards weights over processes
   // (dist/) gathers a layer here on demand. Empty for a model held whole.
   std::function<void(const std::string& name)> on_use;
+  // Tensor parallelism's plan (a mesh, dist/, sets it): how each weight this process holds a slice
+  // of is split over its group, by name, and where this process's part sits. Empty and the
+  // default place for a model held whole.
+  std::unordered_map<std::string, SplitMark> splits;
+  ShardPlace place;
 
-  const Tensor& w(const std::string& name) const;
-  const Tensor& layer(int64_t l, const char* name) const;  // "model.layers.{l}." + name
+  Weight w(const std::string& name) const;          // the tensor, with its split from the plan
+  Weight layer(int64_t l, const char* name) const;  // "model.layers.{l}." + name
   // lm_head when the model holds one (weight_table), else the tied embedding
-  const Tensor& output_weight() const;
+  Weight output_weight() const;
   Tensor hidden(const Tensor& ids, KVCache* kv = nullptr) const;  // the family's forward
   Tensor logits(const Tensor& ids, KVCache* kv = nullptr) const;
   // One decoder layer, x -> body(x). With `recompute` it is a checkpoint (ops/autograd.h), re-run

@@ -37,7 +37,7 @@ Tensor forward(const Model& m, const Tensor& ids, KVCache* kv) {
   Tensor x = embedding(m.w("model.embed_tokens.weight"), ids, m.act);
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     x = m.block(x, [=, &m, &c](Tensor x) {  // decoder layer l
-      auto w = [&](const char* name) -> const Tensor& { return m.layer(l, name); };
+      auto w = [&](const char* name) { return m.layer(l, name); };
       Tensor q =
           rmsnorm(linear(x, w("self_attn.q_proj.weight")), w("self_attn.q_norm.weight"), eps);
       Tensor k =
@@ -46,8 +46,8 @@ Tensor forward(const Model& m, const Tensor& ids, KVCache* kv) {
       q = rope(reshape(q, {B, T, N, H}), m.rope_inv_freq, pos);
       k = rope(reshape(k, {B, T, K, H}), m.rope_inv_freq, pos);
       auto [ks, vs] = cache_kv(kv, l, k, v);
-      Tensor a =
-          reshape(attention(q, ks, vs, pos, c.attention_dropout, cache_rows(kv)), {B, T, N * H});
+      Tensor a = reshape(attention(q, ks, vs, pos, {c.attention_dropout, m.place}, cache_rows(kv)),
+                         {B, T, N * H});
       x = add(x, rmsnorm(linear(a, w("self_attn.o_proj.weight")),
                          w("post_attention_layernorm.weight"), eps));
       Tensor gate = linear(x, w("mlp.gate_proj.weight")), up = linear(x, w("mlp.up_proj.weight"));

@@ -37,7 +37,7 @@ Tensor forward(const Model& m, const Tensor& ids, KVCache* kv) {
   Tensor x = embedding(m.w("model.embed_tokens.weight"), ids, m.act);
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     x = m.block(x, [=, &m, &c](Tensor x) {  // decoder layer l
-      auto w = [&](const char* name) -> const Tensor& { return m.layer(l, name); };
+      auto w = [&](const char* name) { return m.layer(l, name); };
       Tensor h = rmsnorm(x, w("input_layernorm.weight"), eps);
       Tensor q = reshape(linear(h, w("self_attn.q_proj.weight")), {B, T, N, H});
       Tensor k = reshape(linear(h, w("self_attn.k_proj.weight")), {B, T, K, H});
@@ -45,8 +45,8 @@ Tensor forward(const Model& m, const Tensor& ids, KVCache* kv) {
       q = rope(rmsnorm(q, w("self_attn.q_norm.weight"), eps), m.rope_inv_freq, pos);
       k = rope(rmsnorm(k, w("self_attn.k_norm.weight"), eps), m.rope_inv_freq, pos);
       auto [ks, vs] = cache_kv(kv, l, k, v);
-      Tensor a =
-          reshape(attention(q, ks, vs, pos, c.attention_dropout, cache_rows(kv)), {B, T, N * H});
+      Tensor a = reshape(attention(q, ks, vs, pos, {c.attention_dropout, m.place}, cache_rows(kv)),
+                         {B, T, N * H});
       x = add(x, linear(a, w("self_attn.o_proj.weight")));
       h = rmsnorm(x, w("post_attention_layernorm.weight"), eps);
       Tensor gate = linear(h, w("mlp.gate_proj.weight")), up = linear(h, w("mlp.up_proj.weight"));

@@ -34,7 +34,7 @@ struct Dims {
 
 // Attention dropout (training only): the weight of key j for query position t of row b, head n is
 // dropped when a hash of (seed, b, n, t, j) falls below p, and kept ones are scaled by 1 / (1 - p).
-// b and n are indices in the whole batch and all heads (ops/parallel.h: shard_place), so a mesh
+// b and n are indices in the whole batch and all heads (ops/parallel.h: ShardPlace), so a mesh
 // drops what one process would. The backward pass recomputes the mask from the hash.
 struct Dropout {
   float p = 0;
@@ -185,8 +185,9 @@ void backward_tile(const Dims& d, const Tile& tl, const float* q, const kernels:
 }  // namespace
 
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
-                 const std::vector<int64_t>& pos0, double dropout,
+                 const std::vector<int64_t>& pos0, const AttentionDropout& drop_at,
                  const std::vector<int64_t>& kv_rows) {
+  const double dropout = drop_at.p;
   check_float(q, "attention", "q");
   check_float(k, "attention", "k");
   check_float(v, "attention", "v");
@@ -208,7 +209,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
   Dropout drop;
   if (dropout > 0 && Tape::active() &&
       (q.requires_grad() || k.requires_grad() || v.requires_grad())) {
-    const ShardPlace& at = shard_place();
+    const ShardPlace& at = drop_at.at;
     drop = {float(dropout), Tape::active()->next_random(), at.row_block * d.B, at.head_block * d.N,
             at.head_blocks * d.N};
   }

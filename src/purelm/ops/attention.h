@@ -6,8 +6,17 @@
 #include <vector>
 
 #include "purelm/core/tensor.h"
+#include "purelm/ops/parallel.h"
 
 namespace purelm {
+
+// Attention dropout's probability, and where this process's part sits in the whole computation
+// (ops/parallel.h), so that a mesh drops what one process would.
+struct AttentionDropout {
+  AttentionDropout(double p = 0, ShardPlace at = {}) : p(p), at(at) {}
+  double p;
+  ShardPlace at;
+};
 
 // q [B, T, N, H]; k, v [B, S, K, H] with N % K == 0 (query head n reads kv head n / (N / K)).
 // Row b's query t sits at position pos0[b] + t and sees keys 0 ..= that position (< S).
@@ -16,7 +25,7 @@ namespace purelm {
 // With kv_rows, row b reads row kv_rows[b] of k and v (distinct rows; k may have more than B: the
 // slots of a KV cache of which a forward runs only some).
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
-                 const std::vector<int64_t>& pos0, double dropout = 0,
+                 const std::vector<int64_t>& pos0, const AttentionDropout& dropout = {},
                  const std::vector<int64_t>& kv_rows = {});
 
 }  // namespace purelm

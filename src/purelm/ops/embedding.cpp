@@ -9,13 +9,13 @@
 
 namespace purelm {
 
-Tensor embedding(const Tensor& table, const Tensor& ids, DType act) {
+Tensor embedding(const Weight& table, const Tensor& ids, DType act) {
   check_float(table, "embedding", "table");
   check(ids.dtype() == DType::I32, "embedding: token ids must be I32");
   check(table.rank() == 2, "embedding: table must be [V, D], got ", table.shape());
   // A vocabulary split over a group: this process holds rows [v0, v0 + V) of all of them, looks
   // up the ids among them, and the group sums the rows (each id has one owner).
-  const SplitMark* mark = split_mark(table);
+  const SplitMark* mark = table.split;
   const bool split = mark && mark->split == Split::Out;
   const int64_t V = table.dim(0), D = table.dim(1), n = ids.numel(),
                 v0 = split ? mark->rank * V : 0, all = split ? mark->size * V : V;

@@ -2,10 +2,11 @@
 #pragma once
 
 #include "purelm/core/tensor.h"
+#include "purelm/ops/parallel.h"
 
 namespace purelm {
 
 // table [V, D], ids I32 [...] -> [..., D] in dtype `act`. Out-of-range ids are an error.
-Tensor embedding(const Tensor& table, const Tensor& ids, DType act);
+Tensor embedding(const Weight& table, const Tensor& ids, DType act);
 
 }  // namespace purelm

@@ -37,7 +37,7 @@ void block_logits(const kernels::TensorOperand& ho, const kernels::TensorOperand
 
 }  // namespace
 
-Tensor cross_entropy_head(const Tensor& h, const Tensor& w, const Tensor& targets, int64_t block) {
+Tensor cross_entropy_head(const Tensor& h, const Weight& w, const Tensor& targets, int64_t block) {
   check_float(h, "cross_entropy", "hidden states");
   check_float(w, "cross_entropy", "output weight");
   check(h.rank() == 2 && w.rank() == 2 && h.dim(1) == w.dim(1), "cross_entropy: hidden ", h.shape(),
@@ -45,7 +45,7 @@ Tensor cross_entropy_head(const Tensor& h, const Tensor& w, const Tensor& target
   check(targets.dtype() == DType::I32 && targets.numel() == h.dim(0),
         "cross_entropy: targets must be I32 with one entry per row");
   // A vocabulary split over a group (ops/parallel.h): W holds rows [v0, v0 + V) of all of them.
-  const SplitMark* mark = split_mark(w);
+  const SplitMark* mark = w.split;
   const SplitMark* split = mark && mark->split == Split::Out ? mark : nullptr;
   const int64_t M = h.dim(0), D = h.dim(1), V = w.dim(0), Vb = vocab_block(M, V, block),
                 v0 = split ? split->rank * V : 0, all = split ? split->size * V : V;

@@ -4,13 +4,14 @@
 #pragma once
 
 #include "purelm/core/tensor.h"
+#include "purelm/ops/parallel.h"
 
 namespace purelm {
 
 // h [M, D] (final hidden states), W [V, D] (lm_head or tied embedding), targets I32 [M] with -1
 // for positions that do not count. Returns the mean over counted positions, F32 [1]. `block`: the
 // vocabulary rows per product (0: about 16 MB of logits), given by tests to cross block edges.
-Tensor cross_entropy_head(const Tensor& h, const Tensor& w, const Tensor& targets,
+Tensor cross_entropy_head(const Tensor& h, const Weight& w, const Tensor& targets,
                           int64_t block = 0);
 
 }  // namespace purelm

@@ -20,7 +20,7 @@ namespace {
 
 // y = x W^T with a block-quantized W, in float32 (bf16 activations are widened). Inference only:
 // nothing is recorded, and an input that needs a gradient is refused rather than dropped.
-Tensor linear_quantized(const Tensor& x, const Tensor& w, int64_t M, int64_t N, int64_t K,
+Tensor linear_quantized(const Tensor& x, const Weight& w, int64_t M, int64_t N, int64_t K,
                         const Shape& out_shape) {
   check(!(Tape::active() && x.requires_grad()), "linear: no gradient flows through ",
         dtype_name(w.dtype()), " weights: quantization is for inference only");
@@ -29,7 +29,7 @@ Tensor linear_quantized(const Tensor& x, const Tensor& w, int64_t M, int64_t N, 
   F32Sink yf(y, 0, M * N);
   kernels::QMat wq{w.raw(), w.dtype(), int64_t(row_bytes(w.dtype(), K))};
   kernels::gemm_quant(M, N, K, xf.data(), K, wq, yf.data(), N, x.dtype() == DType::BF16);
-  const SplitMark* mark = split_mark(w);
+  const SplitMark* mark = w.split;
   if (mark && mark->split == Split::In) mark->over(yf.data(), M * N);
   yf.commit();
   return y;
@@ -37,7 +37,7 @@ Tensor linear_quantized(const Tensor& x, const Tensor& w, int64_t M, int64_t N, 
 
 }  // namespace
 
-Tensor linear(const Tensor& x, const Tensor& w) {
+Tensor linear(const Tensor& x, const Weight& w) {
   check_float(x, "linear", "input");
   if (!w.defined() || !is_quantized(w.dtype())) check_float(w, "linear", "weight");
   check(w.rank() == 2 && x.dim(-1) == w.dim(1), "linear: input ", x.shape(),
@@ -52,7 +52,7 @@ Tensor linear(const Tensor& x, const Tensor& w) {
   // weights and gradients included) and sum in f32, as PyTorch's autocast does.
   bool bf16 = x.dtype() == DType::BF16;
   kernels::TensorOperand xo(x), wo(w);
-  const SplitMark* mark = split_mark(w);
+  const SplitMark* mark = w.split;
   if (y.dtype() == DType::F32) {
     kernels::gemm(M, N, K, xo.rows(K), wo.rows(K), y.data<float>(), N, false, bf16);
     if (mark && mark->split == Split::In) mark->over(y.data<float>(), M * N);
@@ -89,9 +89,9 @@ Tensor linear(const Tensor& x, const Tensor& w) {
   return y;
 }
 
-Tensor linear_whole(const Tensor& x, const Tensor& w) {
+Tensor linear_whole(const Tensor& x, const Weight& w) {
   Tensor part = linear(x, w);
-  const SplitMark* mark = split_mark(w);
+  const SplitMark* mark = w.split;
   if (!mark || mark->split != Split::Out) return part;
   const int64_t n = part.dim(-1), M = part.numel() / n, P = mark->size, r = mark->rank;
   std::vector<float> mine(static_cast<size_t>(M * n)), all(static_cast<size_t>(P * M * n));

@@ -50,14 +50,14 @@ std::vector<float> inv_rms(const Tensor& x, int64_t n, int64_t rows, float eps,
 
 }  // namespace
 
-Tensor rmsnorm(const Tensor& x, const Tensor& w, float eps) {
+Tensor rmsnorm(const Tensor& x, const Weight& w, float eps) {
   check_float(x, "rmsnorm", "input");
   check_float(w, "rmsnorm", "weight");
   int64_t n = x.dim(-1), rows = x.numel() / n;
   check(w.numel() == n, "rmsnorm: weight ", w.shape(), " does not match input ", x.shape());
   // A split weight (ops/parallel.h) holds this process's part of the normalised axis.
   std::optional<GroupSum> over;
-  if (const SplitMark* mark = split_mark(w)) over = mark->over;
+  if (w.split) over = w.split->over;
   double count = 0;
   auto s = std::make_shared<std::vector<float>>(inv_rms(x, n, rows, eps, over, &count));
   Tensor y = Tensor::empty(x.shape(), x.dtype());

@@ -1,5 +1,6 @@
-// Tensor parallelism inside the ops (Megatron's f and g operators). A mesh (dist/) marks each
-// weight whose layer is split over a group of processes; this interface has no MPI in it.
+// Tensor parallelism inside the ops (Megatron's f and g operators). A model split over a mesh
+// (dist/) keeps its plan, how each split weight is cut, on the Model (models/model.h: splits,
+// place); the ops read it from the Weight they are given. This interface has no MPI in it.
 //   Split::Out  W's output rows are split (q/k/v/gate/up): each process computes its slice of y;
 //               its input gradient is a partial sum, summed over the group in the backward
 //               (once for all the projections of one input: ops/autograd.h). A
@@ -41,10 +42,13 @@ struct SplitMark {
   int rank = 0, size = 1;  // this process's slice of the split axis, of `size` equal ones
 };
 
-// Marks are keyed by the tensor's storage handle: the caller keeps marked tensors alive.
-void mark_split(const Tensor& w, SplitMark mark);
-void clear_split_marks();
-const SplitMark* split_mark(const Tensor& w);  // null when w is not marked
+// A weight as the ops read it: the tensor, and when this process holds one slice of a layer split
+// over a group, how it is split (`split` points into the model's plan). A plain Tensor is a weight
+// held whole.
+struct Weight : Tensor {
+  Weight(const Tensor& t = {}, const SplitMark* split = nullptr) : Tensor(t), split(split) {}
+  const SplitMark* split;
+};
 
 // Where this process's part sits in the whole computation, so that randomness keyed by position
 // (attention dropout) draws what one process running all of it would: its batch rows are block
@@ -52,7 +56,5 @@ const SplitMark* split_mark(const Tensor& w);  // null when w is not marked
 struct ShardPlace {
   int64_t row_block = 0, head_block = 0, head_blocks = 1;
 };
-void set_shard_place(const ShardPlace& p);  // a mesh sets it; the default is one process
-const ShardPlace& shard_place();
 
 }  // namespace purelm

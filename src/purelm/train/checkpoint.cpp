@@ -41,12 +41,12 @@ void save_checkpoint(const std::string& dir, const CheckpointData& ck) {
     for (const auto& [name, contents] : ck.files) write_file(tmp + "/" + name, contents);
     if (!ck.files.count("generation_config.json"))
       write_file(tmp + "/generation_config.json", generation_config_json(c));
-    if (ck.opt) {
+    if (ck.exp_avg && ck.exp_avg_sq) {
       std::vector<std::pair<std::string, Tensor>> tensors;
       for (size_t i = 0; i < ck.params->size(); ++i) {
         const Param& p = (*ck.params)[i];
-        tensors.push_back({"exp_avg." + p.name, ck.opt->m()[i]});
-        tensors.push_back({"exp_avg_sq." + p.name, ck.opt->v()[i]});
+        tensors.push_back({"exp_avg." + p.name, (*ck.exp_avg)[i]});
+        tensors.push_back({"exp_avg_sq." + p.name, (*ck.exp_avg_sq)[i]});
         if (c.torch_dtype != DType::F32) tensors.push_back({"master." + p.name, p.value});
       }
       save_safetensors(tmp + "/optimizer.safetensors", tensors);

@@ -20,8 +20,9 @@ namespace purelm {
 struct CheckpointData {
   const Config* config;
   const std::vector<Param>* params;  // float32 masters, in the family's table order
-  AdamW* opt;                        // null: weights only (no optimizer.safetensors)
-  nlohmann::json state;              // written as trainer_state.json (with "history" added)
+  // AdamW's first and second moments, parallel to params (null: no optimizer.safetensors)
+  const std::vector<Tensor>*exp_avg, *exp_avg_sq;
+  nlohmann::json state;  // written as trainer_state.json (with "history" added)
   std::vector<LogRow> history;
   FileSet files;  // tokenizer files, generation_config.json, ...
   std::string plot_title;

@@ -15,6 +15,7 @@
 #include "purelm/train/presets.h"
 #include "purelm/train/progress.h"
 #include "purelm/train/schedule.h"
+#include "purelm/train/step.h"
 
 namespace purelm {
 
@@ -43,9 +44,8 @@ void validate(const TrainOptions& o) {
 
 // The model and tokenizer a run starts from: the checkpoint being resumed, a fresh random model
 // (ARCH:PRESET), or a checkpoint to fine-tune. `files` are what every checkpoint carries along.
-// On a mesh the model is not built here: `config` and `source` say what dp->build makes.
+// The model is built by the processes that train it, from `config` and `source`.
 struct Start {
-  Model model;
   Tokenizer tok;
   FileSet files;
   std::string description;
@@ -53,12 +53,12 @@ struct Start {
   WeightSource source;
 };
 
-Start start_from(const TrainOptions& o, bool resumed, bool on_mesh) {
+Start start_from(const TrainOptions& o, bool resumed) {
   auto preset = parse_model_preset(o.model);
   std::string model_dir = resumed ? o.out : preset ? "" : resolve_model_dir(o.model);
   std::string tok_dir = resumed ? o.out : !o.tokenizer.empty() ? o.tokenizer : model_dir;
   check(!tok_dir.empty(), "a fresh model (", o.model, ") needs --tokenizer DIR");
-  Start s{Model{}, Tokenizer::load(tok_dir), read_tokenizer_files(tok_dir), "", Config{}, {}};
+  Start s{Tokenizer::load(tok_dir), read_tokenizer_files(tok_dir), "", Config{}, {}};
   if (tok_dir != model_dir) {  // generation_config.json belongs to the model, not the tokenizer
     s.files.erase("generation_config.json");
     if (!model_dir.empty()) {
@@ -67,12 +67,9 @@ Start start_from(const TrainOptions& o, bool resumed, bool on_mesh) {
         s.files["generation_config.json"] = from_model["generation_config.json"];
     }
   }
-  if (!model_dir.empty() && on_mesh) {
+  if (!model_dir.empty()) {
     s.config = load_config(model_dir + "/config.json");
     s.source = checkpoint_weights(model_dir);
-    s.description = (resumed ? "resuming " : "fine-tuning ") + model_dir;
-  } else if (!model_dir.empty()) {
-    s.model = load_model(model_dir, o.act);
     s.description = (resumed ? "resuming " : "fine-tuning ") + model_dir;
   } else {
     Config c = preset_config(preset->first, preset->second, DType::F32);
@@ -80,39 +77,23 @@ Start start_from(const TrainOptions& o, bool resumed, bool on_mesh) {
     c.bos_token_id = s.tok.bos_id();
     c.eos_token_ids.clear();
     if (auto eos = s.tok.eos_id()) c.eos_token_ids.push_back(*eos);
-    if (on_mesh)
-      s.source = random_weights(c, o.seed);
-    else
-      s.model = random_model(c, o.seed, o.act);
+    s.source = random_weights(c, o.seed);
     s.config = c;
     s.description = "fresh " + o.model;
   }
-  if (!on_mesh) s.config = s.model.config;
   if (o.attention_dropout) {
     check(*o.attention_dropout >= 0 && *o.attention_dropout < 1,
           "--attention-dropout must be in [0, 1)");
-    s.config.attention_dropout = s.model.config.attention_dropout = *o.attention_dropout;
+    s.config.attention_dropout = *o.attention_dropout;
   }
   check(s.tok.vocab_size() <= s.config.vocab_size, "the tokenizer has ", s.tok.vocab_size(),
         " tokens but the model's vocabulary only ", s.config.vocab_size);
   return s;
 }
 
-// This process's rows of a batch: all of it, or its share on a mesh.
-Batch local_batch(Batch b, const DataParallel* dp) {
-  if (!dp) return b;
-  b.ids = dp->rows(b.ids);
-  b.targets = dp->rows(b.targets);
-  b.counted = 0;
-  for (int64_t i = 0; i < b.targets.numel(); ++i) b.counted += b.targets.data<int32_t>()[i] >= 0;
-  return b;
-}
-
-double sum_over(const DataParallel* dp, double v) { return dp ? dp->sum(v) : v; }
-
 // Mean loss over the held-out batches (the same batches at every evaluation), weighted by targets.
 double evaluate(const Model& m, const TokenSplit& val, const TrainOptions& o,
-                const DataParallel* dp) {
+                const DataParallel& dp) {
   NoGrad no_grad;
   double sum = 0, counted = 0;
   for (int64_t j = 0; j < o.eval_batches; ++j) {
@@ -122,8 +103,8 @@ double evaluate(const Model& m, const TokenSplit& val, const TrainOptions& o,
     sum += double(lm_loss(m, b.ids, b.targets).item()) * double(b.counted);
     counted += double(b.counted);
   }
-  sum = sum_over(dp, sum);
-  counted = sum_over(dp, counted);
+  sum = dp.sum(sum);
+  counted = dp.sum(counted);
   return counted > 0 ? sum / counted : NAN;
 }
 
@@ -190,7 +171,7 @@ std::string summary_line(const TrainSummary& s) {
   return line;
 }
 
-TrainSummary train(const TrainOptions& o, const std::atomic<bool>* stop, DataParallel* dp) {
+TrainSummary train(const TrainOptions& o, const std::atomic<bool>* stop, DataParallel* mesh) {
   validate(o);
   const bool resumed = o.resume && has_checkpoint(o.out);
   std::error_code ec;
@@ -199,10 +180,12 @@ TrainSummary train(const TrainOptions& o, const std::atomic<bool>* stop, DataPar
   if (o.resume && !resumed)
     std::fprintf(stderr, "no checkpoint in %s yet: starting a new run\n", o.out.c_str());
 
-  Start s = start_from(o, resumed, dp != nullptr);
-  Model& m = dp ? dp->build(s.config, s.source, o.act) : s.model;
+  SingleProcess alone;
+  DataParallel& dp = mesh ? *mesh : alone;
+  Start s = start_from(o, resumed);
+  Model& m = dp.build(s.config, s.source, o.act);
   m.recompute = o.recompute;
-  std::vector<Param> params = dp ? dp->make_trainable() : make_trainable(m);
+  std::vector<Param> params = dp.make_trainable();
   std::vector<int> ranks;  // as the model uses them: mesh shards are flat
   int64_t parameters = 0;  // of the whole model
   for (const WeightInfo& w : weight_table(s.config)) {
@@ -212,8 +195,6 @@ TrainSummary train(const TrainOptions& o, const std::atomic<bool>* stop, DataPar
   apply_decay_rules(params, o.no_decay, ranks);
   const AdamWConfig adamw{o.lr, o.beta1, o.beta2, o.eps, o.weight_decay};
   AdamW opt(params, adamw);
-  SumOver sum_params;
-  if (dp) sum_params = [dp](double v) { return dp->sum_params(v); };
 
   std::fprintf(stderr, "tokenizing %s\n", o.data.c_str());
   Dataset d = load_dataset(o.data, s.tok, o.val_fraction);
@@ -225,10 +206,10 @@ TrainSummary train(const TrainOptions& o, const std::atomic<bool>* stop, DataPar
   std::vector<LogRow> history;
   double elapsed_before = 0;
   if (resumed) {
-    LocalPart part;
-    if (dp) part = [dp](size_t i, const Tensor& whole) { return dp->local_part(i, whole); };
-    nlohmann::json state = load_checkpoint(o.out, params, opt, part);
-    if (dp) dp->after_step();
+    nlohmann::json state =
+        load_checkpoint(o.out, params, opt,
+                        [&dp](size_t i, const Tensor& whole) { return dp.local_part(i, whole); });
+    dp.after_step();
     check_resumable(state, o, d);
     step = state.at("step").get<int64_t>();
     elapsed_before = state.at("elapsed_s").get<double>();
@@ -260,18 +241,10 @@ TrainSummary train(const TrainOptions& o, const std::atomic<bool>* stop, DataPar
           {"windows_drawn", step * o.grad_accum * o.batch}}},
         {"run", options_to_json(o)}};
     std::string title = "purelm train: " + o.model + " on " + fs::path(o.data).filename().string();
-    if (!dp) {
-      save_checkpoint(o.out, {&m.config, &params, &opt, state, history, s.files, title});
-      return;
-    }
-    std::vector<Param> whole = dp->gather_params(params);  // the leader gets the model whole
-    std::vector<Tensor> m1 = dp->gather_moments(opt.m()), m2 = dp->gather_moments(opt.v());
-    if (!dp->leader()) return;
-    AdamW whole_opt(whole, adamw);
-    whole_opt.m() = m1;
-    whole_opt.v() = m2;
-    whole_opt.set_steps(opt.steps());
-    save_checkpoint(o.out, {&s.config, &whole, &whole_opt, state, history, s.files, title});
+    std::vector<Param> whole = dp.gather_params(params);  // the leader gets the model whole
+    std::vector<Tensor> m1 = dp.gather_moments(opt.m()), m2 = dp.gather_moments(opt.v());
+    if (!dp.leader()) return;
+    save_checkpoint(o.out, {&s.config, &whole, &m1, &m2, state, history, s.files, title});
   };
   auto eval_row = [&](LogRow& row) {
     row.val_loss = evaluate(m, d.val, o, dp);
@@ -286,15 +259,13 @@ TrainSummary train(const TrainOptions& o, const std::atomic<bool>* stop, DataPar
   double step_seconds = 0;
   const int64_t first = step;
   while (step < o.steps) {
-    bool stopping = stop && stop->load();
-    if (dp) stopping = dp->any(stopping);  // a signal to any process stops all at this step
-    if (stopping) {
+    // A signal to any process stops all at this step.
+    if (dp.any(stop && stop->load())) {
       sum.interrupted = true;
       break;
     }
     const Clock::time_point t0 = Clock::now();
     const double lr = schedule.at(step);
-    opt.zero_grad();
     std::vector<Batch> micro;
     int64_t counted = 0, tokens = 0;
     for (int64_t i = 0; i < o.grad_accum; ++i) {
@@ -304,28 +275,14 @@ TrainSummary train(const TrainOptions& o, const std::atomic<bool>* stop, DataPar
       tokens += micro.back().ids.numel();
     }
     check(counted > 0, o.data, ": no training targets in the batches of step ", step + 1);
-    double loss_sum = 0;
-    for (size_t i = 0; i < micro.size(); ++i) {  // the step's loss is the mean over all targets
-      const Batch& whole = micro[i];
-      if (whole.counted == 0) continue;  // the same decision on every process
-      Batch b = local_batch(whole, dp);
-      Tape tape;
-      tape.seed(o.seed * 0x9E3779B97F4A7C15ull + uint64_t(step * o.grad_accum) + i);  // dropout
-      Tensor loss = lm_loss(m, b.ids, b.targets);
-      loss_sum += double(loss.item()) * double(b.counted);
-      tape.backward(loss, Tensor::from_f32({float(double(b.counted) / double(counted))}, {1}));
-    }
-    loss_sum = sum_over(dp, loss_sum);
-    if (dp) dp->finish_grads();
-    if (o.clip > 0) clip_grad_norm(params, o.clip, sum_params);
-    opt.step(lr);
-    if (dp) dp->after_step();
+    const double loss = train_step(m, dp, opt, micro, lr, o.clip,
+                                   o.seed * 0x9E3779B97F4A7C15ull + uint64_t(step * o.grad_accum));
     ++step;
     const double dt = seconds_since(t0);
     step_seconds += dt;
     tokens_this_run += tokens;
 
-    LogRow row{step, loss_sum / double(counted), NAN, NAN, lr, double(tokens) / dt, 0};
+    LogRow row{step, loss, NAN, NAN, lr, double(tokens) / dt, 0};
     if (can_eval && ((o.eval_every > 0 && step % o.eval_every == 0) || step == o.steps)) {
       eval_row(row);
       char buf[128];

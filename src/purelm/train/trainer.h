@@ -45,10 +45,11 @@ struct TrainSummary {
 };
 
 // Trains, writing checkpoints to o.out. Setting *stop (e.g. from a SIGINT handler) ends the run
-// after the current step with a checkpoint. Progress goes to stderr. With `dp`, this process is
+// after the current step with a checkpoint. Progress goes to stderr. With `mesh`, this process is
 // one of a mesh that trains together (each on its rows of every batch); its leader writes.
+// Without, it trains alone (a SingleProcess).
 TrainSummary train(const TrainOptions& o, const std::atomic<bool>* stop = nullptr,
-                   DataParallel* dp = nullptr);
+                   DataParallel* mesh = nullptr);
 
 std::string summary_line(const TrainSummary& s);
 nlohmann::json options_to_json(const TrainOptions& o);
