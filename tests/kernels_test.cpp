@@ -106,9 +106,11 @@ class EachIsa : public EachLevel {
  protected:
   // The tile products of this level's instruction set.
   const kernels::TileProducts& tiles() const {
-    return has(kernels::kAvx512) ? kernels::avx512_tiles()
-           : has(kernels::kAvx2) ? kernels::avx2_tiles()
-                                 : kernels::portable_tiles();
+#if defined(__x86_64__)
+    if (has(kernels::kAvx512)) return kernels::avx512_tiles();
+    if (has(kernels::kAvx2)) return kernels::avx2_tiles();
+#endif
+    return kernels::portable_tiles();
   }
   std::mt19937 rng_{7};
 };
@@ -469,6 +471,7 @@ TEST_P(EachIsa, CrossEntropyHeadMatchesNaive) {
 
 INSTANTIATE_EACH_LEVEL(EachIsa);
 
+#if defined(__x86_64__)  // AVX512-BF16's products on pairs, built only for x86-64
 // Products on pairs of bf16 against a double reference: A by rows and transposed, odd K (a zero
 // upper half in the last pair), tails in M and N, accumulation, and nothing written past N.
 TEST(Kernels, TileGemmPairsMatchesReference) {
@@ -575,6 +578,8 @@ TEST(Kernels, Bf16AttentionOnPairsMatchesFloatProducts) {
     }
   }
 }
+
+#endif
 
 // The vector rounding against dtype.h's scalar one, bit for bit: ties to even, carries into the
 // exponent, infinities, NaNs (quieted), denormals and signed zeros.

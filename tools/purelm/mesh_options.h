@@ -3,6 +3,10 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <string>
+
+#include "purelm/core/dtype.h"
+#include "purelm/models/model.h"
 
 #if PURELM_MESH
 #include "purelm/dist/mesh.h"
