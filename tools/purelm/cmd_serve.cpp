@@ -4,7 +4,6 @@
 // SIGINT or SIGTERM stops it: running streams end with an error chunk, then it exits.
 #include <semaphore.h>
 
-#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <functional>
@@ -105,9 +104,7 @@ void serve_on_mesh(const ServeArgs& a, const dist::Mesh& mesh) {
   std::signal(SIGINT, SIG_IGN);
   std::signal(SIGTERM, SIG_IGN);
   NoGrad no_grad;
-  // The engine's cache: as many slots of as many positions (capped at the model's context).
-  SlotCache cache(m, a.parallel, std::min(a.ctx_size, m.config.max_position_embeddings),
-                  parse_compute_dtype(a.kv_cache));
+  SlotCache cache(m, a.parallel, a.ctx_size, parse_compute_dtype(a.kv_cache));  // the engine's
   for (;;) {
     const SlotCall c = SlotCall::decode(dist::relay(mesh));
     if (c.kind == SlotCall::Kind::Stop) return;

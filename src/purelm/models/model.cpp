@@ -16,6 +16,7 @@ Weight Model::w(const std::string& name) const {
   if (on_use) on_use(name);
   auto it = weights.find(name);
   check(it != weights.end(), "model has no weight '", name, "'");
+  if (splits.empty()) return {it->second, nullptr};  // held whole: no name to hash again
   auto split = splits.find(name);
   return {it->second, split == splits.end() ? nullptr : &split->second};
 }

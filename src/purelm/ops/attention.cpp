@@ -185,9 +185,8 @@ void backward_tile(const Dims& d, const Tile& tl, const float* q, const kernels:
 }  // namespace
 
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
-                 const std::vector<int64_t>& pos0, const AttentionDropout& drop_at,
+                 const std::vector<int64_t>& pos0, const AttentionDropout& dropout,
                  const std::vector<int64_t>& kv_rows) {
-  const double dropout = drop_at.p;
   check_float(q, "attention", "q");
   check_float(k, "attention", "k");
   check_float(v, "attention", "v");
@@ -204,14 +203,14 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
   for (int64_t b = 0; b < d.B; ++b)
     check(pos0[b] >= 0 && pos0[b] + d.T <= d.S, "attention: row ", b, " reaches position ",
           pos0[b] + d.T, " beyond the ", d.S, " keys");
-  check(dropout >= 0 && dropout < 1, "attention: dropout must be in [0, 1)");
+  check(dropout.p >= 0 && dropout.p < 1, "attention: dropout must be in [0, 1)");
   const float scale = 1.0f / std::sqrt(float(d.H));
   Dropout drop;
-  if (dropout > 0 && Tape::active() &&
+  if (dropout.p > 0 && Tape::active() &&
       (q.requires_grad() || k.requires_grad() || v.requires_grad())) {
-    const ShardPlace& at = drop_at.at;
-    drop = {float(dropout), Tape::active()->next_random(), at.row_block * d.B, at.head_block * d.N,
-            at.head_blocks * d.N};
+    const ShardPlace& at = dropout.at;
+    drop = {float(dropout.p), Tape::active()->next_random(), at.row_block * d.B,
+            at.head_block * d.N, at.head_blocks * d.N};
   }
   const int64_t tiles = (d.T + kQTile - 1) / kQTile;
   F32View qf(q);

@@ -123,8 +123,8 @@ Engine::Engine(const Model& m, EngineOptions opt)
   check(opt_.parallel > 0, "serve: --parallel must be at least 1");
   check(opt_.ctx_size > 1, "serve: --ctx-size must be at least 2");
   check(opt_.prefill_chunk > 0, "serve: the prefill chunk must be at least 1 token");
-  opt_.ctx_size = std::min(opt_.ctx_size, m.config.max_position_embeddings);
   st_->cache.emplace(m, opt_.parallel, opt_.ctx_size, opt_.kv_dtype);
+  opt_.ctx_size = st_->cache->ctx();
   st_->slots.resize(size_t(opt_.parallel));
   for (int64_t r = 0; r < opt_.parallel; ++r) st_->slots[r].row = r;
   free_slots_ = opt_.parallel;
@@ -301,11 +301,7 @@ void Engine::admit(std::vector<std::shared_ptr<Job>>& jobs) {
       }
     }
     check(best != nullptr, "serve: no free slot for an admitted request");
-    SlotCall truncate;
-    truncate.kind = SlotCall::Kind::Truncate;
-    truncate.rows = {best->row};
-    truncate.n = int64_t(best_n);
-    call(truncate);
+    call({.kind = SlotCall::Kind::Truncate, .rows = {best->row}, .n = int64_t(best_n)});
     best->cached.resize(best_n);
     best->job = j;
     best->last_used = ++st.clock;

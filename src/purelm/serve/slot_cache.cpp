@@ -1,5 +1,7 @@
 #include "purelm/serve/slot_cache.h"
 
+#include <algorithm>
+
 #include "purelm/core/error.h"
 #include "purelm/sample/last_logits.h"
 
@@ -25,7 +27,9 @@ SlotCall SlotCall::decode(const std::vector<int64_t>& w) {
 }
 
 SlotCache::SlotCache(const Model& m, int64_t slots, int64_t ctx, DType kv_dtype)
-    : m_(m), kv_(init_kv(m.config, slots, ctx, kv_dtype)) {}
+    : m_(m),
+      ctx_(std::min(ctx, m.config.max_position_embeddings)),
+      kv_(init_kv(m.config, slots, ctx_, kv_dtype)) {}
 
 std::vector<float> SlotCache::run(const SlotCall& c) {
   switch (c.kind) {

@@ -26,14 +26,17 @@ struct SlotCall {
 
 class SlotCache {
  public:
+  // `slots` rows of `ctx` positions each, at most the model's context.
   SlotCache(const Model& m, int64_t slots, int64_t ctx, DType kv_dtype);
   // Makes the call; a Forward that wants logits returns those of each row's last position
   // [rows, V], the others nothing.
   std::vector<float> run(const SlotCall& c);
   int64_t len(int64_t row) const { return kv_.len[row]; }
+  int64_t ctx() const { return ctx_; }
 
  private:
   const Model& m_;
+  int64_t ctx_;
   KVCache kv_;
 };
 

@@ -31,13 +31,17 @@ void with_rows(int M, const F& f) {
   }
 }
 
+// How a backend packs operand rows [i0, i0 + n) over k in [k0, k0 + kc).
+using PackFn = void (*)(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int width,
+                        float* dst);
+
 struct Backend {
   int mr, nr;          // register tile of C
   int kstep;           // elements of K per packed step: 1, or 2 for pairs of bf16
   int64_t mc, kc, nc;  // cache blocks; kc is counted in elements of K and is a multiple of kstep
   // Packs operand rows [i0, i0 + n) over k in [k0, k0 + kc) as ceil(n / width) panels, one after
   // the other: for each packed step, `width` values. Rows past n and pair halves past kc are zero.
-  void (*pack)(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int width, float* dst);
+  PackFn pack;
   // Tile C[m, n] (m <= mr, n <= nr) (+)= panel a (mr wide) * panel b (nr wide) over `steps`.
   void (*kernel)(int64_t steps, const float* a, const float* b, float* c, int64_t ldc, int m, int n,
                  bool accumulate);
@@ -74,29 +78,25 @@ const Backend& neon_backend();
 // Scalar packing of single elements (kstep 1) for any strides; the vector backends fall back to it.
 void pack_portable(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int width, float* dst);
 
-// A vector backend's pack (kstep 1) by the operand's layout: each panel of rows contiguous along k
-// (cs == 1) goes to `transposed`, rows contiguous along the panels (rs == 1) go to `straight`
-// whole, any other layout to pack_portable. Both take (std::bool_constant<m.bf16>, first row,
-// rows, destination).
-template <class Transposed, class Straight>
-void pack_by_layout(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int width, float* dst,
-                    const Transposed& transposed, const Straight& straight) {
-  const auto by_dtype = [&](const auto& f, int64_t i, int rows, float* d) {
-    if (m.bf16)
-      f(std::true_type{}, i, rows, d);
-    else
-      f(std::false_type{}, i, rows, d);
-  };
+// A vector backend's pack (kstep 1) by the operand's layout and element type: each panel of rows
+// contiguous along k (cs == 1) goes to Transposed, rows contiguous along the panels (rs == 1) to
+// Straight whole, any other layout to pack_portable. A backend's Backend::pack is an instance of
+// this over its own packing kernels.
+template <PackFn TransposedF32, PackFn TransposedBf16, PackFn StraightF32, PackFn StraightBf16>
+void pack_by_layout(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int width,
+                    float* dst) {
   if (m.cs == 1) {
+    const PackFn transposed = m.bf16 ? TransposedBf16 : TransposedF32;
     for (int p = 0; p * width < n; ++p)
-      by_dtype(transposed, i0 + p * width, std::min(width, n - p * width),
-               dst + int64_t(p) * kc * width);
+      transposed(m, i0 + p * width, std::min(width, n - p * width), k0, kc, width,
+                 dst + int64_t(p) * kc * width);
   } else if (m.rs == 1) {
-    by_dtype(straight, i0, n, dst);
+    (m.bf16 ? StraightBf16 : StraightF32)(m, i0, n, k0, kc, width, dst);
   } else {
     pack_portable(m, i0, n, k0, kc, width, dst);
   }
 }
+
 // The same for pairs of bf16 (kstep 2), rounding float32 elements to nearest even.
 void pack_pairs_portable(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int width,
                          float* dst);

@@ -151,16 +151,8 @@ inline void each_panel(int64_t i0, int n, int width, int64_t floats, float* dst,
     panel(i0 + p * width, std::min(width, n - p * width), dst + p * floats);
 }
 
-void pack(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int width, float* dst) {
-  pack_by_layout(
-      m, i0, n, k0, kc, width, dst,
-      [&](auto bf16, int64_t i, int rows, float* d) {
-        pack_transposed<bf16()>(m, i, rows, k0, kc, width, d);
-      },
-      [&](auto bf16, int64_t i, int rows, float* d) {
-        pack_straight<bf16()>(m, i, rows, k0, kc, width, d);
-      });
-}
+constexpr PackFn pack = pack_by_layout<pack_transposed<false>, pack_transposed<true>,
+                                       pack_straight<false>, pack_straight<true>>;
 
 // Pairs of bf16 along k in 32-bit lanes: (k, k + 1) of one row or column, k even, the lower half
 // holding k. f32 operands are rounded to nearest even (vcvtne2ps2bf16); an odd tail leaves the

@@ -121,16 +121,8 @@ void pack_straight(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int 
       }
 }
 
-void pack(const Mat& m, int64_t i0, int n, int64_t k0, int64_t kc, int width, float* dst) {
-  pack_by_layout(
-      m, i0, n, k0, kc, width, dst,
-      [&](auto bf16, int64_t i, int rows, float* d) {
-        pack_transposed<bf16()>(m, i, rows, k0, kc, width, d);
-      },
-      [&](auto bf16, int64_t i, int rows, float* d) {
-        pack_straight<bf16()>(m, i, rows, k0, kc, width, d);
-      });
-}
+constexpr PackFn pack = pack_by_layout<pack_transposed<false>, pack_transposed<true>,
+                                       pack_straight<false>, pack_straight<true>>;
 
 // Eight values of B's row at p as two float32 vectors.
 template <bool Bf16>
