@@ -117,8 +117,7 @@ constexpr PackFn pack = pack_by_layout<pack_transposed<false>, pack_transposed<t
 void store(float* ci, float sum, bool accumulate) { *ci = (accumulate ? *ci : 0.0f) + sum; }
 
 // C[0:M, j:j+R] from M rows of A and R rows of float32 B; M * R independent FMA chains. Each
-// load of B prefetches the same line of the row 2R rows ahead: a decode matrix's rows are short
-// (2-12 KB), and the hardware prefetcher, which follows each row, stalls at every new group. A's
+// step prefetches its share of the group of R rows 2 groups ahead (Sweep). A's
 // vectors are read from L1 as operands of the FMAs, which leaves the registers to the sums. The
 // loops have fixed trip counts so that GCC keeps the sums in registers (with a loop over a
 // run-time tail in the same body it stored them all to the stack at every step).
@@ -130,11 +129,12 @@ PURELM_AVX2 void rows_f32(int64_t j, int64_t K, const float* a, int64_t lda, con
 #pragma GCC unroll 32
   for (int q = 0; q < M * R; ++q) s[q / R][q % R] = _mm256_setzero_ps();
   const int64_t whole = K / 16 * 16;
+  Sweep<_MM_HINT_T1> ahead(w, R * b.rs * 4, whole / 16);
   for (int64_t k = 0; k < whole; k += 16) {
+    ahead.step();
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const float* p = w + r * b.rs + k;
-      _mm_prefetch(reinterpret_cast<const char*>(p + 2 * R * b.rs), _MM_HINT_T1);
       const __m256 v0 = _mm256_loadu_ps(p), v1 = _mm256_loadu_ps(p + 8);
 #pragma GCC unroll 4
       for (int i = 0; i < M; ++i)
@@ -189,14 +189,13 @@ PURELM_AVX2 void rows_bf16(int64_t j, int64_t K, const float* even, const float*
     }
   };
   const int64_t whole = K / 16 * 16;
+  Sweep<_MM_HINT_T1> ahead(w, R * b.rs * 2, whole / 16);
   for (int64_t k = 0; k < whole; k += 16) {
+    ahead.step();
     __m256i v[R];
 #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const uint16_t* p = w + r * b.rs + k;
-      if (k % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(p + 2 * R * b.rs), _MM_HINT_T1);
-      v[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-    }
+    for (int r = 0; r < R; ++r)
+      v[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + r * b.rs + k));
     step(k, v);
   }
   if (whole < K) {

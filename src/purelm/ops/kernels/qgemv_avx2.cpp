@@ -9,8 +9,8 @@
 // of its own, nibbles widened in element order. Each step's int32 sums are scaled by d_W * d_A
 // (A's spread over the step's 8 lanes) into float32 accumulators.
 //
-// R rows of W go at once, each step prefetching the same step 2R rows ahead (rows are about 1 KB,
-// too short for the hardware prefetcher to run ahead of each group of R rows on its own).
+// R rows of W go at once, each step prefetching its share of the group 2 groups ahead
+// (avx2::Sweep).
 #include "purelm/core/quant.h"
 #include "purelm/ops/kernels/avx2_util.h"
 #include "purelm/ops/kernels/backend.h"
@@ -69,7 +69,6 @@ PURELM_QGEMV inline void step(const uint8_t* p, int64_t rb, const int8_t* const*
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
     const uint8_t* q = p + r * rb;
-    _mm_prefetch(reinterpret_cast<const char*>(q + 2 * R * rb), _MM_HINT_T0);
     __m256i lo, hi;  // Q8: |codes| and codes; Q4: low and high nibbles of a pair of blocks
     __m256 dw;
     if constexpr (T == DType::Q8) {
@@ -121,7 +120,9 @@ PURELM_QGEMV void block_rows(int64_t j, const QActs& a, int64_t i0, const QMat& 
   for (int i = 0; i < M; ++i)
     for (int r = 0; r < R; ++r) s[i][r] = _mm256_setzero_ps();
   const int64_t full = a.whole_steps();
+  avx2::Sweep<_MM_HINT_T0> ahead(p, R * w.row_bytes, full);
   for (int64_t st = 0; st < full; ++st, p += whole * bytes) {
+    ahead.step();
     step<T, M, R, whole == 2>(p, w.row_bytes, x, sc, off, s);
     for (int i = 0; i < M; ++i) {
       x[i] += whole * quant::kBlock;
