@@ -426,6 +426,30 @@ TEST_F(Stories, LogprobsAreTheModelsDistribution) {
   }
 }
 
+// On a mesh the other processes are inside a call once it is announced: a call that then fails
+// here goes to `abandon` (cmd_serve aborts the job there), not only to the keep-serving path.
+TEST_F(Stories, AnnouncedCallThatFailsIsAbandoned) {
+  Model broken = *model;
+  broken.weights.at("model.layers.0.mlp.down_proj.weight") = Tensor::zeros({3, 5}, DType::F32);
+  std::vector<SlotCall::Kind> announced;
+  std::string abandoned;
+  Engine engine(broken, *tok,
+                {.parallel = 1,
+                 .ctx_size = 64,
+                 .eos_ids = eos,
+                 .announce = [&](const SlotCall& c) { announced.push_back(c.kind); },
+                 .abandon = [&](const std::exception& e) { abandoned = e.what(); }});
+  Client c(engine);
+  const uint64_t id = c.submit(greedy({1, 2, 3}, 4));
+  engine.start();
+  c.wait(1);
+  ASSERT_FALSE(announced.empty());
+  EXPECT_EQ(announced.back(), SlotCall::Kind::Forward);
+  EXPECT_FALSE(abandoned.empty());
+  EXPECT_EQ(c[id].last.finish_reason, "error");
+  EXPECT_EQ(c[id].last.error, abandoned);
+}
+
 TEST_F(Stories, StopEndsRunningAndQueuedRequests) {
   Engine engine(*model, *tok, {.parallel = 2, .ctx_size = 256, .eos_ids = {}});
   Client c(engine);

@@ -1,5 +1,6 @@
-// `mpirun -np 2 purelm serve --tp 2`: rank 0 speaks HTTP and runs the engine, the other process
-// makes each of its forwards on its half of the model and KV cache. Greedy answers, streamed or
+// `mpirun -np 2 purelm serve --tp 2` (or --fsdp 2): rank 0 speaks HTTP and runs the engine, the
+// other process makes each of its forwards on its half of the model and KV cache (with --fsdp, on
+// the whole cache, gathering each layer's weights from both). Greedy answers, streamed or
 // not, through completions and chat, sent at once (more than the slots: they queue, then decode as
 // one batch), equal what `purelm generate` gives on one process. SIGTERM to rank 0 ends both
 // processes with status 0.
@@ -56,9 +57,11 @@ void send(int port, Ask& a) {
   }
 }
 
-// The server on two processes, its rank 0's pid (for the signal) in `pid_file`.
+// The server on two processes split along `axis` (--tp or --fsdp), its rank 0's pid (for the
+// signal) in `pid_file`.
 std::vector<std::string> serve_on_two(const std::string& model, const std::string& pid_file,
-                                      const std::vector<std::string>& extra) {
+                                      const std::vector<std::string>& extra,
+                                      const std::string& axis = "--tp") {
   std::vector<std::string> argv = {
       "mpirun",
       "--allow-run-as-root",
@@ -73,7 +76,7 @@ std::vector<std::string> serve_on_two(const std::string& model, const std::strin
       "serve",
       "--model",
       model,
-      "--tp",
+      axis,
       "2",
       "--port",
       "0",
@@ -150,9 +153,10 @@ TEST(ServeMesh, StoriesAnswersEqualGenerate) {
                  {completion(0, false), completion(1, true), chat(2, false), chat(3, true)}, want);
 }
 
-// Qwen3 (q/k norms, one KV head per process) on the fixture's golden prompt, given as token ids;
-// stories260K's tokenizer (the fixture has none) turns the tokens into text, as for `generate`.
-TEST(ServeMesh, Qwen3AnswersEqualGenerate) {
+// Qwen3 (q/k norms; under --tp one KV head per process) on the fixture's golden prompt, given as
+// token ids; stories260K's tokenizer (the fixture has none) turns the tokens into text, as for
+// `generate`.
+void expect_qwen3_answers_equal_generate(const std::string& axis) {
   const std::string fixture = shared("fixtures/qwen3-tiny");
   TempDir tmp;
   const std::string model = tmp.path("model");
@@ -181,8 +185,14 @@ TEST(ServeMesh, Qwen3AnswersEqualGenerate) {
            {{"prompt", ids}, {"max_tokens", 12}, {"temperature", 0}, {"stream", stream}}});
     }
   }
-  ServeProcess srv(serve_on_two(model, tmp.path("rank0.pid"), {}), tmp.path("serve.log"));
+  ServeProcess srv(serve_on_two(model, tmp.path("rank0.pid"), {}, axis), tmp.path("serve.log"));
   expect_answers(srv, tmp.path("rank0.pid"), std::move(asks), want);
+}
+
+TEST(ServeMesh, Qwen3AnswersEqualGenerate) { expect_qwen3_answers_equal_generate("--tp"); }
+
+TEST(ServeMesh, Qwen3AnswersEqualGenerateFullySharded) {
+  expect_qwen3_answers_equal_generate("--fsdp");
 }
 
 }  // namespace

@@ -41,10 +41,12 @@ struct ServeArgs {
   MeshArgs mesh;
 };
 
-// Serves until SIGINT or SIGTERM. `announce` tells a mesh's other processes each call the engine
-// makes on the KV cache, on the engine's thread, before it makes it.
+// Serves until SIGINT or SIGTERM. On a mesh, `announce` tells the other processes each call the
+// engine makes on the KV cache, before it makes it, and `abandon` ends the job when such a call
+// fails here (EngineOptions).
 void run(const ServeArgs& a, const Model& m, const ChatKit& kit,
-         std::function<void(const SlotCall&)> announce = {}) {
+         std::function<void(const SlotCall&)> announce = {},
+         std::function<void(const std::exception&)> abandon = {}) {
   const Tokenizer& tok = kit.tok;
   const GenerationDefaults& d = kit.defaults;
   std::optional<ChatTemplate> tpl;
@@ -58,6 +60,7 @@ void run(const ServeArgs& a, const Model& m, const ChatKit& kit,
   eo.eos_ids = d.eos_ids;
   eo.batch_invariant = a.batch_invariant;
   eo.announce = std::move(announce);
+  eo.abandon = std::move(abandon);
   Engine engine(m, tok, eo);
   server::ServerOptions so;
   so.host = a.host;
@@ -96,8 +99,15 @@ void serve_on_mesh(const ServeArgs& a, const dist::Mesh& mesh) {
   apply_quant(mm, a.quant);
   const Model& m = mm.model();
   if (mesh.leader()) {
-    run(a, m, load_chat_kit(m, a.chat_template),
-        [&](const SlotCall& c) { dist::relay(mesh, c.encode()); });
+    run(
+        a, m, load_chat_kit(m, a.chat_template),
+        [&](const SlotCall& c) { dist::relay(mesh, c.encode()); },
+        [&](const std::exception& e) {
+          std::fprintf(stderr,
+                       "purelm serve: error in a step the other processes take part in: %s\n",
+                       e.what());
+          mesh.abort(1);
+        });
     dist::relay(mesh, SlotCall{}.encode());  // Stop
     return;
   }

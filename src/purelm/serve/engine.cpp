@@ -237,8 +237,14 @@ void Engine::loop() {
 }
 
 std::vector<float> Engine::call(const SlotCall& c) {
-  if (opt_.announce) opt_.announce(c);
-  return st_->cache->run(c);
+  if (!opt_.announce) return st_->cache->run(c);
+  opt_.announce(c);
+  try {
+    return st_->cache->run(c);
+  } catch (const std::exception& e) {
+    if (opt_.abandon) opt_.abandon(e);
+    throw;
+  }
 }
 
 void Engine::run() {
@@ -316,10 +322,10 @@ void Engine::admit(std::vector<std::shared_ptr<Job>>& jobs) {
   }
 }
 
-// One step: a chunk of the prompt of slots still prefilling (about prefill_chunk tokens in all),
-// then one token of every decoding slot, all of them in one forward. A prompt is cut into chunks
-// of prefill_chunk tokens whatever else runs: how a product splits its rows can change the last
-// bits of its sums, and a request's logits should not depend on its neighbours.
+// One step: a chunk of the prompt of slots still prefilling (about prefill_chunk tokens in all,
+// a forward per slot), then one token of every decoding slot in one batched forward. A prompt is
+// cut into chunks of prefill_chunk tokens whatever else runs: how a product splits its rows can
+// change the last bits of its sums, and a request's logits should not depend on its neighbours.
 void Engine::step() {
   State& st = *st_;
   int64_t budget = opt_.prefill_chunk;

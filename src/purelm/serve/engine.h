@@ -115,6 +115,10 @@ struct EngineOptions {
   // Told each call on the KV cache, on the engine's thread, before it is made (on a mesh: the
   // leader sends it to the other processes, which make the same calls on their share of the cache).
   std::function<void(const SlotCall&)> announce = {};
+  // Called when an announced call fails here: the processes told of it are inside its collectives
+  // and wait for this one, so the mesh cannot go on: the caller ends the job (if it returns, the
+  // error ends the running requests, as any other).
+  std::function<void(const std::exception&)> abandon = {};
 };
 
 // Why submit() refused a request. The front answers 400 for PromptTooLong and Invalid, 503 for
