@@ -18,29 +18,6 @@
 
 namespace purelm::kernels::avx2 {
 
-// Software prefetch for a decode product that reads a group of short rows at once (1-12 KB each:
-// the hardware prefetcher, which follows each row, stalls at every new group). The groups ahead
-// are contiguous, so one linear sweep through them, starting two groups ahead and advancing at
-// the pace the group is read, asks for each line once, in order: 15-20% faster streaming on Zen 3
-// than a prefetch of each row's line 2R rows ahead, which for rows of short blocks asked for most
-// lines several times.
-template <_mm_hint Hint>
-class Sweep {
- public:
-  // For a group of `group_bytes` at `group`, read in `steps` steps.
-  Sweep(const void* group, int64_t group_bytes, int64_t steps)
-      : at_(static_cast<const char*>(group) + 2 * group_bytes),
-        pace_((group_bytes + std::max<int64_t>(steps, 1) - 1) / std::max<int64_t>(steps, 1)) {}
-  PURELM_AVX2 void step() {
-    for (int64_t o = 0; o < pace_; o += 64) _mm_prefetch(at_ + o, Hint);
-    at_ += pace_;
-  }
-
- private:
-  const char* at_;
-  int64_t pace_;
-};
-
 // The lanes [0, n) of 8 (n clamped to 0..8), for masked loads and stores.
 PURELM_AVX2 static inline __m256i mask8(int64_t n) {
   const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);

@@ -8,6 +8,7 @@
 
 #include "purelm/ops/kernels/avx2_util.h"
 #include "purelm/ops/kernels/backend.h"
+#include "purelm/ops/kernels/sweep.h"
 
 namespace purelm::kernels {
 
@@ -129,7 +130,7 @@ PURELM_AVX2 void rows_f32(int64_t j, int64_t K, const float* a, int64_t lda, con
 #pragma GCC unroll 32
   for (int q = 0; q < M * R; ++q) s[q / R][q % R] = _mm256_setzero_ps();
   const int64_t whole = K / 16 * 16;
-  Sweep<_MM_HINT_T1> ahead(w, R * b.rs * 4, whole / 16);
+  Sweep<2> ahead(w, R * b.rs * 4, whole / 16);
   for (int64_t k = 0; k < whole; k += 16) {
     ahead.step();
 #pragma GCC unroll 8
@@ -189,7 +190,7 @@ PURELM_AVX2 void rows_bf16(int64_t j, int64_t K, const float* even, const float*
     }
   };
   const int64_t whole = K / 16 * 16;
-  Sweep<_MM_HINT_T1> ahead(w, R * b.rs * 2, whole / 16);
+  Sweep<2> ahead(w, R * b.rs * 2, whole / 16);
   for (int64_t k = 0; k < whole; k += 16) {
     ahead.step();
     __m256i v[R];

@@ -5,6 +5,7 @@
 
 #include "purelm/ops/kernels/avx512_util.h"
 #include "purelm/ops/kernels/backend.h"
+#include "purelm/ops/kernels/sweep.h"
 
 namespace purelm::kernels {
 
@@ -21,7 +22,9 @@ PURELM_AVX512 void rows_f32(int64_t j, int64_t K, const float* a, int64_t lda, c
   __m512 s[M][R];
   for (int i = 0; i < M; ++i)
     for (int r = 0; r < R; ++r) s[i][r] = _mm512_setzero_ps();
+  Sweep<2> ahead(static_cast<const float*>(b.data) + j * b.rs, R * b.rs * 4, (K + 15) / 16);
   for (int64_t k = 0; k < K; k += 16) {
+    ahead.step();
     __mmask16 km = mask16(K - k);
     __m512 x[M];
     for (int i = 0; i < M; ++i) x[i] = _mm512_maskz_loadu_ps(km, a + i * lda + k);
@@ -38,9 +41,8 @@ PURELM_AVX512 void rows_f32(int64_t j, int64_t K, const float* a, int64_t lda, c
 // The same for bf16 B, a whole cache line (32 elements) per load: the low halves of its 32-bit
 // lanes are the even elements and the high halves the odd ones, so a shift and a mask make two
 // float32 vectors, multiplied by A split the same way beforehand (`even`, `odd`: [M, K/2] each,
-// zero-padded to whole lines). Each load prefetches the same line of the row 2R rows ahead: a
-// decode matrix's rows are short (2-6 KB), so the hardware prefetcher, which follows each row,
-// would stall at every new group of R rows (measured: 15.5 -> 23-27 GB/s on 2 threads).
+// zero-padded to whole lines). Each step prefetches its share of the group two groups ahead
+// (Sweep, sweep.h).
 template <int M, int R>
 PURELM_AVX512 void rows_bf16(int64_t j, int64_t K, const float* even, const float* odd,
                              int64_t half, const Mat& b, float* c, int64_t ldc, bool accumulate) {
@@ -49,7 +51,9 @@ PURELM_AVX512 void rows_bf16(int64_t j, int64_t K, const float* even, const floa
   __m512 s[M][R];
   for (int i = 0; i < M; ++i)
     for (int r = 0; r < R; ++r) s[i][r] = _mm512_setzero_ps();
+  Sweep<2> ahead(w, R * b.rs * 2, (K + 31) / 32);
   for (int64_t k = 0; k < K; k += 32) {
+    ahead.step();
     const __mmask32 km = mask32(K - k);
     __m512 e[M], o[M];
     for (int i = 0; i < M; ++i) {
@@ -57,9 +61,7 @@ PURELM_AVX512 void rows_bf16(int64_t j, int64_t K, const float* even, const floa
       o[i] = _mm512_loadu_ps(odd + i * half + k / 2);
     }
     for (int r = 0; r < R; ++r) {
-      const uint16_t* p = w + r * b.rs + k;
-      _mm_prefetch(reinterpret_cast<const char*>(p + 2 * R * b.rs), _MM_HINT_T1);
-      __m512i v = _mm512_maskz_loadu_epi16(km, p);
+      __m512i v = _mm512_maskz_loadu_epi16(km, w + r * b.rs + k);
       __m512 we = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)),
              wo = _mm512_castsi512_ps(_mm512_and_si512(v, high));
       for (int i = 0; i < M; ++i)
@@ -81,14 +83,14 @@ PURELM_AVX512_BF16 void rows_pairs(int64_t j, int64_t K, const uint16_t* a, int6
   __m512 s[M][R];
   for (int i = 0; i < M; ++i)
     for (int r = 0; r < R; ++r) s[i][r] = _mm512_setzero_ps();
+  Sweep<2> ahead(w, R * b.rs * 2, (K + 31) / 32);
   for (int64_t k = 0; k < K; k += 32) {
+    ahead.step();
     const __mmask32 km = mask32(K - k);
     __m512bh x[M];
     for (int i = 0; i < M; ++i) x[i] = (__m512bh)_mm512_maskz_loadu_epi16(km, a + i * lda + k);
     for (int r = 0; r < R; ++r) {
-      const uint16_t* p = w + r * b.rs + k;
-      _mm_prefetch(reinterpret_cast<const char*>(p + 2 * R * b.rs), _MM_HINT_T1);
-      const __m512bh v = (__m512bh)_mm512_maskz_loadu_epi16(km, p);
+      const __m512bh v = (__m512bh)_mm512_maskz_loadu_epi16(km, w + r * b.rs + k);
       for (int i = 0; i < M; ++i) s[i][r] = _mm512_dpbf16_ps(s[i][r], x[i], v);
     }
   }

@@ -10,11 +10,12 @@
 // (A's spread over the step's 8 lanes) into float32 accumulators.
 //
 // R rows of W go at once, each step prefetching its share of the group 2 groups ahead
-// (avx2::Sweep).
+// (Sweep, sweep.h).
 #include "purelm/core/quant.h"
 #include "purelm/ops/kernels/avx2_util.h"
 #include "purelm/ops/kernels/backend.h"
 #include "purelm/ops/kernels/quant_gemm.h"
+#include "purelm/ops/kernels/sweep.h"
 
 #ifdef PURELM_QGEMV_AVXVNNI
 #define PURELM_QGEMV __attribute__((target("avx2,fma,f16c,avxvnni")))
@@ -120,7 +121,7 @@ PURELM_QGEMV void block_rows(int64_t j, const QActs& a, int64_t i0, const QMat& 
   for (int i = 0; i < M; ++i)
     for (int r = 0; r < R; ++r) s[i][r] = _mm256_setzero_ps();
   const int64_t full = a.whole_steps();
-  avx2::Sweep<_MM_HINT_T0> ahead(p, R * w.row_bytes, full);
+  Sweep<3> ahead(p, R * w.row_bytes, full);
   for (int64_t st = 0; st < full; ++st, p += whole * bytes) {
     ahead.step();
     step<T, M, R, whole == 2>(p, w.row_bytes, x, sc, off, s);

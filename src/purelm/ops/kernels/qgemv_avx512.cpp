@@ -1,12 +1,12 @@
 // AVX-512 decode kernel for block-quantized weights: each block of a row of W is loaded once,
 // widened to two float32 vectors (int8 codes sign-extended; 4-bit codes split by a mask and a
 // shift), scaled exactly, and multiplied into up to four rows of A. R rows of W are in flight at
-// once; each block prefetches the same block 2R rows ahead (rows are about 1 KB, too short for
-// the hardware prefetcher to run ahead of each group of R rows on its own).
+// once, each block prefetching its share of the group two groups ahead (Sweep, sweep.h).
 #include "purelm/core/quant.h"
 #include "purelm/ops/kernels/avx512_util.h"
 #include "purelm/ops/kernels/backend.h"
 #include "purelm/ops/kernels/quant_gemm.h"
+#include "purelm/ops/kernels/sweep.h"
 
 namespace purelm::kernels {
 
@@ -47,7 +47,9 @@ PURELM_AVX512 void block_rows(int64_t j, int64_t nb, const float* a, int64_t lda
   __m512 s[M][R];
   for (int i = 0; i < M; ++i)
     for (int r = 0; r < R; ++r) s[i][r] = _mm512_setzero_ps();
+  Sweep<2> ahead(base, R * w.row_bytes, nb);
   for (int64_t b = 0; b < nb; ++b) {
+    ahead.step();
     __m512 x0[M], x1[M];
     for (int i = 0; i < M; ++i) {
       x0[i] = _mm512_loadu_ps(a + i * lda + b * 32);
@@ -55,7 +57,6 @@ PURELM_AVX512 void block_rows(int64_t j, int64_t nb, const float* a, int64_t lda
     }
     for (int r = 0; r < R; ++r) {
       const uint8_t* p = base + r * w.row_bytes + b * bytes;
-      _mm_prefetch(reinterpret_cast<const char*>(p + 2 * R * w.row_bytes), _MM_HINT_T1);
       __m512 w0, w1;
       decode<T>(p, w0, w1);
       for (int i = 0; i < M; ++i)

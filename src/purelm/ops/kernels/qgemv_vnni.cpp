@@ -15,6 +15,7 @@
 #include "purelm/ops/kernels/avx512_util.h"
 #include "purelm/ops/kernels/backend.h"
 #include "purelm/ops/kernels/quant_gemm.h"
+#include "purelm/ops/kernels/sweep.h"
 
 #define PURELM_AVX512_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,fma")))
 
@@ -84,11 +85,8 @@ PURELM_AVX512_VNNI inline void step(const uint8_t* p, int64_t rb, const int8_t* 
                                     const float* const* sc, const int32_t* const* off,
                                     __m512 (&s)[M][R]) {
   constexpr int whole = T == DType::Q4 ? 4 : 2;
-  constexpr int64_t span = Whole ? whole * int64_t(kBytes<T>) : int64_t(kBytes<T>);
   for (int r = 0; r < R; ++r) {
     const uint8_t* q = p + r * rb;
-    _mm_prefetch(reinterpret_cast<const char*>(q + 2 * R * rb), _MM_HINT_T1);
-    _mm_prefetch(reinterpret_cast<const char*>(q + 2 * R * rb + span - 1), _MM_HINT_T1);
     __m512i lo, hi;
     __m512 dw;
     if constexpr (Whole) {
@@ -114,7 +112,8 @@ PURELM_AVX512_VNNI inline void step(const uint8_t* p, int64_t rb, const int8_t* 
   }
 }
 
-// C[0:M, j:j+R]; R * M float32 accumulators of the blocks' scaled sums.
+// C[0:M, j:j+R]; R * M float32 accumulators of the blocks' scaled sums. Each step prefetches its
+// share of the group two groups ahead (Sweep, sweep.h).
 template <DType T, int M, int R>
 PURELM_AVX512_VNNI void block_rows(int64_t j, const QActs& a, int64_t i0, const QMat& w, float* c,
                                    int64_t ldc) {
@@ -133,7 +132,9 @@ PURELM_AVX512_VNNI void block_rows(int64_t j, const QActs& a, int64_t i0, const 
   for (int i = 0; i < M; ++i)
     for (int r = 0; r < R; ++r) s[i][r] = _mm512_setzero_ps();
   const int64_t full = a.whole_steps();
+  Sweep<2> ahead(p, R * w.row_bytes, a.steps);
   for (int64_t st = 0; st < full; ++st, p += whole * bytes) {
+    ahead.step();
     step<T, M, R, true>(p, w.row_bytes, x, sc, off, s);
     for (int i = 0; i < M; ++i) {
       x[i] += whole * quant::kBlock;
@@ -142,6 +143,7 @@ PURELM_AVX512_VNNI void block_rows(int64_t j, const QActs& a, int64_t i0, const 
     }
   }
   for (int64_t st = full; st < a.steps; ++st, p += bytes) {
+    ahead.step();
     step<T, M, R, false>(p, w.row_bytes, x, sc, off, s);
     for (int i = 0; i < M; ++i) {
       x[i] += quant::kBlock;
