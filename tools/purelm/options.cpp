@@ -1,5 +1,7 @@
 #include "purelm/options.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 
 #include "purelm/core/error.h"
@@ -81,14 +83,16 @@ Model load_inference_model(const std::string& spec, DType act, const std::string
   return m;
 }
 
+// On a terminal one line redrawn at each percent; into a log a line at each tenth.
 std::function<void(int64_t, int64_t)> write_progress() {
-  return [last_percent = -1](int64_t done, int64_t total) mutable {
+  const bool tty = ::isatty(::fileno(stderr)) != 0;
+  return [tty, last = -1](int64_t done, int64_t total) mutable {
     const int percent = total > 0 ? int(100 * done / total) : 100;
-    if (total < kProgressBytes || percent == last_percent) return;
-    last_percent = percent;
-    std::fprintf(stderr, "\rwriting weights: %3d%% (%.2f / %.2f GB)", percent, double(done) / 1e9,
-                 double(total) / 1e9);
-    if (done == total) std::fputc('\n', stderr);
+    const int mark = tty ? percent : percent / 10 * 10;
+    if (total < kProgressBytes || mark == last) return;
+    last = mark;
+    std::fprintf(stderr, "%swriting weights: %3d%% (%.2f / %.2f GB)%s", tty ? "\r" : "", mark,
+                 double(done) / 1e9, double(total) / 1e9, !tty || done == total ? "\n" : "");
     std::fflush(stderr);
   };
 }
