@@ -309,6 +309,13 @@ size_t field_end(const std::string& fmt, size_t open) {
   throw TemplateError("Single '{' encountered in format string");
 }
 
+// A field's index ("{12}", "{0[3]}"), as str.format reads it.
+size_t index_of(const std::string& digits) {
+  const std::optional<int64_t> v = text::digits_value(digits);
+  if (!v) throw TemplateError("Too many decimal digits in format string");
+  return static_cast<size_t>(*v);
+}
+
 struct Formatter {
   const Args& args;
   int auto_index = 0;
@@ -362,7 +369,7 @@ struct Formatter {
     if (name.empty() || std::all_of(name.begin(), name.end(), is_digit)) {
       if (name.empty() ? manual : auto_index > 0)
         throw TemplateError("cannot switch between automatic and manual field numbering");
-      size_t k = name.empty() ? static_cast<size_t>(auto_index++) : std::stoul(name);
+      size_t k = name.empty() ? static_cast<size_t>(auto_index++) : index_of(name);
       manual = manual || !name.empty();
       if (k >= args.positional.size())
         throw TemplateError("Replacement index " + std::to_string(k) + " out of range");
@@ -382,7 +389,7 @@ struct Formatter {
         size_t e = field.find(']', p);
         std::string key = field.substr(p + 1, e - p - 1);
         bool digits = !key.empty() && std::all_of(key.begin(), key.end(), is_digit);
-        v = get_item(v, digits ? Value(static_cast<int64_t>(std::stoll(key))) : Value(key));
+        v = get_item(v, digits ? Value(static_cast<int64_t>(index_of(key))) : Value(key));
         p = e == std::string::npos ? e : e + 1;
       }
     }

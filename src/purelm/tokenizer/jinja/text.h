@@ -63,5 +63,7 @@ std::string html_escape(std::string_view s);
 
 std::string repr(std::string_view s);  // repr(str), with Python's quote choice and escapes
 std::string float_repr(double x);      // repr(float): shortest round-trip digits
+// A run of ASCII digits (a path's or a format field's index) as a number; none past int64's range.
+std::optional<int64_t> digits_value(std::string_view digits);
 
 }  // namespace purelm::jinja::text
