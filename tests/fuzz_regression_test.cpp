@@ -106,6 +106,9 @@ TEST(FuzzRegression, TemplateWorkIsBounded) {
              "builds too much text: more than 64 MiB");
   EXPECT_HAS(error_of([] { render("{{ 'ab' * 9223372036854775807 }}"); }), "too much text");
   EXPECT_HAS(error_of([] { render("{{ ([0] * 100000000) | length }}"); }), "too much text");
+  // jinja_expr_fuzz: one list held many times over is few values but a huge repr (took 33 s).
+  EXPECT_HAS(error_of([] { render("{{ [24*[24*442*[4*4] ] * + 288] * 2 }}"); }), "too much text");
+  EXPECT_HAS(error_of([] { render("{{ {'a': [[0] * 10000] * 10000} }}"); }), "too much text");
   EXPECT_HAS(error_of([] { render("{% for i in range(100000) %}{{ 'x' * 5000 }}{% endfor %}"); }),
              "too much text");
   // Work within the caps still renders, and every render starts with a full budget.

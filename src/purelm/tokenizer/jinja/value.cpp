@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "purelm/tokenizer/jinja/runtime.h"
 #include "purelm/tokenizer/jinja/text.h"
 
 namespace purelm::jinja {
@@ -159,6 +160,18 @@ std::string Value::str() const {
   }
 }
 
+namespace {
+
+// A list's repr grows as the product of its sizes when it holds one list many times over
+// ([[0] * 10000] * 10000 is 10001 values and 300 MB of text): it stops at the render's text cap.
+void check_repr(const std::string& out) {
+  if (out.size() > kMaxRenderBytes)
+    throw TemplateError("the template builds too much text: more than " +
+                        std::to_string(kMaxRenderBytes >> 20) + " MiB");
+}
+
+}  // namespace
+
 std::string Value::repr() const {
   switch (kind_) {
     case Kind::Undefined:
@@ -176,7 +189,10 @@ std::string Value::repr() const {
     case Kind::List: {
       const List& l = as_list();
       std::string out;
-      for (size_t i = 0; i < l.items.size(); ++i) out += (i ? ", " : "") + l.items[i].repr();
+      for (size_t i = 0; i < l.items.size(); ++i) {
+        out += (i ? ", " : "") + l.items[i].repr();
+        check_repr(out);
+      }
       switch (l.shape) {
         case List::Shape::List:
           return "[" + out + "]";
@@ -191,6 +207,7 @@ std::string Value::repr() const {
       bool first = true;
       for (const auto& [k, v] : as_dict().entries) {
         out += (first ? "" : ", ") + k.repr() + ": " + v.repr();
+        check_repr(out);
         first = false;
       }
       return out + "}";
