@@ -483,8 +483,12 @@ void charge_bytes(uint64_t n, uint64_t times) {
   uint64_t total;
   if (__builtin_mul_overflow(n, times, &total) || total > kMaxRenderBytes ||
       (budget->bytes += total) > kMaxRenderBytes)
-    throw TemplateError("the template builds too much text: more than " +
-                        std::to_string(kMaxRenderBytes >> 20) + " MiB");
+    fail_too_much_text();
+}
+
+void fail_too_much_text() {
+  throw TemplateError("the template builds too much text: more than " +
+                      std::to_string(kMaxRenderBytes >> 20) + " MiB");
 }
 
 std::string render(const Body& body, const nlohmann::ordered_json& context) {

@@ -368,11 +368,11 @@ Value get_slice(const Value& obj, const Value& start, const Value& stop, const V
 
 Value get_path(const Value& obj, const Value& path) {
   if (!path.is_string()) return get_item(obj, path);
+  // Jinja2 makes any run of digits an int; one past int64 is past the end of any list.
+  constexpr int64_t kPastAny = std::numeric_limits<int64_t>::max();
   Value v = obj;
   for (const std::string& part : text::split(path.as_string(), std::string("."), -1, false)) {
     bool digits = !part.empty() && part.find_first_not_of("0123456789") == std::string::npos;
-    // Jinja2 makes any run of digits an int; one past int64 is past the end of any list.
-    constexpr int64_t kPastAny = std::numeric_limits<int64_t>::max();
     v = get_item(v, digits ? Value(text::digits_value(part).value_or(kPastAny)) : Value(part));
   }
   return v;

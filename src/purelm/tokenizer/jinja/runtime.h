@@ -41,6 +41,7 @@ constexpr uint64_t kMaxRenderSteps = 1'000'000;
 constexpr uint64_t kMaxRenderBytes = uint64_t(64) << 20;
 void charge_steps(uint64_t n);
 void charge_bytes(uint64_t n, uint64_t times = 1);  // n * times, overflow included
+[[noreturn]] void fail_too_much_text();             // the error past kMaxRenderBytes
 
 // An int argument (bool counts, as in Python); TypeError otherwise.
 int64_t to_index(const Value& v);

@@ -160,18 +160,6 @@ std::string Value::str() const {
   }
 }
 
-namespace {
-
-// A list's repr grows as the product of its sizes when it holds one list many times over
-// ([[0] * 10000] * 10000 is 10001 values and 300 MB of text): it stops at the render's text cap.
-void check_repr(const std::string& out) {
-  if (out.size() > kMaxRenderBytes)
-    throw TemplateError("the template builds too much text: more than " +
-                        std::to_string(kMaxRenderBytes >> 20) + " MiB");
-}
-
-}  // namespace
-
 std::string Value::repr() const {
   switch (kind_) {
     case Kind::Undefined:
@@ -187,11 +175,13 @@ std::string Value::repr() const {
     case Kind::String:
       return text::repr(str_);
     case Kind::List: {
+      // A list held many times over ([[0] * 10000] * 10000: 10001 values) has a repr of their
+      // product's size (300 MB): each stops at the render's text cap.
       const List& l = as_list();
       std::string out;
       for (size_t i = 0; i < l.items.size(); ++i) {
         out += (i ? ", " : "") + l.items[i].repr();
-        check_repr(out);
+        if (out.size() > kMaxRenderBytes) fail_too_much_text();
       }
       switch (l.shape) {
         case List::Shape::List:
@@ -207,7 +197,7 @@ std::string Value::repr() const {
       bool first = true;
       for (const auto& [k, v] : as_dict().entries) {
         out += (first ? "" : ", ") + k.repr() + ": " + v.repr();
-        check_repr(out);
+        if (out.size() > kMaxRenderBytes) fail_too_much_text();
         first = false;
       }
       return out + "}";
